@@ -1,0 +1,135 @@
+"""``citewise index``, ``papers`` and ``search``: build the index and query it."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+from rich.table import Table
+
+from agent.cli.common import err_console, load_settings, out_console, print_json, user_errors, UserError
+
+INDEX_HELP = """Index corpus files (the bundled 205-paper corpus when no PATH is given).
+
+Formats by extension: .txt (saved listing page: title line / abstract line pairs),
+.jsonl (title, abstract, optional id, year, authors, url), .csv (same columns),
+.bib (BibTeX entries with an abstract field; the citation key becomes the id).
+
+Re-running on an unchanged corpus embeds nothing; a changed abstract is
+re-embedded; a paper removed from a file is deleted from the index. Entries
+without a title or abstract, malformed lines and duplicates (same normalized
+title) are skipped and listed with file and line. A file that cannot be read
+(missing, empty, binary, too large, unknown extension) is rejected; the other
+files are still indexed, and the exit code is 2.
+"""
+
+
+def _progress() -> Progress:
+    return Progress(
+        TextColumn("embedding"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(), console=err_console, transient=True
+    )
+
+
+def index(
+    paths: Annotated[Optional[list[Path]], typer.Argument(help="Corpus files; none = the bundled corpus.")] = None,
+    reset: Annotated[bool, typer.Option("--reset", help="Delete every indexed paper first.")] = False,
+    json_out: Annotated[bool, typer.Option("--json", help="Print the report as JSON.")] = False,
+) -> None:
+    settings = load_settings()
+    from agent.index import index_corpus, open_store
+
+    store = open_store(settings)
+    if reset:
+        store.reset()
+    with _progress() as bar:
+        task = bar.add_task("embed", total=None)
+
+        def update(done: int, total: int) -> None:
+            bar.update(task, completed=done, total=total)
+
+        loaded, report = index_corpus(store, paths or None, settings, update)
+    counts = loaded.counts()
+    result = {
+        "sources": loaded.sources,
+        "rejected_files": loaded.rejected_sources,
+        "papers_read": len(loaded.papers),
+        "index": report.summary(),
+        "problems": [{"source": p.source, "line": p.line, "kind": p.kind, "message": p.message} for p in loaded.problems],
+        "total_indexed": store.count(),
+    }
+    if json_out:
+        print_json(result)
+    else:
+        for problem in loaded.problems:
+            err_console.print(f"[yellow]warning:[/] {problem}")
+        s = report.summary()
+        skipped = sum(v for k, v in counts.items() if k != "papers")
+        out_console.print(
+            f"read {len(loaded.papers)} papers from {len(loaded.sources)} file(s); "
+            f"added {s['added']}, updated {s['updated']}, unchanged {s['unchanged']}, deleted {s['deleted']}"
+            + (f", id conflicts {s['conflicts']}" if s["conflicts"] else "")
+            + f"; {skipped} problem(s); {store.count()} papers in the index"
+        )
+    if loaded.rejected_sources or (paths and not loaded.sources):
+        raise typer.Exit(2)
+
+
+def papers(json_out: Annotated[bool, typer.Option("--json", help="Print [{id, title}, ...] as JSON.")] = False) -> None:
+    """List the indexed papers."""
+    settings = load_settings()
+    from agent.index import ensure_indexed, open_store
+
+    store = open_store(settings)
+    ensure_indexed(store, settings)
+    items = store.all_papers()
+    if json_out:
+        print_json([{"id": p.id, "title": p.title} for p in items])
+        return
+    table = Table("id", "title", "year", title=f"{len(items)} papers")
+    for p in items:
+        table.add_row(p.id, p.title, str(p.year or ""))
+    out_console.print(table)
+
+
+def search(
+    query: Annotated[Optional[str], typer.Argument(help="The question or keywords.")] = None,
+    k: Annotated[Optional[int], typer.Option("-k", help="Papers to return (default: retrieval.k).")] = None,
+    queries: Annotated[Optional[Path], typer.Option("--queries", help="File with one query per line; one result list per line.")] = None,
+    method: Annotated[str, typer.Option("--method", help="hybrid | bm25 | dense")] = "hybrid",
+    json_out: Annotated[bool, typer.Option("--json", help="Print [{id, title, score}, ...] best first.")] = False,
+) -> None:
+    """Find the papers that best match a query (hybrid BM25 + dense + name matching)."""
+    if (query is None) == (queries is None):
+        raise UserError("give either a QUERY or --queries FILE (not both)")
+    if method not in ("hybrid", "bm25", "dense"):
+        raise UserError(f"--method must be hybrid, bm25 or dense, not {method!r}")
+    settings = load_settings(**{"retrieval.k": k})
+    if queries is not None:
+        if not queries.is_file():
+            raise UserError(f"{queries}: no such file")
+        lines = queries.read_text(encoding="utf-8").splitlines()
+    else:
+        lines = [query or ""]
+    if query is not None and not query.strip():
+        raise UserError("the query is empty")
+    from agent.retrieval import open_retriever
+
+    retriever = open_retriever(settings)
+    for line in lines:
+        hits = retriever.search(line, settings.retrieval.k, method=method)  # type: ignore[arg-type]
+        rows = [{"id": h.paper.id, "title": h.paper.title, "score": round(h.score, 6)} for h in hits]
+        if json_out:
+            print_json(rows)
+            continue
+        table = Table("#", "id", "score", "title", title=line[:100])
+        for n, row in enumerate(rows, start=1):
+            table.add_row(str(n), row["id"], f"{row['score']:.4f}", row["title"])
+        out_console.print(table)
+
+
+def register(app: typer.Typer) -> None:
+    app.command(help=INDEX_HELP)(user_errors(index))
+    app.command()(user_errors(papers))
+    app.command()(user_errors(search))

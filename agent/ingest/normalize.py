@@ -1,0 +1,46 @@
+"""Text normalization: display text, title keys and stable paper ids."""
+
+from __future__ import annotations
+
+import hashlib
+import re
+import unicodedata
+
+# LaTeX escapes and simple macros left in scraped abstracts.
+_LATEX_ESCAPES = {
+    r"\%": "%",
+    r"\&": "&",
+    r"\_": "_",
+    r"\#": "#",
+    r"\$": "$",
+    r"\{": "{",
+    r"\}": "}",
+    r"~": " ",
+    r"\textendash": "–",
+    r"\textemdash": "—",
+    r"\ldots": "…",
+}
+_LATEX_CMD_ARG = re.compile(r"\\(?:emph|textit|textbf|texttt|textsc|mathrm|mathbf|text)\{([^{}]*)\}")
+_WS = re.compile(r"\s+")
+_NON_ALNUM = re.compile(r"[^0-9a-z]+")
+
+
+def clean_display(text: str) -> str:
+    """Whitespace collapsed and leftover LaTeX escapes undone, for display and indexing."""
+    text = unicodedata.normalize("NFC", text)
+    text = _LATEX_CMD_ARG.sub(r"\1", text)
+    for escape, plain in _LATEX_ESCAPES.items():
+        text = text.replace(escape, plain)
+    return _WS.sub(" ", text).strip()
+
+
+def title_key(title: str) -> str:
+    """A title reduced to lowercase alphanumerics: equal keys mean the same paper."""
+    text = unicodedata.normalize("NFKD", clean_display(title)).encode("ascii", "ignore").decode()
+    return _NON_ALNUM.sub(" ", text.lower()).strip()
+
+
+def paper_id(title: str) -> str:
+    """A short id derived from the normalized title, so it survives re-indexing and copies of a corpus."""
+    digest = hashlib.blake2b(title_key(title).encode("utf-8"), digest_size=4).hexdigest()
+    return f"p{digest}"

@@ -1,0 +1,87 @@
+"""Direct matches when a question names a paper: by title, acronym or method name.
+
+Dense and BM25 search both blur rare names ("LightGCL", "InfoVAE", "DCL"):
+an acronym is one token among hundreds. This index maps the names a paper
+*defines* — the part of its title before a colon, acronyms and CamelCase
+names in its title, and acronyms its abstract introduces ("... (DCL)",
+"called X", "dubbed X") — to the paper, and finds them in a question.
+"""
+
+from __future__ import annotations
+
+import re
+from collections import defaultdict
+
+from agent.ingest.normalize import title_key
+from agent.types import Paper
+
+#: A token that looks like a name: internal capitals, digits mixed with letters, or all caps.
+_NAME_TOKEN = re.compile(r"\b([A-Za-z][A-Za-z0-9]*(?:[-_][A-Za-z0-9]+)*)\b")
+_DEFINED_IN_PARENS = re.compile(r"\(([A-Z][A-Za-z0-9-]{1,20})\)")
+_CALLED = re.compile(r"\b(?:called|dubbed|named|termed|coined)\s+([A-Z][A-Za-z0-9-]{1,30})")
+_TITLE_HEAD = re.compile(r"^\s*([^:]{2,40}):")
+#: Common words that are all-caps or capitalised but name no method.
+_STOP_NAMES = {"a", "an", "the", "we", "our", "this", "in", "on", "of", "and", "for", "to", "ai", "i", "ii"}
+#: Match strengths: a name the title defines beats one the abstract introduces.
+TITLE_NAME, ABSTRACT_NAME = 1.0, 0.7
+#: Shortest title (in characters of its key) that counts as quoted in a question.
+MIN_TITLE_KEY = 15
+
+
+def looks_like_name(token: str) -> bool:
+    """True for LightGCL, InfoVAE, DCL, GPT-4, t-SNE; false for plain words like Which or graph."""
+    if len(token) < 2 or token.lower() in _STOP_NAMES:
+        return False
+    has_upper_inside = any(c.isupper() for c in token[1:])
+    has_digit = any(c.isdigit() for c in token) and any(c.isalpha() for c in token)
+    return has_upper_inside or has_digit
+
+
+def _key(name: str) -> str:
+    return re.sub(r"[^0-9a-z]", "", name.lower())
+
+
+class NameIndex:
+    """Name -> papers, plus full-title lookup."""
+
+    def __init__(self, papers: list[Paper]) -> None:
+        self.names: dict[str, dict[str, float]] = defaultdict(dict)
+        self.titles: dict[str, str] = {}
+        for paper in papers:
+            self.titles[title_key(paper.title)] = paper.id
+            for name, strength in self._paper_names(paper):
+                key = _key(name)
+                if len(key) >= 2:
+                    prev = self.names[key].get(paper.id, 0.0)
+                    self.names[key][paper.id] = max(prev, strength)
+
+    @staticmethod
+    def _paper_names(paper: Paper) -> list[tuple[str, float]]:
+        out: list[tuple[str, float]] = []
+        head = _TITLE_HEAD.match(paper.title)
+        if head and len(head.group(1).split()) <= 3:
+            out.append((head.group(1).strip(), TITLE_NAME))
+        for token in _NAME_TOKEN.findall(paper.title):
+            if looks_like_name(token):
+                out.append((token, TITLE_NAME))
+        for pattern in (_DEFINED_IN_PARENS, _CALLED):
+            for name in pattern.findall(paper.abstract):
+                if looks_like_name(name) or name.isupper():
+                    out.append((name, ABSTRACT_NAME))
+        return out
+
+    def query_names(self, query: str) -> list[str]:
+        """Name-like tokens of a question (e.g. ['LightGCL', 'DCL'])."""
+        return [t for t in _NAME_TOKEN.findall(query) if looks_like_name(t) or (t.isupper() and len(t) >= 2)]
+
+    def search(self, query: str) -> list[tuple[str, float]]:
+        """(id, strength) of papers the question names, strongest first."""
+        hits: dict[str, float] = {}
+        for name in self.query_names(query):
+            for pid, strength in self.names.get(_key(name), {}).items():
+                hits[pid] = max(hits.get(pid, 0.0), strength)
+        qkey = f" {title_key(query)} "
+        for tkey, pid in self.titles.items():
+            if len(tkey) >= MIN_TITLE_KEY and f" {tkey} " in qkey:
+                hits[pid] = max(hits.get(pid, 0.0), TITLE_NAME + 0.5)
+        return sorted(hits.items(), key=lambda kv: -kv[1])

@@ -1,0 +1,211 @@
+"""One typed settings object for all of Citewise.
+
+Values come, lowest priority first, from field defaults, a ``.env`` file,
+environment variables with the ``CITEWISE_`` prefix (nested groups use a double
+underscore: ``CITEWISE_RETRIEVAL__K=20``), and finally CLI flags, which call
+:meth:`Settings.with_overrides`. A few much-used variables also have short
+names that the issues and README promise: ``CITEWISE_CHROMA_URL``,
+``CITEWISE_OPENAI_BASE_URL`` and ``CITEWISE_MODEL``.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, Field
+from pydantic_settings import (
+    BaseSettings,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+)
+
+#: Short environment names mapped onto their nested settings path.
+SHORTCUT_ENV: dict[str, tuple[str, str]] = {
+    "CITEWISE_CHROMA_URL": ("index", "chroma_url"),
+    "CITEWISE_OPENAI_BASE_URL": ("llm", "openai_base_url"),
+    "CITEWISE_MODEL": ("llm", "model"),
+}
+
+
+def _default_home() -> Path:
+    return Path(os.environ.get("XDG_DATA_HOME", Path.home() / ".local" / "share")) / "citewise"
+
+
+class IndexSettings(BaseModel):
+    """Where and how papers are stored and embedded."""
+
+    path: Path | None = Field(
+        default=None,
+        description="Directory of the persistent Chroma store; defaults to <home>/chroma.",
+    )
+    chroma_url: str | None = Field(
+        default=None,
+        description="URL of a Chroma server (started with `chroma run`). When set, the HTTP client is used instead of the on-disk store.",
+    )
+    collection: str = Field(
+        default="citewise-papers",
+        min_length=3,
+        max_length=512,
+        description="Chroma collection name (3-512 characters).",
+    )
+    embed_model: str = Field(
+        default="packaged:all-MiniLM-L6-v2",
+        description="Sentence-transformers model: 'packaged:all-MiniLM-L6-v2' (the offline PyPI wheel) or a local model directory.",
+    )
+    embed_batch_size: int = Field(default=32, ge=1, description="Texts embedded per batch while indexing.")
+    add_batch_size: int = Field(
+        default=64, ge=1, description="Papers written to Chroma per batch; a killed run loses at most one batch."
+    )
+    max_file_mb: float = Field(default=50.0, gt=0, description="Largest input file accepted for ingestion, in MiB.")
+
+
+class RetrievalSettings(BaseModel):
+    """Hybrid lexical + dense search."""
+
+    k: int = Field(default=10, ge=1, description="Papers returned by a search.")
+    candidates: int = Field(default=50, ge=1, description="Candidates each retriever contributes before fusion.")
+    rrf_k: int = Field(default=60, ge=1, description="Reciprocal-rank-fusion constant (higher flattens rank differences).")
+    lexical_weight: float = Field(default=1.0, ge=0, description="Weight of the BM25 ranking in the fusion.")
+    dense_weight: float = Field(default=1.0, ge=0, description="Weight of the dense (embedding) ranking in the fusion.")
+    name_match_weight: float = Field(
+        default=2.0, ge=0, description="Weight of direct title/acronym/method-name matches in the fusion."
+    )
+
+
+class LLMSettings(BaseModel):
+    """Which model answers, and how it is called."""
+
+    model: str = Field(
+        default="local:qwen2.5-coder-1.5b",
+        description="Model string: 'local:<name-or-gguf-path>', 'openai:<model>', 'hf:<path>' or 'fake'.",
+    )
+    openai_base_url: str | None = Field(
+        default=None, description="Base URL of an OpenAI-compatible endpoint (None = api.openai.com)."
+    )
+    openai_api_key_env: str = Field(
+        default="OPENAI_API_KEY", description="Name of the environment variable holding the API key (never stored)."
+    )
+    timeout_s: float = Field(default=60.0, gt=0, description="Per-request timeout for hosted endpoints, in seconds.")
+    max_retries: int = Field(default=3, ge=0, description="Retries with exponential backoff for hosted endpoints.")
+    temperature: float = Field(default=0.0, ge=0, le=2, description="Sampling temperature (0 = greedy).")
+    max_tokens: int = Field(default=400, ge=1, description="Most tokens generated for one answer.")
+    n_ctx: int = Field(default=4096, ge=512, description="Context window used for local llama.cpp models.")
+    n_threads: int | None = Field(default=None, description="CPU threads for local models (None = all cores).")
+    seed: int = Field(default=0, description="Sampling seed for local models, for reproducible runs.")
+    model_cache: Path | None = Field(
+        default=None, description="Where assembled GGUF files are cached; defaults to <home>/models."
+    )
+
+
+class AnswerSettings(BaseModel):
+    """How the answer chain gathers evidence."""
+
+    papers: int = Field(default=6, ge=1, description="Most papers given to the model as evidence for one answer.")
+    list_papers: int = Field(default=8, ge=1, description="Most papers given as evidence for 'which papers ...' questions.")
+    sentences_per_paper: int = Field(
+        default=3, ge=1, description="Most abstract sentences quoted per paper in compact evidence."
+    )
+    context_budget_tokens: int = Field(
+        default=2200, ge=256, description="Token budget for evidence in one prompt; over it, map-reduce summarizes."
+    )
+    max_question_chars: int = Field(default=2000, ge=10, description="Longest question accepted, in characters.")
+    history_turns: int = Field(default=3, ge=0, description="Previous turns used to resolve follow-up questions.")
+
+
+class FaithfulnessSettings(BaseModel):
+    """Offline per-sentence checking."""
+
+    mode: Literal["fast", "thorough"] = Field(
+        default="fast", description="'fast' = deterministic + embedding checks; 'thorough' adds the local LLM judge."
+    )
+    judge_model: str | None = Field(
+        default=None, description="Model string of the judge in thorough mode (None = the answering model)."
+    )
+    support_threshold: float = Field(
+        default=0.5, ge=0, le=1, description="Sentence score at or above which a sentence counts as supported."
+    )
+
+
+class UISettings(BaseModel):
+    """The Gradio chat."""
+
+    host: str = Field(default="127.0.0.1", description="Address the UI binds to (loopback unless told otherwise).")
+    port: int = Field(default=7860, ge=1, le=65535, description="Port the UI listens on.")
+    max_upload_mb: float = Field(default=10.0, gt=0, description="Largest corpus upload accepted, in MiB.")
+    concurrency: int = Field(default=2, ge=1, description="Chat requests processed at once.")
+    auth: str | None = Field(
+        default=None, description="Optional 'user:password' login for shared deployments (set it via the environment)."
+    )
+
+
+class Settings(BaseSettings):
+    """All settings; build with ``Settings()`` and override with :meth:`with_overrides`."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="CITEWISE_",
+        env_nested_delimiter="__",
+        env_file=".env",
+        extra="ignore",
+    )
+
+    home: Path = Field(default_factory=_default_home, description="Directory for the index, model cache and state.")
+    index: IndexSettings = Field(default_factory=IndexSettings, description="Storage and embedding.")
+    retrieval: RetrievalSettings = Field(default_factory=RetrievalSettings, description="Hybrid search.")
+    llm: LLMSettings = Field(default_factory=LLMSettings, description="Answering model.")
+    answer: AnswerSettings = Field(default_factory=AnswerSettings, description="Answer chain.")
+    faithfulness: FaithfulnessSettings = Field(default_factory=FaithfulnessSettings, description="Checker.")
+    ui: UISettings = Field(default_factory=UISettings, description="Web UI.")
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        return (init_settings, _ShortcutEnvSource(settings_cls), env_settings, dotenv_settings, file_secret_settings)
+
+    @property
+    def index_path(self) -> Path:
+        """The on-disk Chroma directory."""
+        return self.index.path or (self.home / "chroma")
+
+    @property
+    def model_cache(self) -> Path:
+        """Where assembled model files live."""
+        return self.llm.model_cache or (self.home / "models")
+
+    def with_overrides(self, **dotted: Any) -> "Settings":
+        """Return a copy with ``group.field`` values replaced; ``None`` values are ignored.
+
+        CLI flags use this so that a flag left unset keeps the environment's value.
+        """
+        data = self.model_dump()
+        for key, value in dotted.items():
+            if value is None:
+                continue
+            group, _, field = key.partition(".")
+            if field:
+                data[group][field] = value
+            else:
+                data[group] = value
+        return type(self).model_validate(data)
+
+
+class _ShortcutEnvSource(PydanticBaseSettingsSource):
+    """Maps the documented short variables (e.g. CITEWISE_CHROMA_URL) onto nested fields."""
+
+    def get_field_value(self, field: Any, field_name: str) -> tuple[Any, str, bool]:  # pragma: no cover - unused
+        return None, field_name, False
+
+    def __call__(self) -> dict[str, Any]:
+        out: dict[str, dict[str, str]] = {}
+        for env, (group, field) in SHORTCUT_ENV.items():
+            value = os.environ.get(env)
+            if value:
+                out.setdefault(group, {})[field] = value
+        return out

@@ -1,0 +1,124 @@
+"""Citewise's own data types, shared by every layer.
+
+Nothing here imports LangChain, Chroma or a model runtime: these are the
+shapes the CLI, evals and UI depend on, so library churn stays elsewhere.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from typing import Literal
+
+from pydantic import BaseModel, Field
+
+QuestionType = Literal["single", "list", "compare", "summary", "out_of_scope"]
+
+
+class Paper(BaseModel):
+    """One paper: display text plus the original text it came from."""
+
+    id: str = Field(description="Stable id; survives re-indexing.")
+    title: str = Field(description="Title, whitespace and LaTeX escapes normalized for display.")
+    abstract: str = Field(description="Abstract, normalized for display.")
+    original_title: str = Field(default="", description="Title exactly as read from the source.")
+    original_abstract: str = Field(default="", description="Abstract exactly as read from the source.")
+    year: int | None = None
+    authors: list[str] = Field(default_factory=list)
+    url: str | None = None
+    source: str = Field(default="", description="Where the paper was read from (file path or 'bundled:<name>').")
+
+    @property
+    def content_hash(self) -> str:
+        """Hash of what gets embedded: a change here means re-embedding."""
+        text = f"{self.title}\n{self.abstract}"
+        return hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+    @property
+    def embed_text(self) -> str:
+        """The text embedded and lexically indexed for this paper."""
+        return f"{self.title}. {self.abstract}"
+
+
+class SearchHit(BaseModel):
+    """A retrieved paper with its fused score and each retriever's rank (1-based)."""
+
+    paper: Paper
+    score: float
+    ranks: dict[str, int] = Field(default_factory=dict)
+
+
+class Citation(BaseModel):
+    id: str
+    title: str
+
+
+class Evidence(BaseModel):
+    id: str
+    quote: str
+
+
+class SentenceResult(BaseModel):
+    """One answer sentence, its citations and (once checked) its faithfulness verdict."""
+
+    text: str
+    citations: list[str] = Field(default_factory=list)
+    supported: bool | None = None
+    score: float | None = None
+    evidence: Evidence | None = None
+    reason: str | None = None
+
+
+class FaithfulnessVerdict(BaseModel):
+    verdict: Literal["faithful", "unfaithful"]
+    score: float
+    mode: Literal["fast", "thorough"] = "fast"
+
+
+class Timings(BaseModel):
+    retrieve_s: float = 0.0
+    first_token_s: float | None = None
+    total_s: float = 0.0
+
+
+class Answer(BaseModel):
+    """A cited answer. ``public_json`` gives the documented CLI shape."""
+
+    question: str
+    answer: str
+    citations: list[Citation] = Field(default_factory=list)
+    sentences: list[SentenceResult] = Field(default_factory=list)
+    refused: bool = False
+    model: str = ""
+    prompt_version: str = ""
+    timings: Timings = Field(default_factory=Timings)
+    question_type: QuestionType | None = None
+    retrieved: list[Citation] = Field(default_factory=list)
+    removed_citations: int = 0
+    table: str | None = Field(default=None, description="Markdown comparison table (paper x aspect), if any.")
+    tokens_in: int = 0
+    tokens_out: int = 0
+    faithfulness: FaithfulnessVerdict | None = None
+
+    def public_json(self) -> dict:
+        """The JSON object printed by ``citewise ask --json``."""
+        out = {
+            "question": self.question,
+            "answer": self.answer,
+            "citations": [c.model_dump() for c in self.citations],
+            "sentences": [
+                {k: v for k, v in s.model_dump().items() if v is not None or k in ("text", "citations")}
+                for s in self.sentences
+            ],
+            "refused": self.refused,
+            "model": self.model,
+            "prompt_version": self.prompt_version,
+            "timings": self.timings.model_dump(),
+            "question_type": self.question_type,
+            "retrieved": [c.model_dump() for c in self.retrieved],
+            "removed_citations": self.removed_citations,
+            "table": self.table,
+            "tokens": {"in": self.tokens_in, "out": self.tokens_out},
+        }
+        if self.faithfulness is not None:
+            out["faithfulness"] = {"verdict": self.faithfulness.verdict, "score": self.faithfulness.score}
+        return out
