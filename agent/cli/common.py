@@ -16,8 +16,8 @@ from agent.settings import Settings
 F = TypeVar("F", bound=Callable[..., Any])
 
 #: Human-facing messages go to stderr so that --json output on stdout stays clean.
-err_console = Console(stderr=True)
-out_console = Console()
+err_console = Console(stderr=True, soft_wrap=True)
+out_console = Console(soft_wrap=True)
 
 
 class UserError(Exception):

@@ -1,0 +1,17 @@
+"""The answer chain: question planning, evidence, generation and citations."""
+
+from agent.chain.checking import faithfulness_hook
+from agent.chain.classify import QuestionPlan, Turn
+from agent.chain.engine import AnswerEngine, Conversation, DoneEvent, Event, RetrievalEvent, TokenEvent
+
+__all__ = [
+    "AnswerEngine",
+    "Conversation",
+    "DoneEvent",
+    "Event",
+    "QuestionPlan",
+    "RetrievalEvent",
+    "TokenEvent",
+    "Turn",
+    "faithfulness_hook",
+]

@@ -1,0 +1,121 @@
+"""Citation markers: map the model's ``[n]`` to paper ids, drop unknown ones, detect refusals.
+
+The model cites evidence blocks by number; users and the checker see
+``[paper-id]``. Mapping happens while streaming (a marker is held back until
+its closing bracket arrives), so what the user watches is what gets stored.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Iterator
+
+from agent.types import Citation, Paper
+
+#: One bracket group of citation numbers: [1], [1, 2], [1][2] is two groups.
+_NUM_GROUP = re.compile(r"\[(\s*\d+(?:\s*[,;]\s*\d+)*\s*)\]")
+_ANY_MARKER = re.compile(r"\[([A-Za-z0-9_.:-]+(?:\s*[,;]\s*[A-Za-z0-9_.:-]+)*)\]")
+#: Longest text held back while waiting for a marker to close.
+MAX_PENDING = 40
+REFUSAL_TEXT = "The abstracts do not say."
+_REFUSAL = re.compile(
+    r"\b(abstracts? (do|does|did) not (say|state|mention|specify|report|provide|contain)|"
+    r"(is|are) not (mentioned|stated|specified|reported|provided|given) in the (abstracts?|excerpts?)|"
+    r"excerpts? (do|does) not (say|state|mention|contain)|no information (about|on)|cannot be determined from)\b",
+    re.I,
+)
+
+
+class MarkerMapper:
+    """Rewrites ``[n]`` to ``[id]`` in a token stream; counts markers it could not resolve."""
+
+    def __init__(self, numbered: dict[int, str]) -> None:
+        self.numbered = numbered
+        self.unknown = 0
+        self._pending = ""
+
+    def _map_group(self, match: re.Match[str]) -> str:
+        out = []
+        for part in re.split(r"[,;]", match.group(1)):
+            num = int(part.strip())
+            if num in self.numbered:
+                out.append(f"[{self.numbered[num]}]")
+            else:
+                self.unknown += 1
+        return "".join(out)
+
+    def feed(self, piece: str) -> str:
+        """Mapped text that is safe to show now."""
+        text = self._pending + piece
+        cut = text.rfind("[")
+        if cut != -1 and "]" not in text[cut:] and len(text) - cut <= MAX_PENDING:
+            self._pending, text = text[cut:], text[:cut]
+        else:
+            self._pending = ""
+        return _NUM_GROUP.sub(self._map_group, text)
+
+    def flush(self) -> str:
+        """The held-back tail; a marker cut off by the token limit ("[2") is closed."""
+        text, self._pending = self._pending, ""
+        if re.fullmatch(r"\[\s*\d+(?:\s*[,;]\s*\d+)*\s*", text):
+            text += "]"
+        return _NUM_GROUP.sub(self._map_group, text)
+
+    def map_stream(self, pieces: Iterable[str]) -> Iterator[str]:
+        for piece in pieces:
+            mapped = self.feed(piece)
+            if mapped:
+                yield mapped
+        tail = self.flush()
+        if tail:
+            yield tail
+
+
+def clean_markers(text: str, allowed: set[str]) -> tuple[str, int]:
+    """Remove ``[id]`` markers whose id is not in ``allowed``; returns (text, number removed).
+
+    Bracketed text that is not a citation (e.g. "[CLS]" when no paper has that id) is only
+    removed when it looks like an id the model invented for a paper (starts with 'p' + hex).
+    """
+    removed = 0
+
+    def repl(match: re.Match[str]) -> str:
+        nonlocal removed
+        ids = [i.strip() for i in re.split(r"[,;]", match.group(1))]
+        kept = [i for i in ids if i in allowed]
+        dropped = [i for i in ids if i not in allowed and (re.fullmatch(r"p[0-9a-f]{6,}|\d+", i) or len(ids) > 1)]
+        if not kept and not dropped:
+            return match.group(0)
+        removed += len(dropped)
+        return "".join(f"[{i}]" for i in kept)
+
+    cleaned = _ANY_MARKER.sub(repl, text)
+    cleaned = re.sub(r"[ \t]+([.,;:])", r"\1", cleaned)
+    return re.sub(r"[ \t]{2,}", " ", cleaned).strip(), removed
+
+
+def cited_ids(text: str, allowed: set[str]) -> list[str]:
+    """Ids cited in ``text``, first appearance first."""
+    ids: list[str] = []
+    for match in _ANY_MARKER.finditer(text):
+        for part in re.split(r"[,;]", match.group(1)):
+            pid = part.strip()
+            if pid in allowed and pid not in ids:
+                ids.append(pid)
+    return ids
+
+
+def is_refusal(text: str) -> bool:
+    """True when the answer says the abstracts do not contain the answer."""
+    return bool(_REFUSAL.search(text))
+
+
+def reference_list(papers: list[Paper]) -> list[Citation]:
+    return [Citation(id=p.id, title=p.title) for p in papers]
+
+
+def format_references(citations: list[Citation]) -> str:
+    """The reference list appended to an answer."""
+    if not citations:
+        return ""
+    return "References:\n" + "\n".join(f"[{c.id}] {c.title}" for c in citations)

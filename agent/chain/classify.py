@@ -1,0 +1,127 @@
+"""Question analysis: validation, type, named sides, and follow-up resolution.
+
+Rules, not an LLM call: on a 2-core CPU every model call costs seconds, and
+these patterns are stable. Each rule is a regular expression listed here, so
+a newcomer can see why a question got its type.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+
+from agent.errors import QuestionError
+from agent.retrieval.names import NameIndex
+from agent.types import QuestionType
+
+_SUMMARY = re.compile(
+    r"^\s*(summari[sz]e|give (me )?(an? )?(overview|summary)|tl;?dr|overview of)|what do (these|the) (abstracts|papers) say about",
+    re.I,
+)
+_COMPARE = re.compile(r"\b(compare|comparison|contrast|differ|difference|differences|versus|vs\.?|relate to|similarities)\b", re.I)
+_LIST = re.compile(
+    r"\b(which|what) (papers|works|studies|articles|methods|approaches)\b|\b(list|find|name) (all |the )?(papers|works|studies|methods)\b|\bpapers (that|which|on|about)\b",
+    re.I,
+)
+#: Follow-up cues: pronouns and ordinals that point at the previous turn.
+_FOLLOW_UP = re.compile(r"\b(those|these|them|they|it|its|their|the (first|second|third|last|latter|former)|first two|both|above)\b", re.I)
+_ORDINALS = {"first": 0, "second": 1, "third": 2, "fourth": 3, "fifth": 4}
+_FIRST_N = re.compile(r"\bfirst (two|three|four|2|3|4)\b", re.I)
+_NUMBER_WORDS = {"two": 2, "three": 3, "four": 4, "2": 2, "3": 3, "4": 4}
+_SIDES_SPLIT = re.compile(r"\s+(?:and|vs\.?|versus|with|to)\s+|,\s*", re.I)
+#: Share of letters that must be ASCII for a question to count as English.
+MIN_ASCII_LETTER_SHARE = 0.8
+#: English function words; a longer question without any is likely another language.
+_ENGLISH_WORDS = set(
+    "the a an of in on for to and or is are was were do does did which what how why who when where papers paper "
+    "about with by from that this these those use uses used method methods model models".split()
+)
+
+
+@dataclass
+class QuestionPlan:
+    """What the chain should do with one question."""
+
+    question: str
+    qtype: QuestionType
+    retrieval_query: str
+    sides: list[str] = field(default_factory=list)
+    restrict_to: list[str] = field(default_factory=list)  # follow-up: only these paper ids
+    pinned: list[str] = field(default_factory=list)  # follow-up: exactly these papers (e.g. "the first two")
+
+
+@dataclass
+class Turn:
+    """One finished exchange, kept for follow-up questions."""
+
+    question: str
+    retrieved: list[str]
+    cited: list[str]
+
+
+def validate_question(question: str, max_chars: int) -> str:
+    """Strip and check a question; raise :class:`QuestionError` with a clear reason."""
+    q = " ".join(question.split())
+    if not q:
+        raise QuestionError("the question is empty")
+    if len(q) > max_chars:
+        raise QuestionError(f"the question is {len(q):,} characters; the limit is {max_chars:,}. Shorten it to the question itself.")
+    letters = [c for c in q if c.isalpha()]
+    if not letters:
+        raise QuestionError("the question has no words")
+    ascii_share = sum(c.isascii() for c in letters) / len(letters)
+    words = re.findall(r"[a-z]+", q.lower())
+    if ascii_share < MIN_ASCII_LETTER_SHARE or (len(words) >= 5 and not _ENGLISH_WORDS.intersection(words)):
+        raise QuestionError(
+            "the question does not look like English; the abstracts and the search model are English, so please ask in English"
+        )
+    return q
+
+
+def classify(question: str) -> QuestionType:
+    """single | list | compare | summary (out_of_scope is decided after retrieval)."""
+    if _SUMMARY.search(question):
+        return "summary"
+    if _COMPARE.search(question):
+        return "compare"
+    if _LIST.search(question):
+        return "list"
+    return "single"
+
+
+def compare_sides(question: str, names: NameIndex) -> list[str]:
+    """The things being compared: named methods if any, else the phrases around 'and'/'vs'."""
+    named = list(dict.fromkeys(names.query_names(question)))
+    if len(named) >= 2:
+        return named
+    core = re.sub(r"^\s*(how|what|in what way|compare|contrast)\b.*?\b(between|do|does|of)?\s*", "", question, flags=re.I)
+    core = re.sub(r"\b(differ|compare|relate)\b.*$", "", core, flags=re.I)
+    parts = [p.strip(" ?.") for p in _SIDES_SPLIT.split(core) if len(p.strip(" ?.")) > 2]
+    return parts[:3] if len(parts) >= 2 else named
+
+
+def plan_question(question: str, history: list[Turn], names: NameIndex) -> QuestionPlan:
+    """Classify ``question`` and resolve it against the previous turn when it is a follow-up."""
+    qtype = classify(question)
+    plan = QuestionPlan(question=question, qtype=qtype, retrieval_query=question)
+    if qtype == "compare":
+        plan.sides = compare_sides(question, names)
+    if not history or not _FOLLOW_UP.search(question) or names.query_names(question) and not re.search(r"\b(those|these|them)\b", question, re.I):
+        return plan
+    prev = history[-1]
+    ranked = list(dict.fromkeys(prev.cited + prev.retrieved))
+    first_n = _FIRST_N.search(question)
+    ordinal = re.search(r"\bthe (first|second|third|fourth|fifth)\b(?! two| three)", question, re.I)
+    if first_n:
+        plan.pinned = ranked[: _NUMBER_WORDS[first_n.group(1).lower()]]
+    elif ordinal:
+        idx = _ORDINALS[ordinal.group(1).lower()]
+        plan.pinned = ranked[idx : idx + 1]
+    elif re.search(r"\bboth\b", question, re.I) and len(prev.cited) >= 2:
+        plan.pinned = prev.cited[:2]
+    else:
+        plan.restrict_to = ranked
+    plan.retrieval_query = f"{prev.question} {question}"
+    if plan.pinned and qtype == "single" and len(plan.pinned) > 1:
+        plan.qtype = "compare"
+    return plan

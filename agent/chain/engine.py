@@ -1,0 +1,264 @@
+"""The answer engine: plan -> retrieve -> compact evidence -> generate (streamed) -> cite.
+
+:meth:`AnswerEngine.stream` yields events so the CLI and UI can show the
+retrieved papers before the first token, then the tokens, then the finished
+:class:`~agent.types.Answer`. History is passed in (see :class:`Conversation`),
+so one engine serves many chat sessions without mixing them.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass, field
+
+from agent.chain.citations import (
+    REFUSAL_TEXT,
+    MarkerMapper,
+    cited_ids,
+    clean_markers,
+    format_references,
+    is_refusal,
+    reference_list,
+)
+from agent.chain.classify import QuestionPlan, Turn, plan_question, validate_question
+from agent.chain.evidence import EvidenceBlock, EvidenceSelector, render_blocks
+from agent.chain.lc import build_generation_chain
+from agent.chain.tables import comparison_table
+from agent.errors import QuestionError
+from agent.index.embeddings import get_embedder
+from agent.llm import LLM, load_llm
+from agent.prompts import load_prompt
+from agent.retrieval import Retriever, open_retriever
+from agent.sentences import cited_sentences
+from agent.settings import Settings
+from agent.types import Answer, Citation, Paper, SearchHit, Timings
+
+#: Hits kept per side of a comparison before the whole-question hits.
+HITS_PER_SIDE = 2
+#: A summary of at most this many papers quotes whole abstracts.
+WHOLE_ABSTRACT_PAPERS = 2
+
+
+@dataclass
+class RetrievalEvent:
+    hits: list[SearchHit]
+    plan: QuestionPlan
+    retrieve_s: float
+
+
+@dataclass
+class TokenEvent:
+    text: str
+
+
+@dataclass
+class DoneEvent:
+    answer: Answer
+    turn: Turn
+
+
+Event = RetrievalEvent | TokenEvent | DoneEvent
+#: Post-processing hook (the faithfulness checker): (answer, evidence papers by id) -> None, edits in place.
+AnswerHook = Callable[[Answer, dict[str, Paper]], None]
+
+
+@dataclass
+class AnswerEngine:
+    settings: Settings
+    retriever: Retriever | None = None
+    llm: LLM | None = None
+    hooks: list[AnswerHook] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        self.retriever = self.retriever or open_retriever(self.settings)
+        self.selector = EvidenceSelector(get_embedder(self.settings.index.embed_model, self.settings.index.embed_batch_size))
+        self.prompt = load_prompt("answer")
+        self.condense_prompt = load_prompt("condense")
+
+    # -- model ---------------------------------------------------------------
+    def model(self) -> LLM:
+        """The answering model, loaded on first use (a local model takes seconds to load)."""
+        if self.llm is None:
+            self.llm = load_llm(self.settings.llm.model, self.settings)
+        return self.llm
+
+    # -- retrieval ---------------------------------------------------------
+    def _retrieve(self, plan: QuestionPlan) -> list[SearchHit]:
+        assert self.retriever is not None
+        cfg = self.settings.answer
+        if plan.pinned:
+            papers = self.retriever.store.get_papers(plan.pinned)
+            unknown = set(plan.pinned) - {p.id for p in papers}
+            if unknown:
+                raise QuestionError(f"unknown paper id(s): {', '.join(sorted(unknown))} (see `citewise papers`)")
+            return [SearchHit(paper=p, score=1.0, ranks={"pinned": i}) for i, p in enumerate(papers, start=1)]
+        k = cfg.list_papers if plan.qtype in ("list", "summary") else cfg.papers
+        if plan.restrict_to:
+            allowed = set(plan.restrict_to)
+            hits = [h for h in self.retriever.search(plan.retrieval_query, self.settings.retrieval.candidates) if h.paper.id in allowed]
+            return hits[:k]
+        hits = self.retriever.search(plan.retrieval_query, k)
+        if plan.qtype == "compare" and plan.sides:
+            first: list[SearchHit] = []
+            for side in plan.sides:
+                first.extend(self.retriever.search(side, HITS_PER_SIDE)[:1])
+            seen: set[str] = set()
+            merged = []
+            for hit in first + hits:
+                if hit.paper.id not in seen:
+                    seen.add(hit.paper.id)
+                    merged.append(hit)
+            hits = merged[:k]
+        return hits
+
+    # -- evidence ----------------------------------------------------------
+    def _evidence(self, question: str, plan: QuestionPlan, papers: list[Paper]) -> tuple[list[EvidenceBlock], float]:
+        """Numbered evidence blocks and the best question-sentence similarity (relevance)."""
+        cfg = self.settings.answer
+        whole = plan.qtype == "summary" and len(papers) <= WHOLE_ABSTRACT_PAPERS
+        blocks = self.selector.select(question, papers, cfg.sentences_per_paper, whole=whole)
+        relevance = max((self.selector.best_sentence(question, p)[1] for p in papers), default=0.0)
+        llm = self.model()
+        if llm.count_tokens(render_blocks(blocks)) > cfg.context_budget_tokens:
+            blocks = self._condense(question, blocks)
+        return blocks, relevance
+
+    def _condense(self, question: str, blocks: list[EvidenceBlock]) -> list[EvidenceBlock]:
+        """Map step of map-reduce: shrink each paper's evidence to two sentences with the model."""
+        llm = self.model()
+        out = []
+        for block in blocks:
+            messages = self.condense_prompt.render(question=question, title=block.paper.title, text=" ".join(block.sentences))
+            summary = llm.complete(messages, max_tokens=120).strip()
+            out.append(EvidenceBlock(block.number, block.paper, [summary or block.sentences[0]]))
+        budget = self.settings.answer.context_budget_tokens
+        while len(out) > 1 and llm.count_tokens(render_blocks(out)) > budget:
+            out.pop()  # still too big: drop the lowest-ranked paper
+        return out
+
+    # -- the whole flow ----------------------------------------------------
+    def stream(
+        self,
+        question: str,
+        history: Sequence[Turn] = (),
+        paper_ids: list[str] | None = None,
+        force_type: str | None = None,
+    ) -> Iterator[Event]:
+        """Answer ``question``; yields RetrievalEvent, TokenEvent..., DoneEvent."""
+        assert self.retriever is not None
+        t0 = time.perf_counter()
+        q = validate_question(question, self.settings.answer.max_question_chars)
+        plan = plan_question(q, list(history), self.retriever.names)
+        if paper_ids:
+            plan.pinned = list(paper_ids)
+        if force_type:
+            plan.qtype = force_type  # type: ignore[assignment]
+        hits = self._retrieve(plan)
+        retrieve_s = time.perf_counter() - t0
+        yield RetrievalEvent(hits, plan, retrieve_s)
+
+        papers = [h.paper for h in hits]
+        by_id = {p.id: p for p in papers}
+        blocks, relevance = self._evidence(q, plan, papers) if papers else ([], 0.0)
+        timings = Timings(retrieve_s=round(retrieve_s, 4))
+        model_name = self.settings.llm.model if self.llm is None else self.llm.name
+        if not blocks or (relevance < self.settings.answer.min_relevance and not plan.pinned):
+            plan.qtype = "out_of_scope"
+            text = f"{REFUSAL_TEXT} No indexed paper is about this question."
+            yield TokenEvent(text)
+            pieces_text, unknown, usage = text, 0, (0, 0)
+            timings.first_token_s = round(time.perf_counter() - t0, 4)
+        else:
+            llm = self.model()
+            model_name = llm.name
+            messages = self.prompt.render(
+                question=plan.question if not plan.restrict_to else f"{plan.question} (follow-up to: {history[-1].question})",
+                evidence=render_blocks(blocks),
+                task=self.prompt.parts[plan.qtype],
+            )
+            mapper = MarkerMapper({b.number: b.paper.id for b in blocks})
+            chain = build_generation_chain(llm, self.settings.llm.max_tokens)
+            parts: list[str] = []
+            for piece in mapper.map_stream(chain.stream(messages)):
+                if timings.first_token_s is None:
+                    timings.first_token_s = round(time.perf_counter() - t0, 4)
+                parts.append(piece)
+                yield TokenEvent(piece)
+            pieces_text, unknown = "".join(parts), mapper.unknown
+            usage = (llm.last_usage.tokens_in, llm.last_usage.tokens_out)
+
+        answer = self._finish(q, plan, pieces_text, unknown, papers, hits, model_name, timings, usage)
+        for hook in self.hooks:
+            hook(answer, by_id)
+        answer.timings.total_s = round(time.perf_counter() - t0, 4)
+        yield DoneEvent(answer, Turn(question=q, retrieved=[p.id for p in papers], cited=[c.id for c in answer.citations]))
+
+    def _finish(
+        self,
+        question: str,
+        plan: QuestionPlan,
+        text: str,
+        unknown: int,
+        papers: list[Paper],
+        hits: list[SearchHit],
+        model_name: str,
+        timings: Timings,
+        usage: tuple[int, int],
+    ) -> Answer:
+        allowed = {p.id for p in papers}
+        prose, removed = clean_markers(text, allowed)
+        refused = is_refusal(prose) or not prose
+        if not prose:
+            prose = REFUSAL_TEXT
+        cited = cited_ids(prose, allowed)
+        by_id = {p.id: p for p in papers}
+        citations = reference_list([by_id[i] for i in cited])
+        table = None
+        if plan.qtype == "compare" and not refused:
+            table = comparison_table([by_id[i] for i in cited] or papers[: max(2, len(plan.sides))])
+        references = format_references(citations)
+        return Answer(
+            question=question,
+            answer=prose + (f"\n\n{references}" if references else ""),
+            citations=citations,
+            sentences=cited_sentences(prose),
+            refused=refused,
+            model=model_name,
+            prompt_version=self.prompt.version,
+            timings=timings,
+            question_type=plan.qtype,
+            retrieved=[Citation(id=h.paper.id, title=h.paper.title) for h in hits],
+            removed_citations=removed + unknown,
+            table=table,
+            tokens_in=usage[0],
+            tokens_out=usage[1],
+        )
+
+    def ask(self, question: str, history: Sequence[Turn] = (), **kwargs: object) -> tuple[Answer, Turn]:
+        """Answer without streaming."""
+        for event in self.stream(question, history, **kwargs):  # type: ignore[arg-type]
+            if isinstance(event, DoneEvent):
+                return event.answer, event.turn
+        raise RuntimeError("answer stream ended without a result")  # pragma: no cover
+
+
+@dataclass
+class Conversation:
+    """A chat: the engine plus this session's history, for follow-up questions."""
+
+    engine: AnswerEngine
+    history: list[Turn] = field(default_factory=list)
+
+    def stream(self, question: str, **kwargs: object) -> Iterator[Event]:
+        keep = self.engine.settings.answer.history_turns
+        for event in self.engine.stream(question, self.history[-keep:] if keep else [], **kwargs):  # type: ignore[arg-type]
+            if isinstance(event, DoneEvent):
+                self.history.append(event.turn)
+            yield event
+
+    def ask(self, question: str, **kwargs: object) -> Answer:
+        for event in self.stream(question, **kwargs):
+            if isinstance(event, DoneEvent):
+                return event.answer
+        raise RuntimeError("answer stream ended without a result")  # pragma: no cover

@@ -1,0 +1,113 @@
+"""A deterministic ``fake`` backend for unit tests of the chains and the UI.
+
+It answers from the evidence in the prompt without any model: in the LAST user
+message, an evidence block starts with a line like ``[3] Some title`` (regex
+``^\\[(\\d+)\\] `` at line start) and continues with evidence-sentence lines up
+to the next blank line or block header. The answer is each block's first
+evidence sentence followed by `` [n]``, joined by spaces; with no evidence it
+is :data:`REFUSAL`. Leading bullet markers (``-``, ``*``, ``•``) and
+whitespace are stripped from evidence lines. Text streams word by word.
+
+Variants: ``fake:refuse`` always refuses, ``fake:error`` raises
+:class:`EndpointError` when streamed, ``fake:slow`` sleeps
+:data:`SLOW_DELAY_S` per word (for UI / stop-button tests).
+Tokens are whitespace-separated words.
+"""
+
+from __future__ import annotations
+
+import re
+import time
+from collections.abc import Iterator
+from typing import TYPE_CHECKING
+
+from agent.llm.base import LLM, ChatMessage, EndpointError, LLMError, Usage
+from agent.llm.registry import register
+from agent.llm.streaming import StopFilter
+
+if TYPE_CHECKING:
+    from agent.settings import Settings
+
+REFUSAL = "The abstracts do not say."
+SLOW_DELAY_S = 0.05
+VARIANTS = ("", "refuse", "error", "slow")
+
+_HEADER = re.compile(r"^\[(\d+)\] ")
+_BULLET = re.compile(r"^(?:[-*•]\s+)")
+
+
+def fake_answer(text: str) -> str:
+    """The answer the fake model gives to a user message ``text`` (no variant)."""
+    parts: list[str] = []
+    current: str | None = None  # citation number of the open block
+    sentence_taken = False
+    for raw in text.splitlines():
+        header = _HEADER.match(raw)
+        if header:
+            current, sentence_taken = header.group(1), False
+            continue
+        line = _BULLET.sub("", raw.strip())
+        if current is None:
+            continue
+        if not raw.strip():
+            current = None  # a blank line closes the block
+            continue
+        if not sentence_taken and line:
+            parts.append(f"{line} [{current}]")
+            sentence_taken = True
+    return " ".join(parts) if parts else REFUSAL
+
+
+class FakeLLM(LLM):
+    """Evidence-echoing stand-in for a real model; see the module docstring."""
+
+    def __init__(self, name: str, variant: str = "", context_window: int = 4096) -> None:
+        if variant not in VARIANTS:
+            known = ", ".join("fake" + (f":{v}" if v else "") for v in VARIANTS)
+            raise LLMError(f"unknown fake variant {variant!r}; known: {known}")
+        super().__init__(name=name, context_window=context_window)
+        self.variant = variant
+
+    def stream(
+        self,
+        messages: list[ChatMessage],
+        *,
+        max_tokens: int | None = None,
+        stop: list[str] | None = None,
+    ) -> Iterator[str]:
+        """Yield the answer word by word (first word bare, later ones with a leading space)."""
+        self.last_usage = Usage(tokens_in=sum(self.count_tokens(m["content"]) for m in messages))
+        if self.variant == "error":
+            raise EndpointError(f"{self.name}: simulated endpoint failure")
+        if self.variant == "refuse":
+            answer = REFUSAL
+        else:
+            last_user = next((m["content"] for m in reversed(messages) if m["role"] == "user"), "")
+            answer = fake_answer(last_user)
+        words = answer.split()
+        if max_tokens is not None:
+            words = words[: max(max_tokens, 0)]
+        stops = StopFilter(stop)
+        for i, word in enumerate(words):
+            if self.variant == "slow":
+                time.sleep(SLOW_DELAY_S)
+            piece = stops.feed(word if i == 0 else " " + word)
+            self.last_usage.tokens_out += 1
+            if piece:
+                yield piece
+            if stops.stopped:
+                return
+        tail = stops.flush()
+        if tail:
+            yield tail
+
+    def count_tokens(self, text: str) -> int:
+        """Whitespace word count."""
+        return len(text.split())
+
+
+@register("fake")
+def _make_fake(spec: str, settings: Settings) -> LLM:
+    variant = spec.strip().lower()
+    name = "fake" + (f":{variant}" if variant else "")
+    return FakeLLM(name, variant, context_window=settings.llm.n_ctx)

@@ -1,0 +1,149 @@
+"""Real local models: the packaged Qwen2.5-Coder-0.5B through llama.cpp in-process and
+through ``python -m llama_cpp.server`` with the ``openai:`` backend (slow: seconds each).
+
+The model is assembled once per session into a shared temporary home.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from agent.llm import LLMError, load_llm
+from agent.llm.gguf_assets import KNOWN_MODELS, resolve_local_model
+from agent.settings import Settings
+
+pytestmark = pytest.mark.slow
+
+MODEL = "qwen2.5-coder-0.5b"
+QUESTION = [
+    {"role": "system", "content": "You are terse."},
+    {"role": "user", "content": "Name three primary colours, comma separated."},
+]
+
+
+@pytest.fixture(scope="session")
+def local_settings(tmp_path_factory: pytest.TempPathFactory) -> Settings:
+    """Settings whose home (and model cache) is shared by the whole session."""
+    home = tmp_path_factory.mktemp("llm-home")
+    return Settings(home=home, llm={"model": f"local:{MODEL}", "n_ctx": 2048, "n_threads": 2, "max_tokens": 24})
+
+
+@pytest.fixture(scope="session")
+def gguf_path(local_settings: Settings) -> Path:
+    """The verified 0.5B GGUF, assembled from its chunk packages."""
+    return resolve_local_model(MODEL, local_settings)
+
+
+def test_assembled_file_is_the_official_one(gguf_path: Path, local_settings: Settings):
+    assert gguf_path.stat().st_size == KNOWN_MODELS[MODEL].size
+    assert gguf_path.with_name(gguf_path.name + ".verified.json").is_file()
+    assert resolve_local_model(MODEL, local_settings) == gguf_path  # second time: from the sidecar
+
+
+def test_local_backend_streams_and_counts(gguf_path: Path, local_settings: Settings):
+    llm = load_llm(f"local:{MODEL}", local_settings)
+    assert llm.context_window == 2048
+    pieces = list(llm.stream(QUESTION))
+    assert len(pieces) >= 3
+    assert "".join(pieces).strip()
+    assert llm.count_tokens("Hello world, this is a test.") > 0
+    assert llm.last_usage.tokens_in > llm.count_tokens(QUESTION[1]["content"])
+    assert 0 < llm.last_usage.tokens_out <= 24
+
+    # Same file by path reuses the loaded model; max_tokens and stop are honoured.
+    by_path = load_llm(f"local:{gguf_path}", local_settings)
+    assert by_path.llama is llm.llama
+    short = by_path.complete(QUESTION, max_tokens=2)
+    assert 0 < by_path.last_usage.tokens_out <= 2 and short
+    assert "," not in by_path.complete(QUESTION, stop=[","])
+
+
+def test_local_backend_interleaved_streams_early_close_and_close(gguf_path: Path, local_settings: Settings):
+    llm = load_llm(f"local:{MODEL}", local_settings)
+    reference = llm.complete(QUESTION, max_tokens=4)
+    first = llm.stream(QUESTION, max_tokens=4)
+    head = next(first)
+    # A second request on the same model from the same thread waits for the first, not forever.
+    assert llm.complete(QUESTION, max_tokens=4) == reference
+    assert head + "".join(first) == reference  # greedy, same seed: same text
+
+    abandoned = llm.stream(QUESTION, max_tokens=24)
+    next(abandoned)
+    abandoned.close()  # cancels generation and frees the model
+    assert llm.complete(QUESTION, max_tokens=4) == reference
+
+    llm.close()
+    llm.close()
+    with pytest.raises(LLMError, match="closed"):
+        llm.count_tokens("x")
+
+
+# ---------------------------------------------------------------- llama.cpp's OpenAI-compatible server
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="session")
+def llama_server(gguf_path: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """``python -m llama_cpp.server`` on a free loopback port; yields its /v1 base URL."""
+    port = _free_port()
+    log_path = tmp_path_factory.mktemp("llama-server") / "server.log"
+    cmd = [
+        sys.executable, "-m", "llama_cpp.server",
+        "--model", str(gguf_path), "--host", "127.0.0.1", "--port", str(port),
+        "--n_ctx", "2048", "--n_threads", "2", "--model_alias", "qwen-0.5b",
+    ]  # fmt: skip
+    with log_path.open("wb") as log:
+        proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT)
+    base = f"http://127.0.0.1:{port}/v1"
+    try:
+        deadline = time.monotonic() + 180
+        while True:
+            if proc.poll() is not None:
+                pytest.fail(f"llama_cpp.server exited with {proc.returncode}:\n{log_path.read_text()[-3000:]}")
+            try:
+                with urllib.request.urlopen(f"{base}/models", timeout=2) as resp:
+                    if resp.status == 200:
+                        break
+            except (urllib.error.URLError, ConnectionError, TimeoutError):
+                pass
+            if time.monotonic() > deadline:
+                pytest.fail(f"llama_cpp.server did not answer /v1/models:\n{log_path.read_text()[-3000:]}")
+            time.sleep(0.5)
+        yield base
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+
+
+def test_openai_backend_against_real_server(llama_server: str, tmp_path: Path, monkeypatch):
+    monkeypatch.delenv("OPENAI_API_KEY", raising=False)
+    monkeypatch.setenv("TIKTOKEN_CACHE_DIR", str(tmp_path / "tiktoken"))  # usage is estimated with tiktoken
+    settings = Settings(
+        home=tmp_path / "home",
+        llm={"openai_base_url": llama_server, "max_tokens": 16, "timeout_s": 120, "max_retries": 0},
+    )
+    llm = load_llm("openai:qwen-0.5b", settings)
+    pieces = list(llm.stream(QUESTION))
+    assert len(pieces) >= 3
+    assert "".join(pieces).strip()
+    assert llm.last_usage.tokens_out > 0 and llm.last_usage.tokens_in > 0
+    llm.close()

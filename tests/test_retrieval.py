@@ -1,0 +1,100 @@
+"""Retrieval sanity on the bundled corpus, fusion, name matching, and the CLI's JSON shapes."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+from agent.ingest import title_key
+from agent.retrieval import rrf_fuse
+from agent.retrieval.names import NameIndex, looks_like_name
+from agent.types import Paper
+
+
+
+def ids_for(retriever, *titles: str) -> set[str]:
+    by_title = {title_key(p.title): p.id for p in retriever.papers.values()}
+    return {by_title[title_key(t)] for t in titles}
+
+
+def test_rrf_fusion_rewards_agreement() -> None:
+    fused = rrf_fuse({"a": ["x", "y", "z"], "b": ["y", "x", "w"]}, {"a": 1.0, "b": 1.0}, 10)
+    assert [pid for pid, _, _ in fused][:2] == ["x", "y"]  # tie broken by id, both above single-list ids
+    assert fused[0][2] == {"a": 1, "b": 2}
+    weighted = rrf_fuse({"a": ["x"], "b": ["y"]}, {"a": 1.0, "b": 3.0}, 10)
+    assert weighted[0][0] == "y"
+
+
+def test_name_detection() -> None:
+    assert all(looks_like_name(t) for t in ["LightGCL", "InfoVAE", "GPT-4", "wav2vec"])
+    assert not any(looks_like_name(t) for t in ["Which", "graph", "The"])
+    papers = [
+        Paper(id="a", title="LightGCL: Simple Graph Learning", abstract="We propose a method."),
+        Paper(id="b", title="Debiased Learning", abstract="We propose debiased contrastive learning (DCL) for sentences."),
+    ]
+    index = NameIndex(papers)
+    assert [pid for pid, _ in index.search("what does lightgcl do?")] == []  # lower case is not a name
+    assert [pid for pid, _ in index.search("What does LightGCL do?")] == ["a"]
+    assert [pid for pid, _ in index.search("How does DCL handle negatives?")] == ["b"]
+    assert [pid for pid, _ in index.search("Tell me about Debiased Learning in detail")] == ["b"]
+
+
+def test_named_methods_rank_first(bundled_retriever) -> None:
+    for name in ["LightGCL", "InfoVAE"]:
+        top = bundled_retriever.search(f"What problem does {name} solve?", 3)[0].paper
+        assert name.lower() in top.title.lower()
+
+
+def test_false_negative_list_question_recalls_both_papers(bundled_retriever) -> None:
+    gold = ids_for(
+        bundled_retriever,
+        "Debiased Contrastive Learning of Unsupervised Sentence Representations",
+        "Clustering-Aware Negative Sampling for Unsupervised Sentence Representation",
+    )
+    hits = [h.paper.id for h in bundled_retriever.search("Which papers address false negatives?", 10)]
+    assert gold <= set(hits)
+
+
+def test_hybrid_scores_descend_and_methods_differ(bundled_retriever) -> None:
+    q = "posterior collapse in variational autoencoders"
+    hybrid = bundled_retriever.search(q, 10)
+    assert len(hybrid) == 10
+    assert [h.score for h in hybrid] == sorted((h.score for h in hybrid), reverse=True)
+    assert {"bm25", "dense"} <= set().union(*(h.ranks for h in hybrid))
+    assert bundled_retriever.search("", 5) == []
+
+
+def _cli(args: list[str], home: Path) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, "CITEWISE_HOME": str(home)}
+    return subprocess.run([sys.executable, "-m", "agent", *args], env=env, capture_output=True, text=True, timeout=300)
+
+
+def test_cli_json_shapes(bundled_home: Path, tmp_path: Path) -> None:
+    out = _cli(["papers", "--json"], bundled_home)
+    assert out.returncode == 0, out.stderr
+    papers = json.loads(out.stdout)
+    assert len(papers) == 205 and set(papers[0]) == {"id", "title"}
+
+    out = _cli(["search", "graph contrastive learning for recommendation", "-k", "4", "--json"], bundled_home)
+    hits = json.loads(out.stdout)
+    assert len(hits) == 4 and set(hits[0]) == {"id", "title", "score"}
+    assert hits[0]["score"] >= hits[-1]["score"]
+
+    qfile = tmp_path / "q.txt"
+    qfile.write_text("speech representations\nknowledge distillation\n", encoding="utf-8")
+    out = _cli(["search", "--queries", str(qfile), "-k", "3", "--json"], bundled_home)
+    lines = out.stdout.strip().splitlines()
+    assert len(lines) == 2 and all(len(json.loads(line)) == 3 for line in lines)
+
+
+def test_cli_errors_are_messages_not_tracebacks(bundled_home: Path, tmp_path: Path) -> None:
+    out = _cli(["search", "--queries", str(tmp_path / "missing.txt")], bundled_home)
+    assert out.returncode == 2 and "no such file" in out.stderr and "Traceback" not in out.stderr
+    bad = tmp_path / "bad.bin"
+    bad.write_bytes(b"\x00\x00")
+    out = _cli(["index", str(bad)], tmp_path / "other-home")
+    assert out.returncode == 2 and "Traceback" not in out.stderr
+    assert "unknown format" in out.stderr
