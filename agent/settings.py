@@ -122,16 +122,67 @@ class AnswerSettings(BaseModel):
 
 
 class FaithfulnessSettings(BaseModel):
-    """Offline per-sentence checking."""
+    """Offline per-sentence checking (thresholds tuned on evals/faithfulness_dev.jsonl only)."""
 
     mode: Literal["fast", "thorough"] = Field(
         default="fast", description="'fast' = deterministic + embedding checks; 'thorough' adds the local LLM judge."
     )
     judge_model: str | None = Field(
-        default=None, description="Model string of the judge in thorough mode (None = the answering model)."
+        default="local:qwen2.5-coder-1.5b",
+        description="Model string of the claim judge in thorough mode (None = local:qwen2.5-coder-1.5b).",
     )
     support_threshold: float = Field(
         default=0.5, ge=0, le=1, description="Sentence score at or above which a sentence counts as supported."
+    )
+    align_low: float = Field(
+        default=0.35,
+        ge=0,
+        le=1,
+        description="Blend of claim-to-evidence cosine and word coverage at or below which the base score is 0.",
+    )
+    align_high: float = Field(
+        default=0.65,
+        ge=0,
+        le=2,
+        description="Blend of cosine and word coverage at or above which the base score is 1 (linear in between).",
+    )
+    similarity_weight: float = Field(
+        default=0.6,
+        ge=0,
+        le=1,
+        description="Weight of the MiniLM cosine in that blend; the rest is the share of claim words in the cited abstracts.",
+    )
+    lexical_weight: float = Field(
+        default=0.5,
+        ge=0,
+        description="Weight of IDF word overlap added to the cosine when ranking evidence sentences to quote and judge.",
+    )
+    attribution_margin: float = Field(
+        default=0.12,
+        ge=0,
+        le=1,
+        description="A claim is misattributed when another retrieved paper beats the cited one by this cosine margin.",
+    )
+    attribution_min_score: float = Field(
+        default=0.55,
+        ge=0,
+        le=1,
+        description="Least cosine with the other paper before a claim can be reported as misattributed to it.",
+    )
+    uncited_min_score: float = Field(
+        default=0.7,
+        ge=0,
+        le=1,
+        description="An uncited sentence at least this similar to a retrieved paper states its content and needs a citation.",
+    )
+    judge_top_k: int = Field(
+        default=3, ge=1, description="Evidence sentences of the cited papers shown to the judge with each claim."
+    )
+    judge_max_base: float = Field(
+        default=1.0,
+        ge=0,
+        le=1,
+        description="The judge's NO overrules only claims whose base score is at most this (1 = always).",
     )
 
 

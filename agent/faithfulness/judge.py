@@ -1,0 +1,86 @@
+"""The local LLM as a sentence-level judge (MiniCheck-style), and the whole-answer baseline.
+
+:class:`ClaimJudge` asks one claim at a time, with only its best evidence
+sentences, for a YES/NO verdict. :func:`judge_whole_answer` is the RAGAS-style
+baseline the benchmark compares against: one question per answer with all the
+abstracts.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from agent.llm.base import LLM
+
+DEFAULT_JUDGE_MODEL = "local:qwen2.5-coder-1.5b"
+
+JUDGE_SYSTEM = (
+    "You are a strict fact checker. Answer YES only if the EVIDENCE states the CLAIM: every number, name, "
+    "negation and quantifier (all, only, always) must match. Otherwise answer NO."
+)
+
+_YES = re.compile(r"^\W*(yes|supported|true)\b", re.I)
+_NO = re.compile(r"^\W*(no|not|unsupported|false)\b", re.I)
+
+
+def parse_yes_no(text: str) -> bool | None:
+    """True for YES, False for NO, None when the reply is neither."""
+    if _YES.match(text):
+        return True
+    if _NO.match(text):
+        return False
+    low = text.lower()
+    has_yes, has_no = "yes" in low, re.search(r"\bno\b", low) is not None
+    if has_yes != has_no:
+        return has_yes
+    return None
+
+
+def claim_prompt(claim: str, title: str, evidence: list[str]) -> list[dict]:
+    """A short MiniCheck-style prompt: paper title, its best evidence sentences, one claim."""
+    lines = "\n".join(f"- {e}" for e in evidence)
+    user = f"PAPER: {title}\nEVIDENCE:\n{lines}\n\nCLAIM: {claim}\n\nIs the CLAIM supported by the EVIDENCE? YES or NO."
+    return [{"role": "system", "content": JUDGE_SYSTEM}, {"role": "user", "content": user}]
+
+
+class ClaimJudge:
+    """YES/NO per claim from a chat model; counts its calls."""
+
+    def __init__(self, llm: LLM, max_tokens: int = 3) -> None:
+        self.llm = llm
+        self.max_tokens = max_tokens
+        self.calls = 0
+
+    def __call__(self, claim: str, title: str, evidence: list[str]) -> bool | None:
+        self.calls += 1
+        reply = self.llm.complete(claim_prompt(claim, title, evidence), max_tokens=self.max_tokens, stop=["\n"])
+        return parse_yes_no(reply)
+
+
+def load_judge(model: str | None, settings) -> ClaimJudge:  # noqa: ANN001 - Settings
+    """Build the judge for ``model`` (default: settings.faithfulness.judge_model, then the 1.5B)."""
+    from agent.llm import load_llm
+
+    spec = model or settings.faithfulness.judge_model or DEFAULT_JUDGE_MODEL
+    return ClaimJudge(load_llm(spec, settings))
+
+
+BASELINE_SYSTEM = "You check answers written from research paper abstracts. Answer with one word: YES or NO."
+
+
+def whole_answer_prompt(answer: str, contexts: Mapping[str, tuple[str, str]]) -> list[dict]:
+    blocks = "\n\n".join(f"[{pid}] {title}\n{abstract}" for pid, (title, abstract) in contexts.items())
+    user = (
+        f"ABSTRACTS:\n{blocks}\n\nANSWER:\n{answer}\n\n"
+        "Is this answer fully supported by these abstracts? Answer YES or NO."
+    )
+    return [{"role": "system", "content": BASELINE_SYSTEM}, {"role": "user", "content": user}]
+
+
+def judge_whole_answer(llm: LLM, answer: str, contexts: Mapping[str, tuple[str, str]]) -> bool | None:
+    """The RAGAS-style baseline: one YES/NO for the whole answer."""
+    reply = llm.complete(whole_answer_prompt(answer, contexts), max_tokens=3, stop=["\n"])
+    return parse_yes_no(reply)

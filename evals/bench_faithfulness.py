@@ -1,0 +1,278 @@
+"""Benchmark the faithfulness checker on a labelled set.
+
+Compares, on labelled answers (default: the dev set AND the held-out set, one table):
+
+(a) fast mode      - deterministic checks + MiniLM alignment, no LLM;
+(b) thorough mode  - fast mode plus the local LLM judging each claim (YES/NO);
+(c) baseline       - the same LLM asked ONCE per whole answer "is this answer
+                     fully supported by these abstracts? YES/NO" (RAGAS-style).
+
+Prints a markdown table: balanced accuracy, precision / recall on the
+unfaithful class, specificity, how often a flagged sentence is the labelled
+one, recall per error kind and seconds per answer.
+
+    python evals/bench_faithfulness.py                       # dev + heldout, all three, 1.5B judge
+    python evals/bench_faithfulness.py --sets dev --judge-model local:qwen2.5-coder-0.5b --limit 20
+    python evals/bench_faithfulness.py --modes fast          # no LLM at all
+    python evals/bench_faithfulness.py --judge-cache /tmp/judge.json --cache-only   # replay a finished run
+
+Tune on the dev set only; the held-out rows are the honest figures.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import os
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+
+from agent.faithfulness.cases import Case, load_cases  # noqa: E402
+from agent.faithfulness.checker import FaithfulnessChecker  # noqa: E402
+from agent.faithfulness.judge import DEFAULT_JUDGE_MODEL, ClaimJudge, judge_whole_answer  # noqa: E402
+from agent.faithfulness.metrics import Record, summarize  # noqa: E402
+
+SETS = {"dev": ROOT / "evals" / "faithfulness_dev.jsonl", "heldout": ROOT / "evals" / "faithfulness_heldout.jsonl"}
+KINDS = ["number", "wrong_attribution", "negation", "quantifier", "unsupported_entity", "uncited_paper_claim"]
+
+
+def disable_llama_extra_buffers() -> None:
+    """Work around SIGILL on CPUs that advertise AMX the VM does not enable.
+
+    llama.cpp's AMX "extra buffer type" executes AMX tile instructions; on this
+    machine that kills the process (Illegal instruction in libggml-cpu). Turning
+    extra buffer types off avoids it. Belongs in agent/llm/llamacpp.py; kept
+    here (opt-out with --keep-extra-buffers) so that the benchmark can run.
+    """
+    try:
+        import llama_cpp.llama_cpp as low
+    except ImportError:  # pragma: no cover
+        return
+    original = low.llama_model_default_params
+    if getattr(original, "_citewise_patched", False):
+        return
+
+    def patched():  # noqa: ANN202
+        params = original()
+        params.use_extra_bufts = False
+        return params
+
+    patched._citewise_patched = True  # type: ignore[attr-defined]
+    low.llama_model_default_params = patched
+
+
+class CachedJudge:
+    """Wraps a :class:`ClaimJudge`; answers already seen (same model and prompt) come from a JSON file.
+
+    The file also keeps how long each model call took, so that a run replayed
+    from the cache reports the seconds per answer of the real calls
+    (:attr:`charged` = real seconds of misses + recorded seconds of hits).
+    """
+
+    def __init__(self, judge: ClaimJudge | None, model: str, path: Path | None) -> None:
+        self.judge, self.model, self.path = judge, model, path
+        self.cache: dict[str, dict] = {}
+        if path and path.exists():
+            self.cache = json.loads(path.read_text())
+        self.calls = 0
+        self.real = 0.0  # seconds really spent in the model
+        self.charged = 0.0  # seconds the calls cost (recorded ones for cache hits)
+
+    def _lookup(self, key: str, call) -> object:  # noqa: ANN001
+        hit = self.cache.get(key)
+        if hit is None:
+            if self.judge is None:
+                raise RuntimeError("judge answer not cached and no model loaded")
+            t0 = time.perf_counter()
+            value = call()
+            secs = time.perf_counter() - t0
+            self.real += secs
+            self.charged += secs
+            self.calls += 1
+            self.cache[key] = hit = {"answer": value, "seconds": round(secs, 3)}
+            if self.path and self.calls % 10 == 0:
+                self.save()
+        else:
+            self.charged += hit["seconds"]
+        return hit["answer"]
+
+    def __call__(self, claim: str, title: str, evidence: list[str]) -> bool | None:
+        key = hashlib.sha1(json.dumps([self.model, claim, title, evidence]).encode()).hexdigest()
+        return self._lookup(key, lambda: self.judge(claim, title, evidence))  # type: ignore[misc]
+
+    def whole_answer(self, answer: str, contexts: dict) -> bool | None:
+        key = hashlib.sha1(json.dumps(["baseline", self.model, answer, sorted(contexts.items())]).encode()).hexdigest()
+        return self._lookup(key, lambda: judge_whole_answer(self.judge.llm, answer, contexts))  # type: ignore[union-attr]
+
+    def save(self) -> None:
+        if self.path:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            tmp = self.path.with_suffix(".tmp")
+            tmp.write_text(json.dumps(self.cache))
+            tmp.replace(self.path)
+
+
+def run_checker(
+    cases: list[Case], checker: FaithfulnessChecker, mode: str, details: list[dict], judge: CachedJudge | None
+) -> list[Record]:
+    records = []
+    for i, case in enumerate(cases, 1):
+        real0, charged0 = (judge.real, judge.charged) if judge else (0.0, 0.0)
+        result = checker.check(case.answer, case.contexts, mode=mode)
+        secs = result.seconds
+        if judge is not None and mode == "thorough":  # replace replayed judge time with the recorded one
+            secs = secs - (judge.real - real0) + (judge.charged - charged0)
+        flagged = [s.text for s in result.sentences if not s.supported]
+        records.append(Record(case.label or "", result.verdict.verdict, case.error_kind, flagged, case.unsupported, secs))
+        details.append(
+            {
+                "mode": mode, "cid": case.cid, "label": case.label, "error_kind": case.error_kind,
+                "predicted": result.verdict.verdict, "score": result.verdict.score, "seconds": round(secs, 3),
+                "judge_calls": result.judge_calls, "unsupported": case.unsupported,
+                "flagged": [{"text": s.text, "reason": s.reason} for s in result.sentences if not s.supported],
+            }
+        )
+        print(f"  [{mode}] {i}/{len(cases)} {case.cid}: {result.verdict.verdict} ({secs:.1f}s)", file=sys.stderr, flush=True)
+    return records
+
+
+def run_baseline(cases: list[Case], judge: CachedJudge, details: list[dict]) -> tuple[list[Record], int]:
+    records, unparsed = [], 0
+    for i, case in enumerate(cases, 1):
+        charged0 = judge.charged
+        ok = judge.whole_answer(case.answer, case.contexts)
+        secs = judge.charged - charged0
+        if ok is None:
+            unparsed += 1
+        predicted = "unfaithful" if ok is False else "faithful"  # an unparsed reply counts as "supported"
+        records.append(Record(case.label or "", predicted, case.error_kind, [], case.unsupported, secs))
+        details.append(
+            {"mode": "baseline", "cid": case.cid, "label": case.label, "predicted": predicted, "reply": ok, "seconds": round(secs, 3)}
+        )
+        print(f"  [baseline] {i}/{len(cases)} {case.cid}: {predicted} ({secs:.1f}s)", file=sys.stderr, flush=True)
+    return records, unparsed
+
+
+def fmt(x: float | None) -> str:
+    return "-" if x is None else f"{x:.2f}"
+
+
+def markdown_table(rows: list[tuple[str, str, dict]]) -> str:
+    head = ["set", "method", "n", "bal. acc", "prec (unf)", "recall (unf)", "specificity", "flagged = labelled"]
+    head += KINDS + ["s/answer"]
+    out = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    for set_name, name, s in rows:
+        kinds = s["per_error_kind_recall"]
+        cells = [
+            set_name, name, str(s["n"]), fmt(s["balanced_accuracy"]), fmt(s["precision_unfaithful"]),
+            fmt(s["recall_unfaithful"]), fmt(s["specificity"]), fmt(s["flagged_sentence_hit_rate"]),
+        ]
+        cells += [f"{kinds[k]['recall']:.2f} ({kinds[k]['n']})" if k in kinds else "-" for k in KINDS]
+        cells.append(f"{s['seconds_per_answer']:.2f}" if s["seconds_per_answer"] is not None else "-")
+        out.append("| " + " | ".join(cells) + " |")
+    return "\n".join(out)
+
+
+def load_set(name: str, limit: int | None) -> tuple[Path, list[Case]]:
+    path = SETS.get(name, Path(name))
+    cases, errors = load_cases(path)
+    for e in errors:
+        print(f"skipped {path.name} {e}", file=sys.stderr)
+    cases = [c for c in cases if c.label]
+    return path, cases[:limit] if limit else cases
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--sets", default="dev,heldout", help="comma-separated: dev, heldout, or paths to JSONL files")
+    ap.add_argument("--modes", default="fast,thorough,baseline", help="comma-separated: fast,thorough,baseline")
+    ap.add_argument("--limit", type=int, default=None, help="only the first N cases of each set")
+    ap.add_argument("--judge-model", default=None, help=f"LLM for thorough and baseline (default {DEFAULT_JUDGE_MODEL})")
+    ap.add_argument(
+        "--judge-cache", type=Path, default=None,
+        help="JSON file caching judge and baseline replies (and their seconds); a rerun replays them",
+    )
+    ap.add_argument("--cache-only", action="store_true", help="never load the LLM: every reply must be in --judge-cache")
+    ap.add_argument("--keep-extra-buffers", action="store_true", help="do not disable llama.cpp extra buffer types")
+    ap.add_argument("--json-out", type=Path, default=None, help="write per-case details and summaries here")
+    args = ap.parse_args(argv)
+
+    sets = [s.strip() for s in args.sets.split(",") if s.strip()]
+    loaded = [(name, *load_set(name, args.limit)) for name in sets]
+    for name, path, cases in loaded:
+        if not cases:
+            print(f"no labelled cases in {path}", file=sys.stderr)
+            return 2
+    modes = [m.strip() for m in args.modes.split(",") if m.strip()]
+    unknown = [m for m in modes if m not in ("fast", "thorough", "baseline")]
+    if unknown:
+        print(f"unknown mode(s) {unknown}", file=sys.stderr)
+        return 2
+
+    from agent.settings import Settings
+
+    settings = Settings()
+    model = args.judge_model or settings.faithfulness.judge_model or DEFAULT_JUDGE_MODEL
+    judge = None
+    if {"thorough", "baseline"} & set(modes):
+        claim_judge = None
+        if not args.cache_only:
+            from agent.llm import load_llm
+
+            if not args.keep_extra_buffers:
+                disable_llama_extra_buffers()
+            t0 = time.perf_counter()
+            claim_judge = ClaimJudge(load_llm(model, settings))
+            print(f"loaded {model} in {time.perf_counter() - t0:.1f}s", file=sys.stderr, flush=True)
+        judge = CachedJudge(claim_judge, model, args.judge_cache)
+
+    checker = FaithfulnessChecker(settings, judge=judge)
+    checker.embed(["warm-up"])  # load the embedder outside the timings
+
+    rows: list[tuple[str, str, dict]] = []
+    details: list[dict] = []
+    extra: dict[str, object] = {}
+    try:
+        for mode in modes:  # all sets per mode, so that a long run has every set's fast row first
+            for set_name, path, cases in loaded:
+                if mode in ("fast", "thorough"):
+                    summary = summarize(run_checker(cases, checker, mode, details, judge))
+                    label = "fast (rules + MiniLM)" if mode == "fast" else f"thorough (+ {model} per claim)"
+                else:
+                    assert judge is not None
+                    records, unparsed = run_baseline(cases, judge, details)
+                    summary = summarize(records)
+                    extra[f"baseline_unparsed_replies[{set_name}]"] = unparsed
+                    label = f"baseline ({model}, one call per answer)"
+                rows.append((set_name, label, summary))
+                print(f"\n[partial] {set_name} / {label}\n{markdown_table(rows[-1:])}\n", file=sys.stderr, flush=True)
+    finally:
+        if judge is not None:
+            judge.save()
+
+    names = ", ".join(f"{p.name} ({len(c)} labelled answers)" for _, p, c in loaded)
+    print(f"\nsets: {names}; judge: {model}. Thresholds were tuned on dev only; heldout is the honest figure.\n")
+    print(markdown_table(rows))
+    for k, v in extra.items():
+        print(f"\n{k}: {v}")
+    if args.json_out:
+        args.json_out.write_text(
+            json.dumps(
+                {"sets": [str(p) for _, p, _ in loaded], "judge": model,
+                 "summaries": [{"set": a, "method": b, **c} for a, b, c in rows], "details": details, **extra},
+                indent=1,
+            )
+        )
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,198 @@
+"""The checker end to end, with a deterministic bag-of-words embedder (no model) and a fake judge."""
+
+from __future__ import annotations
+
+import hashlib
+
+import numpy as np
+import pytest
+
+from agent.faithfulness.checker import CheckerConfig, FaithfulnessChecker
+from agent.faithfulness.text import content_stems
+
+CONTEXTS = {
+    "pA": (
+        "Smoothie: Label Free Language Model Routing",
+        "Large language models are used for many tasks. We propose Smoothie, a weak supervision-inspired "
+        "routing approach that requires no labeled data. Smoothie outperforms baselines for routing by up to "
+        "10 points accuracy. It identifies the optimal model on 9/14 tasks.",
+    ),
+    "pB": (
+        "Multimodal Latent Language Modeling with Next-Token Diffusion",
+        "We propose LatentLM, which integrates continuous and discrete data using causal Transformers. "
+        "In text-to-speech synthesis, LatentLM outperforms VALL-E 2 in speaker similarity while requiring "
+        "10x fewer decoding steps.",
+    ),
+    "pC": (
+        "Sequential Contrastive Audio-Visual Learning",
+        "We propose sequential contrastive audio-visual learning (SCAV), which contrasts non-aggregated "
+        "representations. Experiments on VGGSound and Music show 2-3x relative improvements.",
+    ),
+}
+
+
+def bow_embed(texts: list[str]) -> np.ndarray:
+    """Hashed bag of stems, L2-normalized: similar wording -> high cosine."""
+    out = np.zeros((len(texts), 256), dtype=np.float32)
+    for i, t in enumerate(texts):
+        for s in content_stems(t):
+            out[i, int(hashlib.md5(s.encode()).hexdigest(), 16) % 256] += 1.0
+        n = np.linalg.norm(out[i])
+        out[i] = out[i] / n if n else out[i]
+    return out
+
+
+@pytest.fixture()
+def checker() -> FaithfulnessChecker:
+    return FaithfulnessChecker(embed=bow_embed)
+
+
+FAITHFUL = (
+    "Smoothie is a weak supervision-inspired routing approach that requires no labeled data [pA]. "
+    "It outperforms routing baselines by up to 10 points accuracy [pA]. "
+    "LatentLM outperforms VALL-E 2 in speaker similarity while requiring 10x fewer decoding steps [pB]."
+)
+
+
+def test_faithful_answer(checker: FaithfulnessChecker) -> None:
+    result = checker.check(FAITHFUL, CONTEXTS)
+    assert result.verdict.verdict == "faithful"
+    assert all(s.supported for s in result.sentences)
+    assert result.verdict.score == min(s.score for s in result.sentences)
+    assert result.sentences[0].evidence is not None and result.sentences[0].evidence.id == "pA"
+    assert result.sentences[2].citations == ["pB"]
+    assert 0.0 <= result.verdict.score <= 1.0
+
+
+def test_changed_number_flags_its_sentence(checker: FaithfulnessChecker) -> None:
+    answer = FAITHFUL.replace("10 points", "25 points")
+    result = checker.check(answer, CONTEXTS)
+    assert result.verdict.verdict == "unfaithful"
+    assert [s.supported for s in result.sentences] == [True, False, True]
+    assert "number 25 points not in evidence; evidence says 10 points" in result.sentences[1].reason
+    assert result.verdict.score == result.sentences[1].score < 0.5
+
+
+def test_wrong_attribution(checker: FaithfulnessChecker) -> None:
+    answer = "LatentLM outperforms VALL-E 2 in speaker similarity while requiring 10x fewer decoding steps [pC]."
+    result = checker.check(answer, CONTEXTS)
+    s = result.sentences[0]
+    assert not s.supported
+    assert "claim found in [pB], cited to [pC]" in s.reason
+    assert s.evidence is not None and s.evidence.id == "pB"
+
+
+def test_citation_to_paper_not_in_contexts(checker: FaithfulnessChecker) -> None:
+    result = checker.check("Smoothie requires no labeled data [pZ].", CONTEXTS)
+    assert result.verdict.verdict == "unfaithful"
+    assert "[pZ], which is not among the retrieved papers" in result.sentences[0].reason
+
+
+def test_uncited_factual_sentence_vs_meta_sentence(checker: FaithfulnessChecker) -> None:
+    result = checker.check("SCAV shows 2-3x relative improvements on VGGSound.", CONTEXTS)
+    assert not result.sentences[0].supported and "no citation" in result.sentences[0].reason
+    result = checker.check(FAITHFUL + " The abstracts do not report training costs.", CONTEXTS)
+    assert result.verdict.verdict == "faithful"
+
+
+def test_negation_and_quantifier_errors(checker: FaithfulnessChecker) -> None:
+    neg = checker.check("Smoothie is a weak supervision-inspired routing approach that requires labeled data [pA].", CONTEXTS)
+    assert neg.verdict.verdict == "unfaithful" and "negation" in neg.sentences[0].reason
+    quant = checker.check("Smoothie always outperforms all routing baselines by up to 10 points accuracy [pA].", CONTEXTS)
+    assert quant.verdict.verdict == "unfaithful" and "quantifier" in quant.sentences[0].reason
+
+
+def test_unsupported_entity(checker: FaithfulnessChecker) -> None:
+    result = checker.check("SCAV shows 2-3x relative improvements on VGGSound and AudioSet [pC].", CONTEXTS)
+    assert not result.sentences[0].supported and "'AudioSet'" in result.sentences[0].reason
+
+
+def test_one_unsupported_claim_makes_the_sentence_and_answer_unsupported(checker: FaithfulnessChecker) -> None:
+    answer = "Smoothie requires no labeled data [pA], while SCAV shows 7x relative improvements on VGGSound [pC]."
+    result = checker.check(answer, CONTEXTS)
+    assert len(result.claims) == 2
+    assert [c.supported for c in result.claims] == [True, False]
+    assert len(result.sentences) == 1 and not result.sentences[0].supported
+    assert result.sentences[0].score == min(c.score for c in result.claims)
+
+
+def test_unrelated_sentence_is_unsupported(checker: FaithfulnessChecker) -> None:
+    result = checker.check("Bananas ripen faster when stored near apples [pA].", CONTEXTS)
+    assert result.verdict.verdict == "unfaithful"
+    assert "no cited evidence says this" in result.sentences[0].reason
+
+
+def test_empty_answer_is_faithful(checker: FaithfulnessChecker) -> None:
+    result = checker.check("", CONTEXTS)
+    assert result.sentences == [] and result.verdict.verdict == "faithful" and result.verdict.score == 1.0
+
+
+def test_thorough_mode_uses_the_judge_only_there() -> None:
+    calls: list[str] = []
+
+    def judge(claim: str, title: str, evidence: list[str]) -> bool:
+        calls.append(claim)
+        assert evidence and title
+        return "10 points" not in claim  # rejects one claim
+
+    checker = FaithfulnessChecker(embed=bow_embed, judge=judge)
+    fast = checker.check(FAITHFUL, CONTEXTS, mode="fast")
+    assert fast.verdict.verdict == "faithful" and calls == [] and fast.verdict.mode == "fast"
+    thorough = checker.check(FAITHFUL, CONTEXTS, mode="thorough")
+    assert len(calls) == 3 and thorough.judge_calls == 3
+    assert thorough.verdict.verdict == "unfaithful" and thorough.verdict.mode == "thorough"
+    assert [s.supported for s in thorough.sentences] == [True, False, True]
+    assert thorough.sentences[1].reason.startswith("judge: claim not supported")
+
+
+def test_thorough_mode_without_judge_is_an_error() -> None:
+    with pytest.raises(ValueError):
+        FaithfulnessChecker(embed=bow_embed).check(FAITHFUL, CONTEXTS, mode="thorough")
+    with pytest.raises(ValueError):
+        FaithfulnessChecker(embed=bow_embed).check(FAITHFUL, CONTEXTS, mode="quick")
+
+
+def test_threshold_comes_from_config() -> None:
+    strict = FaithfulnessChecker(embed=bow_embed, config=CheckerConfig(support_threshold=0.99, align_high=2.0))
+    assert strict.check(FAITHFUL, CONTEXTS).verdict.verdict == "unfaithful"
+
+
+def test_settings_threshold_is_used() -> None:
+    from agent.settings import Settings
+
+    s = Settings().with_overrides(**{"faithfulness.support_threshold": 0.8})
+    assert CheckerConfig.from_settings(s).support_threshold == 0.8
+
+
+def test_tuned_thresholds_live_in_settings_with_descriptions() -> None:
+    from agent.settings import FaithfulnessSettings, Settings
+
+    fs = FaithfulnessSettings()
+    for name, info in FaithfulnessSettings.model_fields.items():
+        assert info.description, f"FaithfulnessSettings.{name} has no description"
+    cfg = CheckerConfig()
+    for name in ("align_low", "align_high", "similarity_weight", "attribution_margin", "uncited_min_score", "judge_max_base"):
+        assert getattr(cfg, name) == getattr(fs, name)
+    s = Settings().with_overrides(**{"faithfulness.attribution_margin": 0.3, "faithfulness.judge_top_k": 5})
+    cfg = CheckerConfig.from_settings(s)
+    assert cfg.attribution_margin == 0.3 and cfg.judge_top_k == 5
+    assert s.faithfulness.judge_model == "local:qwen2.5-coder-1.5b"
+
+
+def test_judge_no_overrules_only_claims_below_judge_max_base() -> None:
+    def judge(claim: str, title: str, evidence: list[str]) -> bool:
+        return False
+
+    trusting = FaithfulnessChecker(embed=bow_embed, judge=judge, config=CheckerConfig(judge_max_base=0.0))
+    result = trusting.check(FAITHFUL, CONTEXTS, mode="thorough")
+    assert result.judge_calls == 3 and result.verdict.verdict == "faithful"
+    strict = FaithfulnessChecker(embed=bow_embed, judge=judge, config=CheckerConfig(judge_max_base=1.0))
+    assert strict.check(FAITHFUL, CONTEXTS, mode="thorough").verdict.verdict == "unfaithful"
+
+
+def test_judge_reply_parsing() -> None:
+    from agent.faithfulness.judge import parse_yes_no
+
+    assert parse_yes_no("YES") is True and parse_yes_no(" Yes.") is True
+    assert parse_yes_no("NO") is False and parse_yes_no("Not supported") is False
+    assert parse_yes_no("maybe") is None and parse_yes_no("") is None
