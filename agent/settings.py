@@ -112,6 +112,14 @@ class AnswerSettings(BaseModel):
     )
     max_question_chars: int = Field(default=2000, ge=10, description="Longest question accepted, in characters.")
     history_turns: int = Field(default=3, ge=0, description="Previous turns used to resolve follow-up questions.")
+    auto_cite_min_similarity: float = Field(
+        default=0.5,
+        ge=-1,
+        le=2,
+        description="An answer sentence the model left without a marker is cited to the evidence paper it is "
+        "closest to (MiniLM cosine) when that is at least this; below it the sentence stays uncited and the "
+        "checker flags it. Set above 1 to turn automatic citation off.",
+    )
     min_relevance: float = Field(
         default=0.25,
         ge=-1,

@@ -94,6 +94,7 @@ class Answer(BaseModel):
     question_type: QuestionType | None = None
     retrieved: list[Citation] = Field(default_factory=list)
     removed_citations: int = 0
+    auto_citations: int = Field(default=0, description="Markers added to sentences the model left uncited.")
     table: str | None = Field(default=None, description="Markdown comparison table (paper x aspect), if any.")
     tokens_in: int = 0
     tokens_out: int = 0
@@ -116,6 +117,7 @@ class Answer(BaseModel):
             "question_type": self.question_type,
             "retrieved": [c.model_dump() for c in self.retrieved],
             "removed_citations": self.removed_citations,
+            "auto_citations": self.auto_citations,
             "table": self.table,
             "tokens": {"in": self.tokens_in, "out": self.tokens_out},
         }

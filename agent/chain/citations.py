@@ -8,8 +8,9 @@ its closing bracket arrives), so what the user watches is what gets stored.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 
+from agent.sentences import marker_ids, split_sentences, strip_markers
 from agent.types import Citation, Paper
 
 #: One bracket group of citation numbers: [1], [1, 2], [1][2] is two groups.
@@ -119,3 +120,39 @@ def format_references(citations: list[Citation]) -> str:
     if not citations:
         return ""
     return "References:\n" + "\n".join(f"[{c.id}] {c.title}" for c in citations)
+
+
+_END_PUNCT = re.compile(r"([.!?]['\")]*)\s*$")
+
+
+def attach_missing_citations(text: str, choose: Callable[[str], str | None]) -> tuple[str, int]:
+    """Give each uncited factual sentence the paper ``choose`` picks for it; returns (text, number attached).
+
+    Small models often drop markers on some sentences (or all of them). ``choose``
+    gets the sentence and returns a paper id (the evidence it is closest to) or
+    None when no evidence is close enough; the marker goes before the final full
+    stop. Line structure (bullets) is kept; refusals and short fragments are left alone.
+    """
+    attached = 0
+    lines_out = []
+    for line in text.split("\n"):
+        if not line.strip():
+            lines_out.append(line)
+            continue
+        indent = line[: len(line) - len(line.lstrip())]
+        sentences = split_sentences(line)
+        fixed = []
+        for s in sentences:
+            words = strip_markers(s).split()
+            if marker_ids(s) or len(words) < 4 or s.rstrip().endswith(":") or is_refusal(s):
+                fixed.append(s)
+                continue
+            pid = choose(strip_markers(s))
+            if pid is None:
+                fixed.append(s)
+                continue
+            attached += 1
+            m = _END_PUNCT.search(s)
+            fixed.append(f"{s[: m.start()].rstrip()} [{pid}]{m.group(1)}" if m else f"{s.rstrip()} [{pid}]")
+        lines_out.append(indent + " ".join(fixed))
+    return "\n".join(lines_out), attached

@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from agent.chain.citations import (
     REFUSAL_TEXT,
     MarkerMapper,
+    attach_missing_citations,
     cited_ids,
     clean_markers,
     format_references,
@@ -209,6 +210,9 @@ class AnswerEngine:
         allowed = {p.id for p in papers}
         prose, removed = clean_markers(text, allowed)
         refused = is_refusal(prose) or not prose
+        auto = 0
+        if not refused and papers:
+            prose, auto = attach_missing_citations(prose, self._closest_paper(papers))
         if not prose:
             prose = REFUSAL_TEXT
         cited = cited_ids(prose, allowed)
@@ -230,10 +234,26 @@ class AnswerEngine:
             question_type=plan.qtype,
             retrieved=[Citation(id=h.paper.id, title=h.paper.title) for h in hits],
             removed_citations=removed + unknown,
+            auto_citations=auto,
             table=table,
             tokens_in=usage[0],
             tokens_out=usage[1],
         )
+
+    def _closest_paper(self, papers: list[Paper]) -> Callable[[str], str | None]:
+        """For automatic citation: the paper with the abstract sentence closest to a text, if close enough."""
+        floor = self.settings.answer.auto_cite_min_similarity
+
+        def choose(text: str) -> str | None:
+            vec = self.selector.embedder.embed([text])[0]
+            best_id, best = None, floor
+            for paper in papers:
+                score = float((self.selector.sentences(paper)[1] @ vec).max())
+                if score >= best:
+                    best_id, best = paper.id, score
+            return best_id
+
+        return choose
 
     def ask(self, question: str, history: Sequence[Turn] = (), **kwargs: object) -> tuple[Answer, Turn]:
         """Answer without streaming."""

@@ -10,7 +10,8 @@ whitespace are stripped from evidence lines. Text streams word by word.
 
 Variants: ``fake:refuse`` always refuses, ``fake:error`` raises
 :class:`EndpointError` when streamed, ``fake:slow`` sleeps
-:data:`SLOW_DELAY_S` per word (for UI / stop-button tests).
+:data:`SLOW_DELAY_S` per word (for UI / stop-button tests), ``fake:nocite``
+gives the same answer without citation markers (as small models sometimes do).
 Tokens are whitespace-separated words.
 """
 
@@ -30,7 +31,7 @@ if TYPE_CHECKING:
 
 REFUSAL = "The abstracts do not say."
 SLOW_DELAY_S = 0.05
-VARIANTS = ("", "refuse", "error", "slow")
+VARIANTS = ("", "refuse", "error", "slow", "nocite")
 
 _HEADER = re.compile(r"^\[(\d+)\] ")
 _BULLET = re.compile(r"^(?:[-*•]\s+)")
@@ -84,6 +85,8 @@ class FakeLLM(LLM):
         else:
             last_user = next((m["content"] for m in reversed(messages) if m["role"] == "user"), "")
             answer = fake_answer(last_user)
+            if self.variant == "nocite":
+                answer = re.sub(r" \[\d+\]", "", answer)
         words = answer.split()
         if max_tokens is not None:
             words = words[: max(max_tokens, 0)]
