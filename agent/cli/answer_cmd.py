@@ -37,6 +37,7 @@ def _run(events, json_out: bool) -> int:
 
     answer = None
     streamed = False
+    shown: list[str] = []
     for event in events:
         if isinstance(event, RetrievalEvent):
             names = escape(", ".join(f"[{h.paper.id}]" for h in event.hits))
@@ -44,6 +45,7 @@ def _run(events, json_out: bool) -> int:
         elif isinstance(event, TokenEvent) and not json_out:
             sys.stdout.write(event.text)
             sys.stdout.flush()
+            shown.append(event.text)
             streamed = True
         elif isinstance(event, DoneEvent):
             answer = event.answer
@@ -54,6 +56,13 @@ def _run(events, json_out: bool) -> int:
         return 0
     if streamed:
         sys.stdout.write("\n")
+        final = answer.answer.split("\n\nReferences:\n")[0].strip()
+        if final != "".join(shown).strip():  # markers were removed or attached after generation
+            err_console.print(
+                f"[dim]citations fixed after generation ({answer.auto_citations} attached, "
+                f"{answer.removed_citations} removed):[/]"
+            )
+            out_console.print(final, markup=False, highlight=False)
     _print_human(answer)
     return 0
 
