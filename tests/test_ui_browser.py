@@ -1,0 +1,279 @@
+"""End-to-end: the real app in a subprocess on loopback with the fake model, driven by Debian's Chromium.
+
+Screenshots go to $CITEWISE_ARTIFACTS/ui (default <repo>/artifacts/ui); the
+folder is printed. The app gets its own CITEWISE_HOME (a copy of the shared
+bundled index, so nothing is embedded twice) and is always killed in teardown.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+pytestmark = [pytest.mark.browser, pytest.mark.slow]
+
+ROOT = Path(__file__).resolve().parent.parent
+QUESTION = "Which papers address false negatives?"
+START_TIMEOUT_S = 240
+ANSWER_TIMEOUT_MS = 120_000
+
+
+def _chromium() -> str:
+    for candidate in (os.environ.get("CITEWISE_CHROMIUM"), shutil.which("chromium"), "/usr/bin/chromium", shutil.which("chromium-browser")):
+        if candidate and Path(candidate).exists():
+            return candidate
+    pytest.fail("Debian's chromium is not installed (apt-get install -y chromium; scripts/test does this)")
+
+
+def _free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def artifacts(request: pytest.FixtureRequest) -> Path:
+    base = Path(os.environ.get("CITEWISE_ARTIFACTS") or ROOT / "artifacts")
+    out = base / "ui"
+    out.mkdir(parents=True, exist_ok=True)
+    reporter = request.config.pluginmanager.get_plugin("terminalreporter")
+    message = f"UI screenshots and server log: {out}"
+    if reporter is not None:  # shown even when output is captured
+        reporter.write_line(f"\n{message}")
+    else:
+        print(message)
+    return out
+
+
+@pytest.fixture(scope="module")
+def app_url(bundled_home: Path, tmp_path_factory: pytest.TempPathFactory, artifacts: Path):
+    home = tmp_path_factory.mktemp("ui-home")
+    shutil.copytree(bundled_home, home, dirs_exist_ok=True)
+    port = _free_port()
+    env = {k: v for k, v in os.environ.items() if not k.startswith("CITEWISE_") or k == "CITEWISE_ARTIFACTS"}
+    env.update(
+        CITEWISE_HOME=str(home),
+        CITEWISE_MODEL="fake",
+        CITEWISE_UI__CONCURRENCY="2",
+        GRADIO_ANALYTICS_ENABLED="False",
+        GRADIO_TEMP_DIR=str(home / "gradio-tmp"),
+        HF_HUB_OFFLINE="1",
+        TRANSFORMERS_OFFLINE="1",
+        TOKENIZERS_PARALLELISM="false",
+    )
+    env.pop("OPENAI_API_KEY", None)
+    log_path = artifacts / "server.log"
+    log = log_path.open("w")
+    proc = subprocess.Popen(
+        [sys.executable, str(ROOT / "app.py"), "--port", str(port), "--model", "fake"],
+        cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
+    )
+    url = f"http://127.0.0.1:{port}/"
+    try:
+        deadline = time.monotonic() + START_TIMEOUT_S
+        while True:
+            if proc.poll() is not None:
+                pytest.fail(f"app exited with {proc.returncode} before it was up; log: {log_path}\n{log_path.read_text()[-3000:]}")
+            try:
+                with urllib.request.urlopen(url, timeout=2) as resp:
+                    if resp.status == 200:
+                        break
+            except OSError:
+                pass
+            if time.monotonic() > deadline:
+                pytest.fail(f"app not up after {START_TIMEOUT_S}s; log: {log_path}\n{log_path.read_text()[-3000:]}")
+            time.sleep(0.5)
+        yield url
+    finally:
+        for sig, wait in ((signal.SIGTERM, 10), (signal.SIGKILL, 5)):
+            if proc.poll() is not None:
+                break
+            try:
+                os.killpg(proc.pid, sig)
+            except ProcessLookupError:
+                break
+            try:
+                proc.wait(timeout=wait)
+            except subprocess.TimeoutExpired:
+                continue
+        log.close()
+
+
+@pytest.fixture(scope="module")
+def browser():
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as pw:
+        b = pw.chromium.launch(executable_path=_chromium(), args=["--no-sandbox", "--disable-dev-shm-usage", "--disable-gpu"])
+        try:
+            yield b
+        finally:
+            b.close()
+
+
+def _open(browser, url: str):
+    context = browser.new_context(viewport={"width": 1400, "height": 1000})
+    page = context.new_page()
+    page.set_default_timeout(60_000)
+    page.goto(url)
+    page.wait_for_selector("#cw-question textarea")
+    return context, page
+
+
+def _close(context, artifacts: Path, name: str) -> None:
+    """Close a browser context; on a failing test, keep a screenshot of every page first."""
+    if sys.exc_info()[0] is not None:
+        for n, page in enumerate(context.pages):
+            try:
+                page.screenshot(path=str(artifacts / f"FAILED-{name}-{n}.png"), full_page=True)
+            except Exception:  # the page may be gone
+                pass
+    context.close()
+
+
+def _ask(page, question: str) -> None:
+    page.fill("#cw-question textarea", question)
+    page.click("#cw-send")
+
+
+def _set_model(page, model: str) -> None:
+    box = page.locator("#cw-model input")
+    box.click()
+    box.fill(model)
+    box.press("Enter")
+    page.locator("#cw-question textarea").click()
+    assert box.input_value() == model
+
+
+def test_answer_with_citations_evidence_and_marks(browser, app_url, artifacts):
+    context, page = _open(browser, app_url)
+    try:
+        _ask(page, QUESTION)
+        page.wait_for_selector("#cw-chat .cw-answer", timeout=ANSWER_TIMEOUT_MS)
+        chat = page.locator("#cw-chat")
+        assert QUESTION in chat.inner_text()
+        # citations, a reference list, faithfulness marks with icons, and the answer-level badge
+        cites = chat.locator("a.cw-cite")
+        assert cites.count() > 0
+        assert chat.locator(".cw-refs details.cw-card").count() > 0
+        marks = chat.locator(".cw-sent")
+        assert marks.count() > 0
+        assert chat.locator(".cw-sent.cw-ok, .cw-sent.cw-bad").count() == marks.count()
+        icons = chat.locator(".cw-sent .cw-icon").all_inner_texts()
+        assert icons and set(icons) <= {"✓", "✗"}
+        assert (marks.first.get_attribute("title") or "").startswith(("Supported", "Unsupported"))
+        badge = chat.locator(".cw-badge").first.inner_text()
+        assert "Faithful" in badge or "Unfaithful" in badge
+        chat.locator(".cw-answer").first.evaluate("e => e.scrollIntoView({block: 'start'})")
+        page.screenshot(path=str(artifacts / "01-answer.png"), full_page=True)
+
+        # clicking a citation opens its evidence card: title, highlighted sentence, full abstract
+        first = cites.first
+        target = (first.get_attribute("href") or "").lstrip("#")
+        first.click()
+        card = page.locator(f"#{target}")
+        page.wait_for_function("id => document.getElementById(id).open", arg=target)
+        assert card.locator(".cw-title").inner_text().strip()
+        assert card.locator("mark.cw-hl").count() >= 1
+        assert len(card.locator(".cw-abstract").inner_text()) > len(card.locator("mark.cw-hl").first.inner_text())
+        card.screenshot(path=str(artifacts / "02-evidence-card.png"))
+        page.screenshot(path=str(artifacts / "03-evidence-open.png"), full_page=True)
+
+        # the thorough check runs on demand and replaces the marks
+        page.click("#cw-thorough")
+        page.wait_for_function(
+            "() => [...document.querySelectorAll('#cw-chat .cw-badge')].some(b => b.innerText.includes('thorough check'))",
+            timeout=ANSWER_TIMEOUT_MS,
+        )
+
+        # a follow-up question in the same chat
+        _ask(page, "Which of them use a weighting scheme?")
+        page.wait_for_function("() => document.querySelectorAll('#cw-chat .cw-answer').length >= 2", timeout=ANSWER_TIMEOUT_MS)
+        page.screenshot(path=str(artifacts / "04-follow-up.png"), full_page=True)
+    finally:
+        _close(context, artifacts, "answer")
+
+
+def test_streaming_progress_and_stop(browser, app_url, artifacts):
+    context, page = _open(browser, app_url)
+    try:
+        _set_model(page, "fake:slow")
+        _ask(page, QUESTION)
+        page.wait_for_selector("#cw-chat .cw-found")  # retrieval shown before the first token
+        assert "Found" in page.locator("#cw-chat .cw-found").inner_text()
+        page.wait_for_selector("#cw-chat .cw-streaming .cw-cite")  # tokens arriving
+        page.screenshot(path=str(artifacts / "05-streaming.png"))
+        page.click("#cw-stop")
+        page.wait_for_function("() => document.querySelector('#cw-chat').innerText.includes('Stopped')")
+        before = page.locator("#cw-chat").inner_text()
+        time.sleep(2)
+        assert page.locator("#cw-chat").inner_text() == before  # the stream really stopped
+        assert page.locator("#cw-chat .cw-answer").count() == 0
+        page.screenshot(path=str(artifacts / "06-stopped.png"))
+    finally:
+        _close(context, artifacts, "stop")
+
+
+def test_two_sessions_get_their_own_answers_concurrently(browser, app_url, artifacts):
+    ctx_a, a = _open(browser, app_url)
+    ctx_b, b = _open(browser, app_url)
+    try:
+        _set_model(a, "fake:slow")  # a long generation in A must not hold up B
+        q_a, q_b = QUESTION, "What is contrastive learning used for in sentence representations?"
+        _ask(a, q_a)
+        a.wait_for_selector("#cw-chat .cw-found")
+        _ask(b, q_b)
+        b.wait_for_selector("#cw-chat .cw-answer", timeout=ANSWER_TIMEOUT_MS)
+        assert a.locator("#cw-chat .cw-streaming").count() == 1, "B finished while A was still streaming"
+        a.wait_for_selector("#cw-chat .cw-answer", timeout=ANSWER_TIMEOUT_MS)
+        text_a, text_b = a.locator("#cw-chat").inner_text(), b.locator("#cw-chat").inner_text()
+        assert q_a in text_a and q_b not in text_a
+        assert q_b in text_b and q_a not in text_b
+        a.screenshot(path=str(artifacts / "07-session-a.png"))
+        b.screenshot(path=str(artifacts / "08-session-b.png"))
+    finally:
+        _close(ctx_a, artifacts, "session-a")
+        _close(ctx_b, artifacts, "session-b")
+
+
+def _count(page) -> int:
+    return int(page.locator("#cw-count").inner_text().split()[0])
+
+
+def test_upload_grows_the_corpus(browser, app_url, artifacts, tmp_path):
+    context, page = _open(browser, app_url)
+    try:
+        page.get_by_role("tab", name="Corpus").click()
+        page.wait_for_function("() => /\\d+ papers indexed/.test(document.querySelector('#cw-count').innerText)")
+        before = _count(page)
+        upload = tmp_path / "new-papers.jsonl"
+        rows = [
+            {"id": "uitest1", "title": "Taming False Negatives with Uploaded Test Papers", "abstract": "We present a browser-tested method that finds false negatives in contrastive retrieval and relabels them, which raises recall."},
+            "{not json",
+            {"title": "An entry without abstract"},
+        ]
+        upload.write_text("\n".join(r if isinstance(r, str) else json.dumps(r) for r in rows) + "\n", encoding="utf-8")
+        page.locator("#cw-upload input[type=file]").set_input_files(str(upload))
+        page.wait_for_function("() => document.querySelector('#cw-upload').innerText.includes('new-papers.jsonl')")
+        page.click("#cw-add")
+        page.wait_for_function("() => document.querySelector('#cw-report').innerText.includes('Added')", timeout=ANSWER_TIMEOUT_MS)
+        report = page.locator("#cw-report").inner_text()
+        assert "Added 1 paper" in report
+        assert "new-papers.jsonl:2" in report and "new-papers.jsonl:3" in report  # skipped, with line and reason
+        page.wait_for_function(f"() => document.querySelector('#cw-count').innerText.startsWith('{before + 1} ')")
+        assert _count(page) == before + 1
+        page.fill("#cw-search textarea", "Uploaded Test Papers")
+        page.wait_for_function("() => document.querySelector('#cw-papers-table').innerText.includes('uitest1')")
+        page.screenshot(path=str(artifacts / "09-corpus-upload.png"), full_page=True)
+    finally:
+        _close(context, artifacts, "upload")
