@@ -201,6 +201,10 @@ def main(argv: list[str] | None = None) -> int:
         help="JSON file caching judge and baseline replies (and their seconds); a rerun replays them",
     )
     ap.add_argument("--cache-only", action="store_true", help="never load the LLM: every reply must be in --judge-cache")
+    ap.add_argument(
+        "--judge-max-base", type=float, default=None,
+        help="override faithfulness.judge_max_base (the judge's NO counts only for claims whose base score is at most this)",
+    )
     ap.add_argument("--keep-extra-buffers", action="store_true", help="do not disable llama.cpp extra buffer types")
     ap.add_argument("--json-out", type=Path, default=None, help="write per-case details and summaries here")
     args = ap.parse_args(argv)
@@ -220,6 +224,8 @@ def main(argv: list[str] | None = None) -> int:
     from agent.settings import Settings
 
     settings = Settings()
+    if args.judge_max_base is not None:
+        settings = settings.with_overrides(**{"faithfulness.judge_max_base": args.judge_max_base})
     model = args.judge_model or settings.faithfulness.judge_model or DEFAULT_JUDGE_MODEL
     judge = None
     if {"thorough", "baseline"} & set(modes):
@@ -240,26 +246,32 @@ def main(argv: list[str] | None = None) -> int:
     rows: list[tuple[str, str, dict]] = []
     details: list[dict] = []
     extra: dict[str, object] = {}
+    # Fast mode for every set first (seconds), then the LLM modes set by set, in the order of --sets:
+    # a long run that is stopped early then has complete rows for the first set.
+    plan = [(m, s) for m in modes if m == "fast" for s in loaded]
+    plan += [(m, s) for s in loaded for m in modes if m != "fast"]
     try:
-        for mode in modes:  # all sets per mode, so that a long run has every set's fast row first
-            for set_name, path, cases in loaded:
-                if mode in ("fast", "thorough"):
-                    summary = summarize(run_checker(cases, checker, mode, details, judge))
-                    label = "fast (rules + MiniLM)" if mode == "fast" else f"thorough (+ {model} per claim)"
-                else:
-                    assert judge is not None
-                    records, unparsed = run_baseline(cases, judge, details)
-                    summary = summarize(records)
-                    extra[f"baseline_unparsed_replies[{set_name}]"] = unparsed
-                    label = f"baseline ({model}, one call per answer)"
-                rows.append((set_name, label, summary))
-                print(f"\n[partial] {set_name} / {label}\n{markdown_table(rows[-1:])}\n", file=sys.stderr, flush=True)
+        for mode, (set_name, path, cases) in plan:
+            if mode in ("fast", "thorough"):
+                summary = summarize(run_checker(cases, checker, mode, details, judge))
+                label = "fast (rules + MiniLM)" if mode == "fast" else f"thorough (+ {model} per claim)"
+            else:
+                assert judge is not None
+                records, unparsed = run_baseline(cases, judge, details)
+                summary = summarize(records)
+                extra[f"baseline_unparsed_replies[{set_name}]"] = unparsed
+                label = f"baseline ({model}, one call per answer)"
+            rows.append((set_name, label, summary))
+            print(f"\n[partial] {set_name} / {label}\n{markdown_table(rows[-1:])}\n", file=sys.stderr, flush=True)
     finally:
         if judge is not None:
             judge.save()
 
     names = ", ".join(f"{p.name} ({len(c)} labelled answers)" for _, p, c in loaded)
     print(f"\nsets: {names}; judge: {model}. Thresholds were tuned on dev only; heldout is the honest figure.\n")
+    set_order = {name: i for i, name in enumerate(sets)}
+    method_order = {"fast": 0, "thorough": 1, "baseline": 2}
+    rows.sort(key=lambda r: (set_order[r[0]], method_order[r[1].split()[0]]))
     print(markdown_table(rows))
     for k, v in extra.items():
         print(f"\n{k}: {v}")
