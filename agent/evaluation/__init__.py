@@ -1,0 +1,1 @@
+"""Evaluation: metrics, the batch harness, reports and run comparison."""
