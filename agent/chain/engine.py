@@ -73,7 +73,11 @@ class AnswerEngine:
 
     def __post_init__(self) -> None:
         self.retriever = self.retriever or open_retriever(self.settings)
-        self.selector = EvidenceSelector(get_embedder(self.settings.index.embed_model, self.settings.index.embed_batch_size))
+        self.selector = EvidenceSelector(
+            get_embedder(self.settings.index.embed_model, self.settings.index.embed_batch_size),
+            cache_dir=self.settings.home / "cache" / "sentences",
+            cache_key=self.settings.index.embed_model,
+        )
         self.prompt = load_prompt("answer")
         self.condense_prompt = load_prompt("condense")
 
@@ -119,7 +123,7 @@ class AnswerEngine:
         cfg = self.settings.answer
         whole = plan.qtype == "summary" and len(papers) <= WHOLE_ABSTRACT_PAPERS
         blocks = self.selector.select(question, papers, cfg.sentences_per_paper, whole=whole)
-        relevance = max((self.selector.best_sentence(question, p)[1] for p in papers), default=0.0)
+        relevance = self.selector.relevance(question, papers)
         llm = self.model()
         if llm.count_tokens(render_blocks(blocks)) > cfg.context_budget_tokens:
             blocks = self._condense(question, blocks)
