@@ -274,6 +274,8 @@ def test_upload_grows_the_corpus(browser, app_url, artifacts, tmp_path):
         assert _count(page) == before + 1
         page.fill("#cw-search textarea", "Uploaded Test Papers")
         page.wait_for_function("() => document.querySelector('#cw-papers-table').innerText.includes('uitest1')")
+        page.locator("#cw-papers-table [role=gridcell]").filter(has_text="uitest1").first.click()
+        page.wait_for_function("() => document.querySelector('#cw-paper-card').innerText.includes('browser-tested method')")
         page.screenshot(path=str(artifacts / "09-corpus-upload.png"), full_page=True)
     finally:
         _close(context, artifacts, "upload")

@@ -32,7 +32,7 @@ def test_summary_and_compare_tables():
     a = {"model": "fake", "metrics": {"recall@5": 0.5, "n": 10}, "tags": ["x", "y"]}
     b = {"model": "local:<b>", "metrics": {"recall@5": 0.75, "n": 10}, "new": 1}
     html = evals.summary_html("runs/a", a)
-    assert "metrics.recall@5" in html and "0.5" in html and "x, y" in html
+    assert "metrics.recall@5" in html and "0.5" in html and "x, y" in html and "All fields" in html
     cmp = evals.compare_html("A", a, "B", b)
     assert "+0.25" in cmp and "&lt;b&gt;" in cmp and "<b>" not in cmp
     assert "changed" in cmp  # model string differs
@@ -56,3 +56,26 @@ def test_report_is_sandboxed_and_escaped(tmp_path):
     assert Path(copy).parent != run
     norep = _run(tmp_path, "n", {}, report=None)
     assert "no report.html" in evals.report_iframe(norep) and evals.report_download(norep) is None
+
+
+def test_harness_comparison_is_rendered_when_available(tmp_path, monkeypatch):
+    import sys
+    import types
+
+    fake = types.ModuleType("agent.evaluation.compare")
+
+    def compare_dirs(a, b):
+        return {
+            "common": 2, "only_a": [], "only_b": ["q9"], "errors": {"a": 0, "b": 1},
+            "metrics": {"recall@5": {"a": 0.5, "b": 0.75, "diff": 0.25, "better": True},
+                        "total_s": {"a": 1.0, "b": 2.0, "diff": 1.0, "better": False}},
+            "better": [{"qid": "q1", "type": "single", "question": "<i>why</i>", "score": {"a": 0.1, "b": 0.9, "diff": 0.8}}],
+            "worse": [{"qid": "q2", "type": "list", "question": "x", "change": "now an error: boom"}],
+        }
+
+    fake.compare_dirs = compare_dirs
+    monkeypatch.setitem(sys.modules, "agent.evaluation.compare", fake)
+    html = evals.harness_compare_html(tmp_path, tmp_path)
+    assert html and "✓ better" in html and "✗ worse" in html and "+0.25" in html
+    assert "Better in B (1)" in html and "now an error: boom" in html
+    assert "&lt;i&gt;why&lt;/i&gt;" in html and "<i>" not in html

@@ -118,7 +118,7 @@ def build_app(services: Services, *, locked: bool = False, runs_dirs: list[Path]
                             interactive=False,
                             wrap=True,
                             max_height=520,
-                            column_widths=["110px", "62%", "60px", "20%"],
+                            column_widths=["100px", "55%", "60px", "25%"],
                             elem_id="cw-papers-table",
                         )
                     with gr.Column(scale=2):
@@ -251,9 +251,9 @@ def build_app(services: Services, *, locked: bool = False, runs_dirs: list[Path]
             ra, rb = _run_path(a), _run_path(b)
             if ra is None or rb is None:
                 return '<div class="cw-meta">Pick two runs to compare.</div>'
-            text = evals.compare_runs(ra, rb)
-            if text:
-                return f'<pre class="cw-compare">{render.esc(text)}</pre>'
+            harness = evals.harness_compare_html(ra, rb)
+            if harness:
+                return harness
             return evals.compare_html(a or "", evals.load_summary(ra), b or "", evals.load_summary(rb))
 
         rescan.click(scan, outputs=[run_a, run_b], api_visibility="private")

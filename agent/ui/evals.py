@@ -107,13 +107,25 @@ def _is_num(value: Any) -> bool:
     return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(float(value))
 
 
+#: Summary fields shown up front (the rest sit in a collapsed "all fields" table).
+MAIN_PREFIXES = ("run.", "metrics.")
+MAIN_COUNTS = ("counts.total", "counts.ok", "counts.errors", "counts.refused")
+
+
+def _table(items: dict[str, Any]) -> str:
+    rows = "".join(f"<tr><td>{esc(k)}</td><td>{esc(_fmt(v))}</td></tr>" for k, v in items.items())
+    return f'<table class="cw-table"><thead><tr><th>field</th><th>value</th></tr></thead><tbody>{rows}</tbody></table>'
+
+
 def summary_html(label: str, summary: dict[str, Any]) -> str:
-    """A two-column table of the flattened summary."""
-    rows = "".join(f"<tr><td>{esc(k)}</td><td>{esc(_fmt(v))}</td></tr>" for k, v in flatten(summary).items())
-    return (
-        f'<div class="cw-refs-h">{esc(label)}</div>'
-        f'<table class="cw-table"><thead><tr><th>metric</th><th>value</th></tr></thead><tbody>{rows}</tbody></table>'
-    )
+    """The run's headline fields (run info, counts, metrics), then every field in a collapsed table."""
+    flat = flatten(summary)
+    main = {k: v for k, v in flat.items() if k.startswith(MAIN_PREFIXES) or k in MAIN_COUNTS or k == "error"}
+    if not main:
+        main = flat
+    rest = {k: v for k, v in flat.items() if k not in main}
+    more = f'<details class="cw-details"><summary>All fields ({len(flat)})</summary>{_table(flat)}</details>' if rest else ""
+    return f'<div class="cw-refs-h">{esc(label)}</div>{_table(main)}{more}'
 
 
 def compare_html(label_a: str, a: dict[str, Any], label_b: str, b: dict[str, Any]) -> str:
@@ -162,17 +174,46 @@ def report_download(run: Path) -> str | None:
     return str(out)
 
 
-def compare_runs(a: Path, b: Path) -> str | None:
-    """The eval harness's own comparison (``agent.evaluation``), when it offers one as text."""
+def harness_compare_html(a: Path, b: Path) -> str | None:
+    """The eval harness's comparison (``agent.evaluation.compare.compare_dirs``) as HTML.
+
+    Uses the harness's own rules (which metrics are lower-is-better, per-question
+    changes on the questions both runs share); None when the harness is not
+    installed or cannot read the runs, so the caller falls back to :func:`compare_html`.
+    """
     try:
-        from agent.evaluation import compare as harness  # type: ignore[attr-defined]
+        from agent.evaluation.compare import compare_dirs
     except ImportError:
         return None
-    fn = getattr(harness, "compare_runs", None)
-    if fn is None:
-        return None
     try:
-        result = fn(a, b)
-    except Exception:  # the harness is optional here: fall back to our own table
+        cmp = compare_dirs(a, b)
+    except Exception:  # noqa: BLE001 - a broken run must not break the tab
         return None
-    return result if isinstance(result, str) else None
+    rows = []
+    for key, d in (cmp.get("metrics") or {}).items():
+        better = d.get("better")
+        mark = "" if better is None else ('<span class="cw-up">✓ better</span>' if better else '<span class="cw-down">✗ worse</span>')
+        diff = d.get("diff")
+        rows.append(
+            f"<tr><td>{esc(key)}</td><td>{esc(_fmt(d.get('a')))}</td><td>{esc(_fmt(d.get('b')))}</td>"
+            f"<td>{'' if diff is None else esc(f'{diff:+.4g}')}</td><td>{mark}</td></tr>"
+        )
+    errors = cmp.get("errors") or {}
+    head = (
+        f'<div class="cw-meta">questions in both: {esc(cmp.get("common"))}; only in A: {len(cmp.get("only_a") or [])}; '
+        f'only in B: {len(cmp.get("only_b") or [])}; errors A {esc(errors.get("a"))} → B {esc(errors.get("b"))}</div>'
+    )
+    table = (
+        '<table class="cw-table"><thead><tr><th>metric</th><th>A</th><th>B</th><th>B − A</th><th></th></tr></thead>'
+        f'<tbody>{"".join(rows)}</tbody></table>'
+    )
+    lists = []
+    for title, key in (("Better in B", "better"), ("Worse in B", "worse")):
+        items = cmp.get(key) or []
+        lis = []
+        for e in items[:20]:
+            change = e.get("change") or (f"{e['score']['diff']:+.3f}" if isinstance(e.get("score"), dict) else "")
+            lis.append(f"<li><b>{esc(e.get('qid'))}</b> ({esc(e.get('type'))}) {esc(change)} — {esc(e.get('question', ''))}</li>")
+        more = f"<li>… and {len(items) - 20} more</li>" if len(items) > 20 else ""
+        lists.append(f'<div class="cw-refs-h">{title} ({len(items)})</div><ul class="cw-checks">{"".join(lis)}{more}</ul>')
+    return head + table + "".join(lists)
