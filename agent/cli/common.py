@@ -31,10 +31,17 @@ def user_errors(func: F) -> F:
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         from agent.errors import CitewiseError
 
+        from pydantic import ValidationError
+
         try:
             return func(*args, **kwargs)
         except (UserError, CitewiseError) as exc:
             err_console.print(f"[bold red]error:[/] {exc}")
+            raise typer.Exit(2) from None
+        except ValidationError as exc:  # a bad flag value or CITEWISE_* variable
+            for e in exc.errors():
+                where = ".".join(str(x) for x in e["loc"])
+                err_console.print(f"[bold red]error:[/] setting {where}: {e['msg']} (got {e.get('input')!r})")
             raise typer.Exit(2) from None
         except KeyboardInterrupt:
             err_console.print("[yellow]interrupted[/]")
