@@ -46,10 +46,11 @@ def artifacts(request: pytest.FixtureRequest) -> Path:
     base = Path(os.environ.get("CITEWISE_ARTIFACTS") or ROOT / "artifacts")
     out = base / "ui"
     out.mkdir(parents=True, exist_ok=True)
-    reporter = request.config.pluginmanager.get_plugin("terminalreporter")
-    message = f"UI screenshots and server log: {out}"
-    if reporter is not None:  # shown even when output is captured
-        reporter.write_line(f"\n{message}")
+    capture = request.config.pluginmanager.get_plugin("capturemanager")
+    message = f"\nUI screenshots and server log: {out}"
+    if capture is not None:  # shown even when output is captured
+        with capture.global_and_fixture_disabled():
+            print(message, flush=True)
     else:
         print(message)
     return out
@@ -247,7 +248,11 @@ def test_two_sessions_get_their_own_answers_concurrently(browser, app_url, artif
 
 
 def _count(page) -> int:
-    return int(page.locator("#cw-count").inner_text().split()[0])
+    import re
+
+    found = re.search(r"(\d+) papers indexed", page.locator("#cw-count").inner_text())
+    assert found, page.locator("#cw-count").inner_text()
+    return int(found.group(1))
 
 
 def test_upload_grows_the_corpus(browser, app_url, artifacts, tmp_path):
@@ -265,12 +270,14 @@ def test_upload_grows_the_corpus(browser, app_url, artifacts, tmp_path):
         upload.write_text("\n".join(r if isinstance(r, str) else json.dumps(r) for r in rows) + "\n", encoding="utf-8")
         page.locator("#cw-upload input[type=file]").set_input_files(str(upload))
         page.wait_for_function("() => document.querySelector('#cw-upload').innerText.includes('new-papers.jsonl')")
+        # the name shows while uploading; the download link only once the file is on the server
+        page.wait_for_selector("#cw-upload a[href*='new-papers.jsonl']")
         page.click("#cw-add")
         page.wait_for_function("() => document.querySelector('#cw-report').innerText.includes('Added')", timeout=ANSWER_TIMEOUT_MS)
         report = page.locator("#cw-report").inner_text()
         assert "Added 1 paper" in report
         assert "new-papers.jsonl:2" in report and "new-papers.jsonl:3" in report  # skipped, with line and reason
-        page.wait_for_function(f"() => document.querySelector('#cw-count').innerText.startsWith('{before + 1} ')")
+        page.wait_for_function(f"() => document.querySelector('#cw-count').innerText.includes('{before + 1} papers indexed')")
         assert _count(page) == before + 1
         page.fill("#cw-search textarea", "Uploaded Test Papers")
         page.wait_for_function("() => document.querySelector('#cw-papers-table').innerText.includes('uitest1')")

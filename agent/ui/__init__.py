@@ -130,7 +130,9 @@ def serve(
     locked = not is_loopback(bind)
     print(f"citewise ui: opening the index at {settings.index.chroma_url or settings.index_path} "
           "(the bundled corpus is indexed on first run)…", file=sys.stderr, flush=True)
-    demo = build(settings, locked=locked, runs_dirs=runs_dirs)
+    services = create_services(settings)
+    services.warm_up()
+    demo = build(settings, locked=locked, runs_dirs=runs_dirs, services=services)
     from agent.ui.theme import CSS, JS, offline_theme
 
     if locked and auth is None:

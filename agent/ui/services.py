@@ -114,6 +114,13 @@ class Services:
         self._settings: dict[tuple, Settings] = {}
         self._check_lock = threading.Lock()
 
+    def warm_up(self) -> None:
+        """Load the embedder now (one search), so the first question does not pay for it."""
+        try:
+            self.retriever.search("warm up", 1)
+        except Exception:  # noqa: BLE001 - only an optimisation; the first question reports real errors
+            pass
+
     # -- settings per choice -------------------------------------------------
     def settings_for(self, prefs: Prefs) -> Settings:
         """Settings for a session's choices (cached: the checker caches per settings object)."""
