@@ -269,9 +269,9 @@ def test_upload_grows_the_corpus(browser, app_url, artifacts, tmp_path):
         ]
         upload.write_text("\n".join(r if isinstance(r, str) else json.dumps(r) for r in rows) + "\n", encoding="utf-8")
         page.locator("#cw-upload input[type=file]").set_input_files(str(upload))
-        page.wait_for_function("() => document.querySelector('#cw-upload').innerText.includes('new-papers.jsonl')")
-        # the name shows while uploading; the download link only once the file is on the server
-        page.wait_for_selector("#cw-upload a[href*='new-papers.jsonl']")
+        # The download link appears only once the file is on the server. (Gradio renders the file name in
+        # separate spans, so innerText need not contain it whole; slow under load, so wait as for an answer.)
+        page.wait_for_selector("#cw-upload a[href*='new-papers']", timeout=ANSWER_TIMEOUT_MS)
         page.click("#cw-add")
         page.wait_for_function("() => document.querySelector('#cw-report').innerText.includes('Added')", timeout=ANSWER_TIMEOUT_MS)
         report = page.locator("#cw-report").inner_text()
