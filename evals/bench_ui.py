@@ -23,10 +23,10 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 QUESTIONS = ["Which papers address false negatives?", "What does LightGCL propose?"]
-# The streaming message holds the retrieval note, then a prose div that gets text once tokens arrive.
+# The streaming message holds the retrieval note, then a prose div: 'Waiting for the model…' (.cw-wait), then tokens.
 FIRST_TOKEN_JS = (
     "(before) => { const s = document.querySelector('#cw-chat .cw-streaming');"
-    " return (s && s.innerText.replace('▌', '').trim().length > 0)"
+    " return (s && !s.querySelector('.cw-wait') && s.innerText.replace('▌', '').trim().length > 0)"
     " || document.querySelectorAll('#cw-chat .cw-answer').length > before; }"
 )
 
