@@ -196,3 +196,16 @@ def test_judge_reply_parsing() -> None:
     assert parse_yes_no("YES") is True and parse_yes_no(" Yes.") is True
     assert parse_yes_no("NO") is False and parse_yes_no("Not supported") is False
     assert parse_yes_no("maybe") is None and parse_yes_no("") is None
+
+
+def test_list_item_naming_its_cited_paper_is_supported_but_a_wrong_title_is_not():
+    from agent.faithfulness import check_answer
+
+    ctx = {
+        "p1": ("Non-negative Contrastive Learning", "We propose Non-negative Contrastive Learning (NCL), deriving interpretable features."),
+        "p2": ("Conditional Contrastive Learning with Kernel", "We propose a kernel-based conditional contrastive objective."),
+    }
+    ok = check_answer("- [p1] Non-negative Contrastive Learning\n- [p2] Conditional Contrastive Learning with Kernel", ctx)
+    assert ok.verdict.verdict == "faithful" and all(s.supported for s in ok.sentences)
+    wrong = check_answer("- [p1] Conditional Contrastive Learning with Kernel", ctx)
+    assert wrong.verdict.verdict == "unfaithful"

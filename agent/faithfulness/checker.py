@@ -20,6 +20,7 @@ score, so that "one unsupported sentence makes the answer unfaithful" and
 
 from __future__ import annotations
 
+import re
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, fields
@@ -30,6 +31,7 @@ import numpy as np
 from agent.faithfulness import checks
 from agent.faithfulness.align import Alignment, EmbeddingCache, EvidenceIndex, Unit
 from agent.faithfulness.claims import Claim, split_claims
+from agent.ingest.normalize import title_key
 from agent.sentences import cited_sentences
 from agent.settings import FaithfulnessSettings
 from agent.types import Evidence, FaithfulnessVerdict, SentenceResult
@@ -187,7 +189,9 @@ class FaithfulnessChecker:
         sentences = cited_sentences(answer)
         claims: list[Claim] = []
         for i, s in enumerate(sentences):
-            claims.extend(split_claims(s.text, s.citations, i))
+            parts = split_claims(s.text, s.citations, i)
+            # A bullet before a marker ("- [p1] Title") leaves a "-." fragment: not a claim.
+            claims.extend([c for c in parts if re.search(r"\w", c.text)] or parts)
         claim_vecs = self.embed([c.text for c in claims]) if claims else np.zeros((0, 1), np.float32)
         alignments = index.align(
             claim_vecs, [c.citations for c in claims], cfg.judge_top_k, [c.text for c in claims], cfg.lexical_weight
@@ -237,6 +241,9 @@ class FaithfulnessChecker:
 
         if not known:  # every citation unknown: nothing to compare with
             return ClaimCheck(claim, cfg.cap_uncited_paper, False, issues, al, 0.0, 0.0)
+        # A list item that only names a cited paper ("- [p1] Its Title") states nothing beyond the title.
+        if not issues and title_key(text.lstrip("-*• ")) in {title_key(everything[c][0]) for c in known}:
+            return ClaimCheck(claim, 1.0, True, [], al, 1.0, 1.0)
 
         cov = checks.coverage(text, cited_text)
         base = _base_score(al.cited_score, cov, cfg)
