@@ -99,6 +99,10 @@ class Answer(BaseModel):
     tokens_in: int = 0
     tokens_out: int = 0
     faithfulness: FaithfulnessVerdict | None = None
+    withheld: str | None = Field(
+        default=None,
+        description="The model's draft when it was withheld because no sentence was supported (then refused).",
+    )
 
     def public_json(self) -> dict:
         """The JSON object printed by ``citewise ask --json``."""
@@ -123,4 +127,6 @@ class Answer(BaseModel):
         }
         if self.faithfulness is not None:
             out["faithfulness"] = {"verdict": self.faithfulness.verdict, "score": self.faithfulness.score}
+        if self.withheld is not None:
+            out["withheld"] = self.withheld
         return out

@@ -223,3 +223,47 @@ def test_uncited_model_output_gets_closest_paper_cited(bundled_settings) -> None
     off = bundled_settings.with_overrides(**{"llm.model": "fake:nocite", "answer.auto_cite_min_similarity": 1.5})
     plain, _ = AnswerEngine(off, retriever=engine.retriever).ask("Which papers address false negatives?")
     assert plain.auto_citations == 0 and not any(s.citations for s in plain.sentences)
+
+
+def _checked_answer(*supported: bool) -> "Answer":
+    from agent.types import Answer, Citation, FaithfulnessVerdict, SentenceResult
+
+    sentences = [SentenceResult(text=f"Claim {i} [p1].", citations=["p1"], supported=s) for i, s in enumerate(supported)]
+    return Answer(
+        question="What batch size does X use?",
+        answer=" ".join(s.text for s in sentences) + "\n\nReferences:\n[p1] Paper One",
+        citations=[Citation(id="p1", title="Paper One")],
+        sentences=sentences,
+        faithfulness=FaithfulnessVerdict(verdict="unfaithful", score=0.1, mode="fast"),
+    )
+
+
+def test_answer_with_no_supported_sentence_is_withheld() -> None:
+    from agent.chain.checking import withhold_unsupported
+
+    answer = _checked_answer(False, False)
+    assert withhold_unsupported(answer)
+    assert answer.refused and is_refusal(answer.answer) and answer.citations == [] and answer.sentences == []
+    assert answer.withheld == "Claim 0 [p1]. Claim 1 [p1]."
+    assert answer.public_json()["withheld"] == answer.withheld
+    assert answer.faithfulness is not None and answer.faithfulness.verdict == "unfaithful"  # why it was withheld
+
+    partly = _checked_answer(True, False)  # one supported sentence: shown, with the other flagged
+    assert not withhold_unsupported(partly) and not partly.refused and partly.withheld is None
+    unchecked = _checked_answer()
+    assert not withhold_unsupported(unchecked) and "withheld" not in unchecked.public_json()
+
+
+def test_withholding_follows_the_setting(bundled_settings, monkeypatch: pytest.MonkeyPatch) -> None:
+    import agent.faithfulness as faithfulness
+    from agent.chain import faithfulness_hook
+
+    def all_unsupported(answer, papers, settings, mode) -> None:  # noqa: ANN001
+        for s in answer.sentences:
+            s.supported = False
+
+    monkeypatch.setattr(faithfulness, "check_answer_into", all_unsupported)
+    on, off = _checked_answer(False), _checked_answer(False)
+    faithfulness_hook(bundled_settings, "fast")(on, {})
+    faithfulness_hook(bundled_settings.with_overrides(**{"answer.withhold_unsupported": False}), "fast")(off, {})
+    assert on.refused and on.withheld and not off.refused and off.withheld is None

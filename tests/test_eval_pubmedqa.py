@@ -90,6 +90,7 @@ def test_cli_eval_pubmedqa_test_split(home: Path, pmqa_dir: Path, tmp_path: Path
     assert [r["qid"] for r in rows] == ["pm102", "pm104", "pm105"]
     assert all(r["status"] == "ok" and r["expected_label"] for r in rows)
     assert all(r["label_reply"] is not None for r in rows)
+    assert all(r["prompt_version"] == "pubmedqa-decide-v1" for r in rows)  # the default direct decision
     # The fake model's answer cites the question's own context.
     assert all(r["metrics"]["recall@10"] == 1.0 for r in rows)
     summary = json.loads((out / "summary.json").read_text())
@@ -98,11 +99,51 @@ def test_cli_eval_pubmedqa_test_split(home: Path, pmqa_dir: Path, tmp_path: Path
     # The PubMedQA index lives in its own home; the user's home got no index.
     assert (index_home / "chroma").exists() and not (home / "chroma").exists()
 
-    # With a model that says the right word, accuracy is 1 (label parsing wired through).
+    # --label-mode answer: a cited answer, then a labelling call. With a labeller that says the right
+    # word, accuracy is 1 (label parsing wired through).
     import agent.evaluation.harness as harness
 
     labels = {ITEMS[pid][0]: ITEMS[pid][2] for pid in ITEMS}
     monkeypatch.setattr(harness.EnginePipeline, "_label", lambda self, engine, q, answer: (labels[q.question], labels[q.question]))
-    res = CliRunner().invoke(app, [*args, "--out", str(tmp_path / "run2")])
+    res = CliRunner().invoke(app, [*args, "--label-mode", "answer", "--out", str(tmp_path / "run2")])
     assert res.exit_code == 0, res.output
     assert json.loads((tmp_path / "run2" / "summary.json").read_text())["labels"]["accuracy"] == 1.0
+    assert {r["prompt_version"] for r in ResultsFile(tmp_path / "run2").load()} == {"answer-v2"}
+
+    res = CliRunner().invoke(app, [*args, "--label-mode", "guess", "--out", str(tmp_path / "run3")])
+    assert res.exit_code != 0 and "--label-mode" in res.output
+
+
+def test_direct_decision_reads_the_retrieved_evidence(home: Path, pmqa_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The direct mode puts the question and its retrieved context into the decide prompt; the reply's word is scored."""
+    import agent.llm.fake as fake
+
+    prompts: list[str] = []
+
+    def decide(text: str) -> str:
+        prompts.append(text)
+        question = text.split("Question: ")[1].splitlines()[0]
+        return "Maybe." if "vitamin D" in question else f"{ITEMS[[k for k, v in ITEMS.items() if v[0] == question][0]][2].capitalize()}."
+
+    monkeypatch.setattr(fake, "fake_answer", decide)
+    out = tmp_path / "run"
+    res = CliRunner().invoke(
+        app,
+        ["eval", "pubmedqa:test", "--pubmedqa-dir", str(pmqa_dir), "--index-home", str(tmp_path / "pm"), "--model", "fake", "--no-progress", "--out", str(out)],
+    )
+    assert res.exit_code == 0, res.output
+    rows = ResultsFile(out).load()
+    assert [r["predicted_label"] for r in rows] == [ITEMS[pid][2] for pid in TEST_IDS]
+    assert json.loads((out / "summary.json").read_text())["labels"]["accuracy"] == 1.0
+    # Each prompt quoted the question's own context as numbered evidence.
+    for pid, text in zip(TEST_IDS, prompts, strict=True):
+        assert ITEMS[pid][1] in text and "[1] PubMed" in text
+
+
+def test_decide_prompt_is_strict() -> None:
+    from agent.prompts import PromptError
+
+    prompt = load_prompt(pubmedqa.DECIDE_PROMPT)
+    assert prompt.version == "pubmedqa-decide-v1"
+    with pytest.raises(PromptError):
+        prompt.render(question="Does X help?")

@@ -122,9 +122,17 @@ class AnswerEngine:
         """Numbered evidence blocks and the best question-sentence similarity (relevance)."""
         cfg = self.settings.answer
         whole = plan.qtype == "summary" and len(papers) <= WHOLE_ABSTRACT_PAPERS
-        blocks = self.selector.select(question, papers, cfg.sentences_per_paper, whole=whole)
-        relevance = self.selector.relevance(question, papers)
         llm = self.model()
+        blocks = self.selector.select(
+            question,
+            papers,
+            cfg.sentences_per_paper,
+            whole=whole,
+            budget_tokens=cfg.list_evidence_budget_tokens if plan.qtype in ("list", "summary") else cfg.evidence_budget_tokens,
+            count_tokens=llm.count_tokens,
+            keep_all=bool(plan.pinned),
+        )
+        relevance = self.selector.relevance(question, papers)
         if llm.count_tokens(render_blocks(blocks)) > cfg.context_budget_tokens:
             blocks = self._condense(question, blocks)
         return blocks, relevance
@@ -136,11 +144,29 @@ class AnswerEngine:
         for block in blocks:
             messages = self.condense_prompt.render(question=question, title=block.paper.title, text=" ".join(block.sentences))
             summary = llm.complete(messages, max_tokens=120).strip()
-            out.append(EvidenceBlock(block.number, block.paper, [summary or block.sentences[0]]))
+            # A refusal or empty map output would erase the paper's evidence: keep its best sentence instead.
+            keep = summary if summary and not is_refusal(summary) else block.sentences[0]
+            out.append(EvidenceBlock(block.number, block.paper, [keep]))
         budget = self.settings.answer.context_budget_tokens
         while len(out) > 1 and llm.count_tokens(render_blocks(out)) > budget:
             out.pop()  # still too big: drop the lowest-ranked paper
         return out
+
+    def evidence_for(self, question: str) -> tuple[QuestionPlan, list[SearchHit], list[EvidenceBlock], float]:
+        """Plan, retrieval and compact evidence of a fresh question, without generating.
+
+        For callers that put the same evidence into their own prompt (the
+        PubMedQA yes/no decision); returns the plan, the hits, the numbered
+        evidence blocks and the retrieval time in seconds.
+        """
+        t0 = time.perf_counter()
+        assert self.retriever is not None
+        q = validate_question(question, self.settings.answer.max_question_chars)
+        plan = plan_question(q, [], self.retriever.names)
+        hits = self._retrieve(plan)
+        retrieve_s = time.perf_counter() - t0
+        blocks = self._evidence(q, plan, [h.paper for h in hits])[0] if hits else []
+        return plan, hits, blocks, retrieve_s
 
     # -- the whole flow ----------------------------------------------------
     def stream(
@@ -193,7 +219,8 @@ class AnswerEngine:
             pieces_text, unknown = "".join(parts), mapper.unknown
             usage = (llm.last_usage.tokens_in, llm.last_usage.tokens_out)
 
-        answer = self._finish(q, plan, pieces_text, unknown, papers, hits, model_name, timings, usage)
+        evidence = [b.paper for b in blocks]
+        answer = self._finish(q, plan, pieces_text, unknown, papers, hits, model_name, timings, usage, evidence)
         for hook in self.hooks:
             hook(answer, by_id)
         answer.timings.total_s = round(time.perf_counter() - t0, 4)
@@ -210,13 +237,14 @@ class AnswerEngine:
         model_name: str,
         timings: Timings,
         usage: tuple[int, int],
+        evidence: list[Paper] | None = None,
     ) -> Answer:
         allowed = {p.id for p in papers}
         prose, removed = clean_markers(text, allowed)
         refused = is_refusal(prose) or not prose
         auto = 0
         if not refused and papers:
-            prose, auto = attach_missing_citations(prose, self._closest_paper(papers))
+            prose, auto = attach_missing_citations(prose, self._closest_paper(evidence or papers))
         if not prose:
             prose = REFUSAL_TEXT
         cited = cited_ids(prose, allowed)

@@ -1,16 +1,17 @@
 """Compact evidence: the sentences of each abstract that bear on the question.
 
-A 1.5B model on two cores reads ~45 prompt tokens a second, so whole
+A 1.5B model on two cores reads ~55-60 prompt tokens a second, so whole
 abstracts for eight papers cost most of a minute before the first answer
-token. Picking the few sentences closest to the question (MiniLM cosine),
-kept in abstract order with the title, keeps the answer grounded at a
-fraction of the prompt.
+token. Picking the sentences closest to the question (MiniLM cosine) within
+a token budget, kept in abstract order with the title, keeps the answer
+grounded at a fraction of the prompt.
 """
 
 from __future__ import annotations
 
 import os
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -78,8 +79,64 @@ class EvidenceSelector:
         self._cache[paper.id] = (paper.content_hash, sents, vecs)
         return sents, vecs
 
-    def select(self, question: str, papers: list[Paper], per_paper: int, whole: bool = False) -> list[EvidenceBlock]:
-        """Numbered blocks: ``per_paper`` best sentences each, or whole abstracts when ``whole``."""
+    def select(
+        self,
+        question: str,
+        papers: list[Paper],
+        per_paper: int,
+        whole: bool = False,
+        budget_tokens: int | None = None,
+        count_tokens: Callable[[str], int] | None = None,
+        keep_all: bool = False,
+    ) -> list[EvidenceBlock]:
+        """Numbered blocks of the sentences closest to ``question``, kept in abstract order.
+
+        Without a budget: ``per_paper`` best sentences of every paper (whole
+        abstracts when ``whole``). With ``budget_tokens`` (counted by
+        ``count_tokens``, the model's own tokenizer): every paper's best
+        sentence first, in rank order, then the remaining best sentences of
+        any paper by similarity (at most ``per_paper`` each, unlimited when
+        ``whole``) while the budget lasts. A paper none of whose sentences fit
+        is left out (lower-ranked papers go first) unless ``keep_all`` (papers
+        the user named), which keeps one sentence of each whatever the cost.
+        """
+        if budget_tokens is None:
+            return self._select_fixed(question, papers, per_paper, whole)
+        count = count_tokens or (lambda text: len(text.split()))
+        qvec = self.embedder.embed([question])[0]
+        cap = None if whole else per_paper
+        ranked: list[tuple[list[str], list[int], np.ndarray]] = []
+        for paper in papers:
+            sents, vecs = self.sentences(paper)
+            scores = vecs @ qvec
+            order = np.argsort(-scores, kind="stable").tolist()
+            ranked.append((sents, order[:cap] if cap else order, scores))
+        chosen: list[list[int]] = [[] for _ in papers]
+        used = 0
+        for i, (paper, (sents, order, _)) in enumerate(zip(papers, ranked, strict=True)):
+            cost = count(f"[{i + 1}] {paper.title}\n") + count(sents[order[0]]) + 2
+            if used + cost <= budget_tokens or keep_all or not any(chosen):
+                chosen[i].append(order[0])
+                used += cost
+        rest = [
+            (float(scores[j]), i, j)
+            for i, (sents, order, scores) in enumerate(ranked)
+            if chosen[i]
+            for j in order[1:]
+        ]
+        for _, i, j in sorted(rest, key=lambda t: (-t[0], t[1], t[2])):
+            cost = count(ranked[i][0][j]) + 1
+            if used + cost <= budget_tokens:
+                chosen[i].append(j)
+                used += cost
+        blocks = []
+        for i, paper in enumerate(papers):
+            if chosen[i]:
+                sents = ranked[i][0]
+                blocks.append(EvidenceBlock(len(blocks) + 1, paper, [sents[j] for j in sorted(chosen[i])]))
+        return blocks
+
+    def _select_fixed(self, question: str, papers: list[Paper], per_paper: int, whole: bool) -> list[EvidenceBlock]:
         blocks: list[EvidenceBlock] = []
         qvec = self.embedder.embed([question])[0] if not whole else None
         for number, paper in enumerate(papers, start=1):

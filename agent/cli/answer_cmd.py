@@ -57,7 +57,10 @@ def _run(events, json_out: bool) -> int:
     if streamed:
         sys.stdout.write("\n")
         final = answer.answer.split("\n\nReferences:\n")[0].strip()
-        if final != "".join(shown).strip():  # markers were removed or attached after generation
+        if answer.withheld is not None:
+            err_console.print("[yellow]withheld: no sentence above is supported by the cited abstracts[/]")
+            out_console.print(final, markup=False, highlight=False)
+        elif final != "".join(shown).strip():  # markers were removed or attached after generation
             err_console.print(
                 f"[dim]citations fixed after generation ({answer.auto_citations} attached, "
                 f"{answer.removed_citations} removed):[/]"

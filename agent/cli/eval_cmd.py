@@ -105,14 +105,25 @@ def eval_command(
     judge: Annotated[Optional[str], typer.Option("--judge", help="Optional LLM judge of key points, e.g. openai:gpt-4o-mini.")] = None,
     pubmedqa_dir: Annotated[Optional[Path], typer.Option("--pubmedqa-dir", help="Directory with ori_pqal.json and test_ground_truth.json.")] = None,
     index_home: Annotated[Optional[Path], typer.Option("--index-home", help="PubMedQA only: home of its separate index (default <home>/eval-pubmedqa).")] = None,
+    label_mode: Annotated[
+        str,
+        typer.Option(
+            "--label-mode",
+            help="PubMedQA only: 'direct' decides yes/no/maybe in one short call over the retrieved evidence; "
+            "'answer' writes the full cited answer, then labels it (about 3x slower).",
+        ),
+    ] = "direct",
     no_progress: Annotated[bool, typer.Option("--no-progress", help="No progress bar.")] = False,
 ) -> None:
     """Evaluate answers on a question set: writes results.jsonl, summary.json and report.html to --out."""
     from agent.evaluation.harness import EnginePipeline, run_eval
+    from agent.evaluation.pubmedqa import LABEL_MODES
 
     settings = load_settings(**{"llm.model": model})
     qs, problems, settings, retriever, extra = _load_source(questions, settings, pubmedqa_dir, index_home, skip_invalid)
-    pipeline = EnginePipeline(settings, retriever, judge_model=judge)
+    if label_mode not in LABEL_MODES:
+        raise UserError(f"--label-mode must be one of {', '.join(LABEL_MODES)}, not {label_mode!r}")
+    pipeline = EnginePipeline(settings, retriever, judge_model=judge, label_mode=label_mode if "pubmedqa_split" in extra else "answer")
     pipeline.preload()  # a bad model string fails here, not as one error row per question
     err_console.print(f"[dim]{len(qs)} questions · model {escape(pipeline.model_name)} · prompt {pipeline.prompt_version} · out {escape(str(out))}[/]")
 

@@ -78,15 +78,28 @@ def _now() -> str:
 class EnginePipeline:
     """Answers questions with the answer engine + fast faithfulness check, and scores key points."""
 
-    def __init__(self, settings: Settings, retriever: Retriever | None = None, judge_model: str | None = None) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        retriever: Retriever | None = None,
+        judge_model: str | None = None,
+        label_mode: str = "answer",
+    ) -> None:
+        """``label_mode`` applies to questions with an expected yes/no/maybe label (PubMedQA):
+        ``answer`` labels the full cited answer, ``direct`` decides in one short call
+        (:func:`agent.evaluation.pubmedqa.decide_label`); rows then record that prompt's version."""
+        from agent.evaluation.pubmedqa import DECIDE_PROMPT, LABEL_MODES
         from agent.faithfulness.answers import checker_for
         from agent.prompts import load_prompt
         from agent.retrieval import open_retriever
 
+        if label_mode not in LABEL_MODES:
+            raise ValueError(f"unknown label mode {label_mode!r} (use {' or '.join(LABEL_MODES)})")
         self.settings = settings
         self.retriever = retriever or open_retriever(settings)
         self.model_name = settings.llm.model
-        self.prompt_version = load_prompt("answer").version
+        self.label_mode = label_mode
+        self.prompt_version = load_prompt(DECIDE_PROMPT if label_mode == "direct" else "answer").version
         self.serialize = not self.model_name.strip().lower().startswith(PARALLEL_PREFIXES)
         self.keypoints = KeyPointScorer(checker_for(settings, "fast"))
         self.judge_model = judge_model
@@ -135,6 +148,13 @@ class EnginePipeline:
         engine = self._engine()
         plan = answer = None
         label = reply = None
+        if q.expected_label is not None and self.label_mode == "direct":
+            from agent.evaluation.pubmedqa import decide_label
+
+            with self._lock if self.serialize else contextlib.nullcontext():
+                decision = decide_label(engine, q.question)
+            ranking = [h.paper.id for h in self.retriever.search(decision.plan.retrieval_query, max(RECALL_DEPTHS))]
+            return Observation(answer=decision.answer, ranking=ranking, label=decision.label, label_reply=decision.reply)
         with self._lock if self.serialize else contextlib.nullcontext():
             for event in engine.stream(q.question):
                 if isinstance(event, RetrievalEvent):

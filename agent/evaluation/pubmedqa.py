@@ -11,9 +11,13 @@ Splits, explicitly:
 Use ``dev`` to tune; report ``test``. All 1,000 contexts are indexed (retrieval
 runs over the whole pool, as in the retrieval benchmark), each as a paper
 ``pm<pmid>`` titled ``PubMed <pmid>`` (titles carry no answer), into a separate
-home and collection (:func:`pubmedqa_settings`) — never the user's index. The
-answer engine answers with citations as usual; then prompts/pubmedqa.toml maps
-the answer to yes / no / maybe, scored against the gold label.
+home and collection (:func:`pubmedqa_settings`) — never the user's index.
+
+Two label modes (``citewise eval --label-mode``): ``direct`` (default) plans,
+retrieves and selects compact evidence exactly as an answer does, then asks
+the model for one word with prompts/pubmedqa_decide.toml; ``answer`` writes the
+full cited answer and maps it to yes / no / maybe with prompts/pubmedqa.toml
+(about three times the model time: 500 test questions take hours on 2 cores).
 """
 
 from __future__ import annotations
@@ -26,9 +30,11 @@ from typing import TYPE_CHECKING
 from agent.evaluation.questions import LABELS, EvalQuestion
 
 if TYPE_CHECKING:
+    from agent.chain import AnswerEngine
+    from agent.chain.classify import QuestionPlan
     from agent.index.store import Progress, SyncReport
     from agent.settings import Settings
-    from agent.types import Paper
+    from agent.types import Answer, Paper
 
 SPLITS = ("dev", "test")
 #: Source name prefix accepted by ``citewise eval`` (``pubmedqa:dev``, ``pubmedqa:test``).
@@ -123,3 +129,58 @@ def ensure_index(settings: Settings, data: PubMedQA, progress: Progress | None =
     if settings.index.collection != COLLECTION:
         raise ValueError("refusing to index PubMedQA outside its own collection; use pubmedqa_settings()")
     return open_store(settings).sync(data.papers(), ["pubmedqa"], progress)
+
+
+#: How a PubMedQA label is obtained: ``direct`` (one short call over the answer's evidence) or ``answer``
+#: (the full cited answer, then prompts/pubmedqa.toml maps it to a label: ~3x the model time).
+LABEL_MODES = ("direct", "answer")
+#: Prompt of the ``direct`` mode.
+DECIDE_PROMPT = "pubmedqa_decide"
+#: Tokens the decision may generate (one word; a little slack for a leading space or "Answer:").
+DECIDE_MAX_TOKENS = 4
+
+
+@dataclass
+class Decision:
+    """A direct yes/no/maybe decision: the answer record, the engine's plan, the parsed label and the raw reply."""
+
+    answer: Answer
+    plan: QuestionPlan
+    label: str | None
+    reply: str
+
+
+def decide_label(engine: AnswerEngine, question: str) -> Decision:
+    """Answer a yes/no/maybe question in one short model call over the engine's own evidence.
+
+    Uses the same plan, hybrid retrieval and compact evidence as a cited
+    answer (:meth:`AnswerEngine.evidence_for`), so retrieval is measured as
+    usual. The answer's text is the raw reply; it cites nothing (the reply
+    is one word), so citation metrics are left empty for these rows.
+    """
+    import time
+
+    from agent.chain.evidence import render_blocks
+    from agent.evaluation.scoring import parse_label
+    from agent.prompts import load_prompt
+    from agent.types import Answer, Citation, Timings
+
+    t0 = time.perf_counter()
+    plan, hits, blocks, retrieve_s = engine.evidence_for(question)
+    prompt = load_prompt(DECIDE_PROMPT)
+    llm = engine.model()
+    reply = llm.complete(prompt.render(question=question, evidence=render_blocks(blocks)), max_tokens=DECIDE_MAX_TOKENS).strip()
+    total = round(time.perf_counter() - t0, 4)
+    answer = Answer(
+        question=question,
+        answer=reply,
+        refused=False,
+        model=llm.name,
+        prompt_version=prompt.version,
+        timings=Timings(retrieve_s=round(retrieve_s, 4), first_token_s=total, total_s=total),
+        question_type=plan.qtype,
+        retrieved=[Citation(id=h.paper.id, title=h.paper.title) for h in hits],
+        tokens_in=llm.last_usage.tokens_in,
+        tokens_out=llm.last_usage.tokens_out,
+    )
+    return Decision(answer=answer, plan=plan, label=parse_label(reply), reply=reply)

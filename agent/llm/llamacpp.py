@@ -3,7 +3,7 @@
 ``local:qwen2.5-coder-1.5b`` (or ``-0.5b``) assembles and verifies the packaged
 model (see :mod:`agent.llm.gguf_assets`); ``local:/path/model.gguf`` uses that
 file. Loading a model costs seconds, so loaded ``llama_cpp.Llama`` objects are
-cached per ``(path, n_ctx, n_threads)`` for the life of the process and shared
+cached per ``(path, n_ctx, n_threads, flash_attn)`` for the life of the process and shared
 by every :class:`LlamaCppLLM` built on them; a per-model lock serializes
 generation because one llama.cpp context cannot serve two requests at once
 (a second request waits for the first to finish).
@@ -56,8 +56,8 @@ def clear_cache() -> None:
                 close()
 
 
-def _load(path: Path, n_ctx: int, n_threads: int, seed: int) -> _Loaded:
-    key = (str(path.resolve()), n_ctx, n_threads)
+def _load(path: Path, n_ctx: int, n_threads: int, seed: int, flash_attn: bool = False) -> _Loaded:
+    key = (str(path.resolve()), n_ctx, n_threads, flash_attn)
     with _CACHE_LOCK:
         cached = _CACHE.get(key)
         if cached is not None:
@@ -73,6 +73,7 @@ def _load(path: Path, n_ctx: int, n_threads: int, seed: int) -> _Loaded:
                 n_ctx=n_ctx,
                 n_threads=n_threads,
                 seed=seed,
+                flash_attn=flash_attn,
                 verbose=False,
             )
         except Exception as exc:  # llama.cpp reports any bad file as ValueError/RuntimeError
@@ -146,7 +147,7 @@ class LlamaCppLLM(LLM):
         self.default_max_tokens = cfg.max_tokens
         self.seed = cfg.seed
         n_threads = cfg.n_threads or os.cpu_count() or 1
-        self._loaded: _Loaded | None = _load(path, cfg.n_ctx, n_threads, cfg.seed)
+        self._loaded: _Loaded | None = _load(path, cfg.n_ctx, n_threads, cfg.seed, cfg.flash_attn)
 
     @property
     def llama(self) -> Any:

@@ -335,6 +335,11 @@ def render_answer(answer: Answer, papers: Mapping[str, Paper], prefix: str, note
     if answer.table:
         parts.append(markdown_table(answer.table))
     parts.append(check_details(answer))
+    if answer.withheld:
+        parts.append(
+            '<details class="cw-withheld"><summary>Withheld draft: no sentence of it is supported by the cited '
+            f'abstracts</summary><div class="cw-ev">{esc(answer.withheld)}</div></details>'
+        )
     parts.append(references(answer, papers, prefix))
     t = answer.timings
     foot = f"{esc(answer.model)} · retrieval {t.retrieve_s:.2f}s"
