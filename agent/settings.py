@@ -93,6 +93,11 @@ class LLMSettings(BaseModel):
     max_tokens: int = Field(default=400, ge=1, description="Most tokens generated for one answer.")
     n_ctx: int = Field(default=4096, ge=512, description="Context window used for local llama.cpp models.")
     n_threads: int | None = Field(default=None, description="CPU threads for local models (None = all cores).")
+    prefix_cache: bool = Field(
+        default=True,
+        description="Keep llama.cpp's state after the fixed system prompt on disk (<home>/cache/kv, ~7 MB per model "
+        "and prompt) so a fresh process does not read it again (~5 s for the 1.5B model on 2 cores).",
+    )
     flash_attn: bool = Field(
         default=True,
         description="llama.cpp flash attention for local models: 7-13% faster prompt reading on 2 cores, same outputs "

@@ -70,7 +70,7 @@ def test_streams_pieces_with_settings(stub, settings):
     llm = load_llm(f"local:{stub}", settings)
     assert list(llm.stream(MESSAGES)) == ["one", " two", " three"]
     (instance,) = StubLlama.instances
-    assert instance.kwargs == {"n_ctx": 2048, "n_threads": 2, "seed": 7, "verbose": False}
+    assert instance.kwargs == {"n_ctx": 2048, "n_threads": 2, "seed": 7, "flash_attn": True, "verbose": False}
     request = instance.requests[-1]
     assert request["stream"] is True and request["temperature"] == 0.0
     assert request["max_tokens"] == 3 and request["seed"] == 7 and request["stop"] is None

@@ -147,3 +147,37 @@ def test_openai_backend_against_real_server(llama_server: str, tmp_path: Path, m
     assert "".join(pieces).strip()
     assert llm.last_usage.tokens_out > 0 and llm.last_usage.tokens_in > 0
     llm.close()
+
+
+def test_prefix_state_cache_skips_the_system_prompt_in_a_fresh_process(gguf_path: Path, tmp_path: Path):
+    """The state after the system prompt is saved once, restored by the next load, and gives the same output."""
+    from agent.llm import llamacpp
+
+    system = {"role": "system", "content": "You are terse and answer about colours only. " * 8}
+    ask = [system, {"role": "user", "content": "Name three primary colours, comma separated."}]
+    home = tmp_path / "kv-home"
+    settings = Settings(home=home, llm={"n_ctx": 2048, "n_threads": 2, "max_tokens": 16})
+    spec = f"local:{gguf_path}"
+
+    llamacpp.clear_cache()
+    first = load_llm(spec, settings)
+    out1 = first.complete(ask)
+    files = list((home / "cache" / "kv").glob("*.kvstate"))
+    assert len(files) == 1 and first._loaded.prefix_cache.misses == 1
+    assert first.complete(ask) == out1  # same process: the live context already holds the prefix
+
+    llamacpp.clear_cache()  # a fresh load, as in a new process
+    second = load_llm(spec, settings)
+    assert second.complete(ask) == out1
+    assert second._loaded.prefix_cache.hits == 1 and second._loaded.prefix_cache.misses == 0
+
+    files[0].write_bytes(files[0].read_bytes()[:-100])  # truncated: detected, recomputed, rewritten
+    llamacpp.clear_cache()
+    third = load_llm(spec, settings)
+    assert third.complete(ask) == out1
+    assert third._loaded.prefix_cache.misses == 1 and files[0].stat().st_size > 100
+
+    off = Settings(home=tmp_path / "off-home", llm={"n_ctx": 2048, "n_threads": 2, "max_tokens": 16, "prefix_cache": False})
+    llamacpp.clear_cache()
+    assert load_llm(spec, off)._loaded.prefix_cache is None and not (tmp_path / "off-home" / "cache" / "kv").exists()
+    llamacpp.clear_cache()

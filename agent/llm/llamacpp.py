@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING, Any
 
 from agent.llm.base import LLM, ChatMessage, LLMError, ModelFileError, Usage
 from agent.llm.gguf_assets import check_gguf_file, resolve_local_model
+from agent.llm.prefix_cache import PrefixStateCache
 from agent.llm.registry import register
 
 if TYPE_CHECKING:
@@ -35,12 +36,13 @@ class _Loaded:
     llama: Any  # llama_cpp.Llama
     lock: threading.Lock
     formatter: Any | None  # llama_cpp.llama_chat_format.Jinja2ChatFormatter, for prompt token counts
+    prefix_cache: PrefixStateCache | None = None  # system-prompt state on disk, for fresh processes
 
 
 #: How long a request waits for another request to finish with the same model.
 _BUSY_TIMEOUT_S = 900.0
 
-_CACHE: dict[tuple[str, int, int], _Loaded] = {}
+_CACHE: dict[tuple[str, int, int, bool], _Loaded] = {}
 _CACHE_LOCK = threading.Lock()
 
 
@@ -56,7 +58,9 @@ def clear_cache() -> None:
                 close()
 
 
-def _load(path: Path, n_ctx: int, n_threads: int, seed: int, flash_attn: bool = False) -> _Loaded:
+def _load(
+    path: Path, n_ctx: int, n_threads: int, seed: int, flash_attn: bool = False, prefix_cache_dir: Path | None = None
+) -> _Loaded:
     key = (str(path.resolve()), n_ctx, n_threads, flash_attn)
     with _CACHE_LOCK:
         cached = _CACHE.get(key)
@@ -81,7 +85,11 @@ def _load(path: Path, n_ctx: int, n_threads: int, seed: int, flash_attn: bool = 
                 f"llama.cpp could not load {path}: {exc}. The file is corrupt, truncated or not a "
                 "model llama.cpp supports; delete it (cached models are re-assembled) and try again"
             ) from exc
-        loaded = _Loaded(llama=llama, lock=threading.Lock(), formatter=_chat_formatter(llama))
+        formatter = _chat_formatter(llama)
+        cache = None
+        if prefix_cache_dir is not None and formatter is not None:
+            cache = PrefixStateCache(prefix_cache_dir, path, n_ctx, flash_attn)
+        loaded = _Loaded(llama=llama, lock=threading.Lock(), formatter=formatter, prefix_cache=cache)
         _CACHE[key] = loaded
         return loaded
 
@@ -97,6 +105,7 @@ def _generate(loaded: _Loaded, request: dict[str, Any], out: queue.Queue[Any], c
         try:
             if cancel.is_set():
                 return
+            _warm_prefix(loaded, request["messages"])
             chunks = loaded.llama.create_chat_completion(**request)
             try:
                 for chunk in chunks:
@@ -114,6 +123,26 @@ def _generate(loaded: _Loaded, request: dict[str, Any], out: queue.Queue[Any], c
         out.put(exc)
     finally:
         out.put(_END)
+
+
+def _warm_prefix(loaded: _Loaded, messages: list[dict]) -> None:
+    """Restore (or compute and store) the state after the system prompt before llama.cpp reads the prompt.
+
+    llama.cpp then finds that prefix already in its context and reads only the
+    rest. Best effort: any problem leaves llama.cpp to read the whole prompt.
+    """
+    cache = loaded.prefix_cache
+    if cache is None or loaded.formatter is None:
+        return
+    try:
+        llama = loaded.llama
+        result = loaded.formatter(messages=messages)
+        tokens = llama.tokenize(result.prompt.encode("utf-8"), add_bos=not result.added_special, special=True)
+        prefix = cache.prefix_tokens(llama, loaded.formatter, messages, tokens)
+        if prefix and len(prefix) < len(tokens):
+            cache.ensure(llama, prefix)
+    except Exception:  # pragma: no cover - defensive: the cache must never break generation
+        return
 
 
 def _chat_formatter(llama: Any) -> Any | None:
@@ -147,7 +176,8 @@ class LlamaCppLLM(LLM):
         self.default_max_tokens = cfg.max_tokens
         self.seed = cfg.seed
         n_threads = cfg.n_threads or os.cpu_count() or 1
-        self._loaded: _Loaded | None = _load(path, cfg.n_ctx, n_threads, cfg.seed, cfg.flash_attn)
+        cache_dir = settings.home / "cache" / "kv" if cfg.prefix_cache else None
+        self._loaded: _Loaded | None = _load(path, cfg.n_ctx, n_threads, cfg.seed, cfg.flash_attn, cache_dir)
 
     @property
     def llama(self) -> Any:
