@@ -267,3 +267,49 @@ def test_withholding_follows_the_setting(bundled_settings, monkeypatch: pytest.M
     faithfulness_hook(bundled_settings, "fast")(on, {})
     faithfulness_hook(bundled_settings.with_overrides(**{"answer.withhold_unsupported": False}), "fast")(off, {})
     assert on.refused and on.withheld and not off.refused and off.withheld is None
+
+
+def test_first_repeat_finds_the_start_of_a_loop() -> None:
+    from agent.chain.repetition import first_repeat
+
+    loop = "The model is small [p1]. It repeats itself often [p2]. The model is small [p1]. It repeats"
+    assert loop[first_repeat(loop) :].startswith("The model is small [p1]. It repeats")
+    assert first_repeat("The model is small [p1]. It repeats itself often [p2].") is None
+    # Markers, case and spacing do not hide a repeat; a growing last sentence is not judged until complete.
+    spaced = "One two three four [p1]. One  two three FOUR [p9]."
+    assert spaced[first_repeat(spaced, complete=True) :] == "One  two three FOUR [p9]."
+    assert first_repeat(spaced) is None
+    assert first_repeat("It does. It does. It does.", complete=True) is None  # short sentences may repeat
+
+
+def test_engine_stops_a_looping_model_and_drops_the_repeat(bundled_settings, monkeypatch: pytest.MonkeyPatch) -> None:
+    import agent.llm.fake as fake
+    from agent.retrieval import open_retriever
+
+    loop = " ".join(["LightGCL uses singular value decomposition for augmentation [1].", "It is a graph contrastive recommender [1]."] * 20)
+    monkeypatch.setattr(fake, "fake_answer", lambda text: loop)
+    s = bundled_settings.with_overrides(**{"llm.model": "fake"})
+    engine = AnswerEngine(s, retriever=open_retriever(s, auto_index=False))
+    events = list(engine.stream("What does LightGCL use for augmentation?"))
+    answer = events[-1].answer
+    prose = answer.answer.split("\n\nReferences:")[0]
+    assert prose.count("singular value decomposition") == 1 and prose.count("graph contrastive recommender") == 1
+    assert answer.tokens_out < len(loop.split()) / 2  # generation stopped soon after the loop began
+    streamed = "".join(e.text for e in events if isinstance(e, TokenEvent))
+    assert streamed.count("singular value decomposition") <= 2
+
+
+def test_stopping_the_generation_chain_stops_the_model(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Reading a few pieces and closing the stream must stop the backend (the UI's stop button relies on it)."""
+    import agent.llm.fake as fake
+    from agent.chain.lc import build_generation_chain
+    from agent.llm.fake import FakeLLM
+
+    monkeypatch.setattr(fake, "fake_answer", lambda text: " ".join(["word"] * 300))
+    llm = FakeLLM("fake")
+    stream = build_generation_chain(llm, 400).stream([{"role": "user", "content": "go"}])
+    pieces = [next(stream) for _ in range(10)]
+    stream.close()
+    assert "".join(pieces).split() == ["word"] * 10
+    assert llm.last_usage.tokens_out <= 12
+    assert build_generation_chain(llm, 5).invoke([{"role": "user", "content": "go"}]) == "word word word word word"

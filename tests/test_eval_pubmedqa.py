@@ -90,7 +90,7 @@ def test_cli_eval_pubmedqa_test_split(home: Path, pmqa_dir: Path, tmp_path: Path
     assert [r["qid"] for r in rows] == ["pm102", "pm104", "pm105"]
     assert all(r["status"] == "ok" and r["expected_label"] for r in rows)
     assert all(r["label_reply"] is not None for r in rows)
-    assert all(r["prompt_version"] == "pubmedqa-decide-v1" for r in rows)  # the default direct decision
+    assert all(r["prompt_version"] == "pubmedqa-decide-v2" for r in rows)  # the default direct decision
     # The fake model's answer cites the question's own context.
     assert all(r["metrics"]["recall@10"] == 1.0 for r in rows)
     summary = json.loads((out / "summary.json").read_text())
@@ -144,6 +144,6 @@ def test_decide_prompt_is_strict() -> None:
     from agent.prompts import PromptError
 
     prompt = load_prompt(pubmedqa.DECIDE_PROMPT)
-    assert prompt.version == "pubmedqa-decide-v1"
+    assert prompt.version == "pubmedqa-decide-v2"
     with pytest.raises(PromptError):
         prompt.render(question="Does X help?")

@@ -8,6 +8,7 @@ so one engine serves many chat sessions without mixing them.
 
 from __future__ import annotations
 
+import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
@@ -25,6 +26,7 @@ from agent.chain.citations import (
 from agent.chain.classify import QuestionPlan, Turn, plan_question, validate_question
 from agent.chain.evidence import EvidenceBlock, EvidenceSelector, render_blocks
 from agent.chain.lc import build_generation_chain
+from agent.chain.repetition import first_repeat
 from agent.chain.tables import comparison_table
 from agent.errors import QuestionError
 from agent.index.embeddings import get_embedder
@@ -78,15 +80,30 @@ class AnswerEngine:
             cache_dir=self.settings.home / "cache" / "sentences",
             cache_key=self.settings.index.embed_model,
         )
+        self._model_lock = threading.Lock()
         self.prompt = load_prompt("answer")
         self.condense_prompt = load_prompt("condense")
 
     # -- model ---------------------------------------------------------------
     def model(self) -> LLM:
-        """The answering model, loaded on first use (a local model takes seconds to load)."""
-        if self.llm is None:
-            self.llm = load_llm(self.settings.llm.model, self.settings)
-        return self.llm
+        """The answering model, loaded on first use (a local model takes seconds to load). Thread-safe."""
+        with self._model_lock:
+            if self.llm is None:
+                self.llm = load_llm(self.settings.llm.model, self.settings)
+            return self.llm
+
+    def _prefetch_model(self) -> None:
+        """Start loading the model in the background, so it loads while retrieval runs (cold starts)."""
+        if self.llm is not None:
+            return
+
+        def load() -> None:
+            try:
+                self.model()
+            except Exception:  # the answering thread's own model() call reports it
+                pass
+
+        threading.Thread(target=load, name="citewise-model-load", daemon=True).start()
 
     # -- retrieval ---------------------------------------------------------
     def _retrieve(self, plan: QuestionPlan) -> list[SearchHit]:
@@ -185,6 +202,7 @@ class AnswerEngine:
             plan.pinned = list(paper_ids)
         if force_type:
             plan.qtype = force_type  # type: ignore[assignment]
+        self._prefetch_model()
         hits = self._retrieve(plan)
         retrieve_s = time.perf_counter() - t0
         yield RetrievalEvent(hits, plan, retrieve_s)
@@ -216,7 +234,11 @@ class AnswerEngine:
                     timings.first_token_s = round(time.perf_counter() - t0, 4)
                 parts.append(piece)
                 yield TokenEvent(piece)
+                if any(c in piece for c in ".!?\n") and first_repeat("".join(parts)) is not None:
+                    break  # a loop: closing the stream stops the model
             pieces_text, unknown = "".join(parts), mapper.unknown
+            cut = first_repeat(pieces_text, complete=True)
+            pieces_text = pieces_text[:cut].rstrip() if cut is not None else pieces_text
             usage = (llm.last_usage.tokens_in, llm.last_usage.tokens_out)
 
         evidence = [b.paper for b in blocks]

@@ -14,7 +14,6 @@ from typing import Any
 from langchain_core.callbacks import CallbackManagerForLLMRun
 from langchain_core.language_models.chat_models import BaseChatModel
 from langchain_core.messages import AIMessage, AIMessageChunk, BaseMessage, HumanMessage, SystemMessage
-from langchain_core.output_parsers import StrOutputParser
 from langchain_core.outputs import ChatGeneration, ChatGenerationChunk, ChatResult
 from langchain_core.runnables import Runnable, RunnableLambda
 from pydantic import ConfigDict
@@ -69,7 +68,37 @@ class CitewiseChatModel(BaseChatModel):
             yield chunk
 
 
-def build_generation_chain(llm: LLM, max_tokens: int | None) -> Runnable[list[ChatMessage], str]:
-    """messages -> LangChain messages -> chat model -> plain text (streamable)."""
-    model = CitewiseChatModel(llm=llm, max_tokens=max_tokens)
-    return RunnableLambda(to_langchain) | model | StrOutputParser()
+class GenerationChain:
+    """The answer step as an LCEL pipeline (messages -> LangChain messages -> chat model), streamed as text.
+
+    The pipeline deliberately ends at the model: an LCEL sequence with a
+    transforming step after the model (``| StrOutputParser()``) reads the
+    model's stream to the end even when the caller stops early (langchain-core
+    1.8), so a stop button or the engine's loop guard would leave the model
+    generating. Text is taken from the chunks here instead.
+    """
+
+    def __init__(self, llm: LLM, max_tokens: int | None) -> None:
+        self.runnable: Runnable[list[ChatMessage], Any] = RunnableLambda(to_langchain) | CitewiseChatModel(
+            llm=llm, max_tokens=max_tokens
+        )
+
+    def stream(self, messages: list[ChatMessage]) -> Iterator[str]:
+        """The answer's text pieces; closing this iterator stops the model at its next token."""
+        chunks = self.runnable.stream(messages)
+        try:
+            for chunk in chunks:
+                text = chunk.content if isinstance(chunk.content, str) else str(chunk.content)
+                if text:
+                    yield text
+        finally:
+            chunks.close()  # type: ignore[attr-defined]
+
+    def invoke(self, messages: list[ChatMessage]) -> str:
+        """The whole answer at once."""
+        return "".join(self.stream(messages))
+
+
+def build_generation_chain(llm: LLM, max_tokens: int | None) -> GenerationChain:
+    """messages -> LangChain messages -> chat model -> plain text (streamable, stoppable)."""
+    return GenerationChain(llm, max_tokens)
