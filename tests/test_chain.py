@@ -37,6 +37,12 @@ def test_validate_question_rejects_bad_input() -> None:
     for bad, needle in [("", "empty"), ("x" * 10_000, "10,000 characters"), ("¿Qué artículos tratan los falsos negativos?", "English"), ("这些论文讨论了什么？", "English"), ("???", "no words")]:
         with pytest.raises(QuestionError, match=needle):
             validate_question(bad, 2000)
+    for other in ["Quels articles traitent des faux négatifs dans l'apprentissage contrastif ?", "Welche Arbeiten behandeln falsche Negative und wie?"]:
+        with pytest.raises(QuestionError, match="English"):
+            validate_question(other, 2000)
+    # Terse English (PubMedQA titles) has few function words but is still English.
+    for ok in ["It's Fournier's gangrene still dangerous?", "Autoerotic asphyxiation: secret pleasure--lethal outcome?", "LightGCL augmentation?"]:
+        assert validate_question(ok, 2000) == ok
 
 
 def test_follow_up_resolution() -> None:

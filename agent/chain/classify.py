@@ -31,10 +31,21 @@ _NUMBER_WORDS = {"two": 2, "three": 3, "four": 4, "2": 2, "3": 3, "4": 4}
 _SIDES_SPLIT = re.compile(r"\s+(?:and|vs\.?|versus|with|to)\s+|,\s*", re.I)
 #: Share of letters that must be ASCII for a question to count as English.
 MIN_ASCII_LETTER_SHARE = 0.8
-#: English function words; a longer question without any is likely another language.
+#: English function words.
 _ENGLISH_WORDS = set(
-    "the a an of in on for to and or is are was were do does did which what how why who when where papers paper "
-    "about with by from that this these those use uses used method methods model models".split()
+    "the a an of in on for to and or is are was were be been do does did which what how why who when where papers "
+    "paper about with by from that this these those use uses used method methods model models it its can could "
+    "should would will not no than more less after before there any as at has have still between during".split()
+)
+#: Function words of other languages written in Latin script (none of them common English words). A question
+#: with two or more of these and no English function word is taken to be in another language; a terse English
+#: headline ("Autoerotic asphyxiation: secret pleasure--lethal outcome?") has neither and is accepted.
+_FOREIGN_WORDS = set(
+    "el los las del que qué cuál cuáles y para por con una unos según son sobre entre "
+    "le les des du une est sont et dans pour avec sur quel quels quelle quelles qui "
+    "der die das den dem und ist sind nicht mit von zu welche welcher wie "
+    "il gli della delle che sono per quali e "
+    "os das dos não são em uma quais como".split()
 )
 
 
@@ -70,8 +81,10 @@ def validate_question(question: str, max_chars: int) -> str:
     if not letters:
         raise QuestionError("the question has no words")
     ascii_share = sum(c.isascii() for c in letters) / len(letters)
-    words = re.findall(r"[a-z]+", q.lower())
-    if ascii_share < MIN_ASCII_LETTER_SHARE or (len(words) >= 5 and not _ENGLISH_WORDS.intersection(words)):
+    words = re.findall(r"[^\W\d_]+", q.lower())
+    english = _ENGLISH_WORDS.intersection(words)
+    foreign = sum(w in _FOREIGN_WORDS for w in words)
+    if ascii_share < MIN_ASCII_LETTER_SHARE or (not english and foreign >= 2):
         raise QuestionError(
             "the question does not look like English; the abstracts and the search model are English, so please ask in English"
         )

@@ -169,20 +169,32 @@ class AnswerEngine:
             out.pop()  # still too big: drop the lowest-ranked paper
         return out
 
-    def evidence_for(self, question: str) -> tuple[QuestionPlan, list[SearchHit], list[EvidenceBlock], float]:
+    def evidence_for(
+        self, question: str, papers: int | None = None, budget_tokens: int | None = None
+    ) -> tuple[QuestionPlan, list[SearchHit], list[EvidenceBlock], float]:
         """Plan, retrieval and compact evidence of a fresh question, without generating.
 
-        For callers that put the same evidence into their own prompt (the
-        PubMedQA yes/no decision); returns the plan, the hits, the numbered
-        evidence blocks and the retrieval time in seconds.
+        For callers that put the evidence into their own prompt (the PubMedQA
+        yes/no decision). ``papers`` and ``budget_tokens`` override the
+        settings' paper count and evidence budget. Returns the plan, the hits,
+        the numbered evidence blocks and the retrieval time in seconds.
         """
+        engine = self
+        if papers is not None or budget_tokens is not None:
+            overrides: dict[str, object] = {}
+            if papers is not None:
+                overrides.update({"answer.papers": papers, "answer.list_papers": papers})
+            if budget_tokens is not None:
+                overrides.update({"answer.evidence_budget_tokens": budget_tokens, "answer.list_evidence_budget_tokens": budget_tokens})
+            engine = AnswerEngine(self.settings.with_overrides(**overrides), retriever=self.retriever, llm=self.model())
+            engine.selector = self.selector  # share the sentence-embedding cache
         t0 = time.perf_counter()
-        assert self.retriever is not None
-        q = validate_question(question, self.settings.answer.max_question_chars)
-        plan = plan_question(q, [], self.retriever.names)
-        hits = self._retrieve(plan)
+        assert engine.retriever is not None
+        q = validate_question(question, engine.settings.answer.max_question_chars)
+        plan = plan_question(q, [], engine.retriever.names)
+        hits = engine._retrieve(plan)
         retrieve_s = time.perf_counter() - t0
-        blocks = self._evidence(q, plan, [h.paper for h in hits])[0] if hits else []
+        blocks = engine._evidence(q, plan, [h.paper for h in hits])[0] if hits else []
         return plan, hits, blocks, retrieve_s
 
     # -- the whole flow ----------------------------------------------------
