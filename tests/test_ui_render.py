@@ -190,3 +190,17 @@ def test_safe_url_and_card_ids():
 def test_paper_card_escapes():
     html = render.render_paper(Paper(id="p1", title=EVIL, abstract=EVIL, authors=[EVIL], source="up.jsonl"))
     assert "<script" not in html and "&lt;script&gt;" in html
+
+
+def test_withheld_draft_is_shown_escaped_under_the_refusal():
+    from agent.chain.checking import withhold_unsupported
+
+    answer = _answer()
+    for s in answer.sentences:
+        s.supported = False
+    answer.sentences[0].text = f"{EVIL} [p1]."
+    answer.answer = " ".join(s.text for s in answer.sentences)
+    assert withhold_unsupported(answer)
+    html = render.render_answer(answer, _papers(), "a1")
+    assert "No answer in the abstracts" in html and "Withheld draft" in html
+    assert "<script>" not in html and "&lt;script&gt;" in html
