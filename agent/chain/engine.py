@@ -106,7 +106,8 @@ class AnswerEngine:
         threading.Thread(target=load, name="citewise-model-load", daemon=True).start()
 
     # -- retrieval ---------------------------------------------------------
-    def _retrieve(self, plan: QuestionPlan) -> list[SearchHit]:
+    def _retrieve(self, plan: QuestionPlan, k: int | None = None) -> list[SearchHit]:
+        """Hits for ``plan``: at most ``k`` papers (default: the settings' count for the question type)."""
         assert self.retriever is not None
         cfg = self.settings.answer
         if plan.pinned:
@@ -115,7 +116,7 @@ class AnswerEngine:
             if unknown:
                 raise QuestionError(f"unknown paper id(s): {', '.join(sorted(unknown))} (see `citewise papers`)")
             return [SearchHit(paper=p, score=1.0, ranks={"pinned": i}) for i, p in enumerate(papers, start=1)]
-        k = cfg.list_papers if plan.qtype in ("list", "summary") else cfg.papers
+        k = k or (cfg.list_papers if plan.qtype in ("list", "summary") else cfg.papers)
         if plan.restrict_to:
             allowed = set(plan.restrict_to)
             hits = [h for h in self.retriever.search(plan.retrieval_query, self.settings.retrieval.candidates) if h.paper.id in allowed]
@@ -135,9 +136,16 @@ class AnswerEngine:
         return hits
 
     # -- evidence ----------------------------------------------------------
-    def _evidence(self, question: str, plan: QuestionPlan, papers: list[Paper]) -> tuple[list[EvidenceBlock], float]:
-        """Numbered evidence blocks and the best question-sentence similarity (relevance)."""
+    def _evidence(
+        self, question: str, plan: QuestionPlan, papers: list[Paper], budget_tokens: int | None = None
+    ) -> tuple[list[EvidenceBlock], float]:
+        """Numbered evidence blocks and the best question-sentence similarity (relevance).
+
+        ``budget_tokens`` overrides the settings' evidence budget for the question type.
+        """
         cfg = self.settings.answer
+        if budget_tokens is None:
+            budget_tokens = cfg.list_evidence_budget_tokens if plan.qtype in ("list", "summary") else cfg.evidence_budget_tokens
         whole = plan.qtype == "summary" and len(papers) <= WHOLE_ABSTRACT_PAPERS
         llm = self.model()
         blocks = self.selector.select(
@@ -145,7 +153,7 @@ class AnswerEngine:
             papers,
             cfg.sentences_per_paper,
             whole=whole,
-            budget_tokens=cfg.list_evidence_budget_tokens if plan.qtype in ("list", "summary") else cfg.evidence_budget_tokens,
+            budget_tokens=budget_tokens,
             count_tokens=llm.count_tokens,
             keep_all=bool(plan.pinned),
         )
@@ -179,22 +187,13 @@ class AnswerEngine:
         settings' paper count and evidence budget. Returns the plan, the hits,
         the numbered evidence blocks and the retrieval time in seconds.
         """
-        engine = self
-        if papers is not None or budget_tokens is not None:
-            overrides: dict[str, object] = {}
-            if papers is not None:
-                overrides.update({"answer.papers": papers, "answer.list_papers": papers})
-            if budget_tokens is not None:
-                overrides.update({"answer.evidence_budget_tokens": budget_tokens, "answer.list_evidence_budget_tokens": budget_tokens})
-            engine = AnswerEngine(self.settings.with_overrides(**overrides), retriever=self.retriever, llm=self.model())
-            engine.selector = self.selector  # share the sentence-embedding cache
         t0 = time.perf_counter()
-        assert engine.retriever is not None
-        q = validate_question(question, engine.settings.answer.max_question_chars)
-        plan = plan_question(q, [], engine.retriever.names)
-        hits = engine._retrieve(plan)
+        assert self.retriever is not None
+        q = validate_question(question, self.settings.answer.max_question_chars)
+        plan = plan_question(q, [], self.retriever.names)
+        hits = self._retrieve(plan, papers)
         retrieve_s = time.perf_counter() - t0
-        blocks = engine._evidence(q, plan, [h.paper for h in hits])[0] if hits else []
+        blocks = self._evidence(q, plan, [h.paper for h in hits], budget_tokens)[0] if hits else []
         return plan, hits, blocks, retrieve_s
 
     # -- the whole flow ----------------------------------------------------

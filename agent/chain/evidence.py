@@ -9,6 +9,7 @@ grounded at a fraction of the prompt.
 
 from __future__ import annotations
 
+import math
 import os
 import re
 from collections.abc import Callable
@@ -100,8 +101,7 @@ class EvidenceSelector:
         is left out (lower-ranked papers go first) unless ``keep_all`` (papers
         the user named), which keeps one sentence of each whatever the cost.
         """
-        if budget_tokens is None:
-            return self._select_fixed(question, papers, per_paper, whole)
+        budget = math.inf if budget_tokens is None else budget_tokens
         count = count_tokens or (lambda text: len(text.split()))
         qvec = self.embedder.embed([question])[0]
         cap = None if whole else per_paper
@@ -115,7 +115,7 @@ class EvidenceSelector:
         used = 0
         for i, (paper, (sents, order, _)) in enumerate(zip(papers, ranked, strict=True)):
             cost = count(f"[{i + 1}] {paper.title}\n") + count(sents[order[0]]) + 2
-            if used + cost <= budget_tokens or keep_all or not any(chosen):
+            if used + cost <= budget or keep_all or not any(chosen):
                 chosen[i].append(order[0])
                 used += cost
         rest = [
@@ -126,7 +126,7 @@ class EvidenceSelector:
         ]
         for _, i, j in sorted(rest, key=lambda t: (-t[0], t[1], t[2])):
             cost = count(ranked[i][0][j]) + 1
-            if used + cost <= budget_tokens:
+            if used + cost <= budget:
                 chosen[i].append(j)
                 used += cost
         blocks = []
@@ -134,20 +134,6 @@ class EvidenceSelector:
             if chosen[i]:
                 sents = ranked[i][0]
                 blocks.append(EvidenceBlock(len(blocks) + 1, paper, [sents[j] for j in sorted(chosen[i])]))
-        return blocks
-
-    def _select_fixed(self, question: str, papers: list[Paper], per_paper: int, whole: bool) -> list[EvidenceBlock]:
-        blocks: list[EvidenceBlock] = []
-        qvec = self.embedder.embed([question])[0] if not whole else None
-        for number, paper in enumerate(papers, start=1):
-            sents, vecs = self.sentences(paper)
-            if whole or qvec is None or len(sents) <= per_paper:
-                chosen = sents
-            else:
-                scores = vecs @ qvec
-                keep = sorted(np.argsort(-scores)[:per_paper].tolist())
-                chosen = [sents[i] for i in keep]
-            blocks.append(EvidenceBlock(number, paper, chosen))
         return blocks
 
     def relevance(self, question: str, papers: list[Paper]) -> float:
