@@ -48,6 +48,7 @@ _SOFT_ABBREVIATIONS = frozenset({"etc", "al", "inc", "ltd", "co", "corp", "jr", 
 
 _CLOSERS = "\"'”’)]}»"
 _MARKERS_AHEAD = re.compile(rf"(?:\s*{MARKER_RE.pattern})+")
+_MARKER_BEFORE = re.compile(rf"{MARKER_RE.pattern}\s*$")
 _LIST_ITEM = re.compile(r"^\s*(?:[-*•·]|\(?\d{1,2}[.)]|\(?[a-zA-Z][.)])\s+")
 _WORD_BEFORE = re.compile(r"([A-Za-z][A-Za-z.]*)$")
 _ENUMERATOR_BEFORE = re.compile(r"(?:^|[.!?:;]\s+|\n\s*)\(?\d{1,2}$")
@@ -115,7 +116,8 @@ def _boundaries(text: str) -> list[int]:
         # (and make the stop a sentence end even after "D." or "etc.").
         after_punct = j
         j = _find_markers_end(text, j)
-        cited_end = j > after_punct
+        # So does a stop right after markers ("... [p1]. word2vec ..."): the next sentence may start lowercase.
+        cited_end = j > after_punct or bool(ch == "." and _MARKER_BEFORE.search(text, max(0, i - 120), i))
         # A sentence ends only before whitespace (or at the very end).
         if j >= n:
             break
@@ -140,7 +142,7 @@ def _boundaries(text: str) -> list[int]:
         if nxt == "[" and MARKER_RE.match(text, k):
             starts = False  # markers not consumed (e.g. "[0, 1]" after a lowercase word)
         if nxt.islower():
-            starts = False
+            starts = cited_end
         if starts:
             cuts.append(k)
         i = j

@@ -88,3 +88,13 @@ def test_marker_ids_accepts_the_documented_id_alphabet() -> None:
 def test_strip_markers() -> None:
     assert strip_markers("A does B [p1, p2]. C [x] does D [p3][p4].") == "A does B. C does D."
     assert strip_markers("Nothing to strip.") == "Nothing to strip."
+
+
+def test_a_stop_after_citation_markers_ends_the_sentence_before_a_lowercase_name() -> None:
+    text = "It learns phonemes without supervision [pd60436d8]. cpl-mixVAE uses a consensus constraint [pff515039]."
+    assert split_sentences(text) == [
+        "It learns phonemes without supervision [pd60436d8].",
+        "cpl-mixVAE uses a consensus constraint [pff515039].",
+    ]
+    # without a marker before the stop, a lowercase word still continues the sentence (abbreviation-like)
+    assert len(split_sentences("It uses approx. three views [p1].")) == 1
