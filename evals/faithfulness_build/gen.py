@@ -26,6 +26,14 @@ def render(sentence, papers):
     return REF.sub(lambda m: "[" + papers[int(m.group(1))]["id"] + "]", sentence)
 
 
+def join_sentences(sents):
+    """One answer text: list items ("- ...") on their own lines, as models write them; prose joined by spaces."""
+    out = sents[0]
+    for s in sents[1:]:
+        out += ("\n" if s.startswith("- ") else " ") + s
+    return out
+
+
 def build(prefix, modules, out):
     papers = corpus.load()
     rows = []
@@ -51,7 +59,7 @@ def build(prefix, modules, out):
             rows.append({
                 "cid": f"{prefix}{n:03d}",
                 "question": c["q"],
-                "answer": " ".join(sents),
+                "answer": join_sentences(sents),
                 "contexts": [{"id": papers[i]["id"], "title": papers[i]["title"], "abstract": papers[i]["abstract"]} for i in ctx_idx],
                 "label": label,
                 "unsupported": unsup,
@@ -69,7 +77,12 @@ def discover(stem):
 
 if __name__ == "__main__":
     root = HERE.parents[1] / "evals"
-    for prefix, stem, name in [("fd", "cases_dev", "faithfulness_dev.jsonl"), ("fh", "cases_held", "faithfulness_heldout.jsonl")]:
+    sets = [
+        ("fd", "cases_dev", "faithfulness_dev.jsonl"),
+        ("fe", "cases_dev2", "faithfulness_dev2.jsonl"),  # a second dev set, written after the checker was tuned on the first
+        ("fh", "cases_held", "faithfulness_heldout.jsonl"),
+    ]
+    for prefix, stem, name in sets:
         mods = discover(stem)
         if mods:
             rows = build(prefix, mods, root / name)

@@ -1,9 +1,9 @@
-"""Validate evals/faithfulness_dev.jsonl and evals/faithfulness_heldout.jsonl.
+"""Validate evals/faithfulness_dev.jsonl, faithfulness_dev2.jsonl and faithfulness_heldout.jsonl.
 
 Checks: JSON shape; context ids == paper_id(title) of real corpus papers with matching
 clean_display abstracts; citation markers; every "unsupported" sentence verbatim in its
 answer; label/unsupported/error_kind consistency; label balance; error-kind spread;
-no (paper set + question) overlap between dev and heldout (and no shared papers at all).
+no (paper set + question) overlap between either dev set and heldout (and no shared papers at all).
 Exit status 1 on any error.
 """
 import collections
@@ -16,13 +16,17 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 import corpus  # noqa: E402
 from agent.ingest.normalize import paper_id  # noqa: E402
+from agent.sentences import split_sentences  # noqa: E402
 
 EVALS = HERE.parents[0]
-FILES = {"dev": (EVALS / "faithfulness_dev.jsonl", "fd", 70), "heldout": (EVALS / "faithfulness_heldout.jsonl", "fh", 40)}
+FILES = {
+    "dev": (EVALS / "faithfulness_dev.jsonl", "fd", 70),
+    "dev2": (EVALS / "faithfulness_dev2.jsonl", "fe", 70),
+    "heldout": (EVALS / "faithfulness_heldout.jsonl", "fh", 40),
+}
 KINDS = ["number", "wrong_attribution", "negation", "quantifier", "unsupported_entity", "uncited_paper_claim"]
 KEYS = {"cid", "question", "answer", "contexts", "label", "unsupported", "error_kind"}
 CITE = re.compile(r"\[(p[0-9a-f]{8})\]")
-SENT_END = re.compile(r"(?<=[.!?])\s+(?=[A-Z(\"'])")  # any sentence end; each must carry citations
 
 errors = []
 
@@ -32,7 +36,8 @@ def err(msg):
 
 
 def sentences(answer):
-    return [s for s in SENT_END.split(answer.strip()) if s]
+    """The answer's sentences as the checker splits them (abbreviations such as "U.S." do not end one)."""
+    return split_sentences(answer)
 
 
 def check_file(name, path, prefix, minimum, by_id):
@@ -132,7 +137,8 @@ def main():
         results[name] = check_file(name, path, prefix, minimum, by_id)
     def keyset(rows):
         return {(frozenset(c["id"] for c in r["contexts"]), r["question"].strip().lower()) for r in rows}
-    dev, held = results["dev"][0], results["heldout"][0]
+    held = results["heldout"][0]
+    dev = results["dev"][0] + results["dev2"][0]
     if keyset(dev) & keyset(held):
         err("dev/heldout share a (paper set, question) pair")
     if {r["question"].strip().lower() for r in dev} & {r["question"].strip().lower() for r in held}:
