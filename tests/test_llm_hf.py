@@ -119,3 +119,15 @@ def test_unloadable_directory_is_model_file_error(tmp_path: Path, settings: Sett
     (tmp_path / "config.json").write_text("{not json")
     with pytest.raises(ModelFileError):
         load_llm(f"hf:{tmp_path}", settings)
+
+
+def test_choice_logprobs_agree_with_greedy_generation(plain_model: Path, settings: Settings):
+    import math
+
+    llm = load_llm(f"hf:{plain_model}", settings)
+    first = llm.complete(MESSAGES, max_tokens=1)
+    other = "dense" if first.strip() != "dense" else "sparse"
+    probs = llm.choice_logprobs(MESSAGES, [first.strip(), other])
+    assert probs is not None and probs[first.strip()] >= probs[other]
+    assert sum(math.exp(v) for v in probs.values()) <= 1 + 1e-6
+    assert llm.last_usage.tokens_out == 1

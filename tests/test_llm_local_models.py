@@ -181,3 +181,24 @@ def test_prefix_state_cache_skips_the_system_prompt_in_a_fresh_process(gguf_path
     llamacpp.clear_cache()
     assert load_llm(spec, off)._loaded.prefix_cache is None and not (tmp_path / "off-home" / "cache" / "kv").exists()
     llamacpp.clear_cache()
+
+
+def test_choice_logprobs_match_the_greedy_reply(gguf_path: Path, local_settings: Settings):
+    """The first-token log-probabilities come from the logits the model really samples from."""
+    import math
+
+    from agent.faithfulness.judge import ClaimJudge
+
+    llm = load_llm(f"local:{MODEL}", local_settings)
+    ask = [{"role": "user", "content": "Is Paris the capital of France? Answer YES or NO."}]
+    probs = llm.choice_logprobs(ask, ["YES", "NO", "zebra"])
+    assert probs is not None and set(probs) == {"YES", "NO", "zebra"}
+    assert all(v <= 0 for v in probs.values()) and math.exp(probs["YES"]) + math.exp(probs["NO"]) <= 1 + 1e-6
+    greedy = llm.complete(ask, max_tokens=1).strip().upper()
+    best = max(("YES", "NO"), key=probs.get)
+    assert greedy.startswith(best) and probs[best] > probs["zebra"]
+
+    judge = ClaimJudge(llm)
+    true_claim = judge("The method halves latency.", "Fast Widgets", ["We propose FastWidget, which halves widget latency."])
+    false_claim = judge("The method doubles latency.", "Fast Widgets", ["We propose FastWidget, which halves widget latency."])
+    assert true_claim is not None and false_claim is not None and 0 <= false_claim < true_claim <= 1

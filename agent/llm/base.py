@@ -8,9 +8,9 @@ Chains only ever see :class:`LLM`, so adding a backend touches one file.
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
-from typing import Literal, TypedDict
+from typing import Any, Literal, TypedDict
 
 
 class ChatMessage(TypedDict):
@@ -70,9 +70,50 @@ class LLM(ABC):
         """The whole completion as one string."""
         return "".join(self.stream(messages, max_tokens=max_tokens, stop=stop))
 
+    def choice_logprobs(self, messages: list[ChatMessage], choices: Sequence[str]) -> dict[str, float] | None:
+        """Log-probability of each of ``choices`` (e.g. "YES", "NO") being how the reply starts.
+
+        Each choice is scored by its first token in its usual spellings
+        (``YES``/``Yes``/``yes``), from one forward pass over the prompt and
+        no sampling. A yes/no judge can then use a threshold tuned on labelled
+        data instead of the greedy word. None when this backend cannot tell
+        (callers fall back to :meth:`complete`).
+        """
+        return None
+
     @abstractmethod
     def count_tokens(self, text: str) -> int:
         """Tokens ``text`` takes in this model's own tokenizer (tiktoken for OpenAI models)."""
 
     def close(self) -> None:
         """Release model memory or connections; safe to call twice."""
+
+
+def spellings(choice: str) -> list[str]:
+    """The spellings of a choice whose first token counts for it: as given, Capitalized, UPPER and lower."""
+    return list(dict.fromkeys([choice, choice.capitalize(), choice.upper(), choice.lower()]))
+
+
+def first_token_logprobs(
+    logits: Any, choices: Sequence[str], first_token: Callable[[str], int | None]
+) -> dict[str, float]:
+    """Log-probabilities of ``choices`` from next-token ``logits`` (one row over the vocabulary).
+
+    A choice's probability is the sum over the distinct first tokens of its
+    :func:`spellings`; ``first_token`` maps a spelling to its first token id.
+    """
+    import numpy as np
+
+    row = np.asarray(logits, dtype=np.float64).ravel()
+    top = row.max()
+    log_z = top + np.log(np.exp(row - top).sum())
+    out: dict[str, float] = {}
+    for choice in choices:
+        ids = {t for t in (first_token(s) for s in spellings(choice)) if t is not None and 0 <= t < row.size}
+        if not ids:
+            out[choice] = float("-inf")
+            continue
+        vals = row[sorted(ids)]
+        m = vals.max()
+        out[choice] = float(m + np.log(np.exp(vals - m).sum()) - log_z)
+    return out

@@ -13,11 +13,11 @@ also end generation early. Meant for small or experimental models; the
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from agent.llm.base import LLM, ChatMessage, LLMError, ModelFileError, Usage
+from agent.llm.base import LLM, ChatMessage, LLMError, ModelFileError, Usage, first_token_logprobs
 from agent.llm.registry import register
 from agent.llm.streaming import StopFilter
 
@@ -139,6 +139,25 @@ class HFLLM(LLM):
             usage.tokens_out = self.count_tokens("".join(pieces))
         if failure:
             raise LLMError(f"{self.name}: generation failed: {failure[0]}") from failure[0]
+
+    def choice_logprobs(self, messages: list[ChatMessage], choices: Sequence[str]) -> dict[str, float] | None:
+        """Next-token log-probabilities of ``choices`` after the prompt: one forward pass, no sampling."""
+        if self.model is None:
+            raise LLMError(f"{self.name} was closed")
+        import torch
+
+        prompt = self.format_prompt(messages)
+        has_template = bool(getattr(self.tokenizer, "chat_template", None))
+        inputs = self.tokenizer(prompt, return_tensors="pt", add_special_tokens=not has_template)
+        with torch.no_grad():
+            logits = self.model(**inputs).logits[0, -1].float().numpy()
+        self.last_usage = Usage(tokens_in=int(inputs["input_ids"].shape[-1]), tokens_out=1)
+
+        def first_token(text: str) -> int | None:
+            ids = self.tokenizer.encode(text, add_special_tokens=False)
+            return ids[0] if ids else None
+
+        return first_token_logprobs(logits, choices, first_token)
 
     def count_tokens(self, text: str) -> int:
         """Tokens of ``text`` in this model's tokenizer (no special tokens)."""

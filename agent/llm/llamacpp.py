@@ -15,12 +15,12 @@ from __future__ import annotations
 import os
 import queue
 import threading
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from agent.llm.base import LLM, ChatMessage, LLMError, ModelFileError, Usage
+from agent.llm.base import LLM, ChatMessage, LLMError, ModelFileError, Usage, first_token_logprobs
 from agent.llm.gguf_assets import check_gguf_file, resolve_local_model
 from agent.llm.prefix_cache import PrefixStateCache
 from agent.llm.registry import register
@@ -234,6 +234,48 @@ class LlamaCppLLM(LLM):
         finally:
             cancel.set()
             usage.tokens_out = self._count(loaded, "".join(pieces))
+
+    def choice_logprobs(self, messages: list[ChatMessage], choices: Sequence[str]) -> dict[str, float] | None:
+        """Next-token log-probabilities of ``choices`` after the prompt (see :meth:`LLM.choice_logprobs`).
+
+        One ``max_tokens=1`` completion through llama.cpp's own chat path (so
+        the prompt prefix cache is reused); a logits processor copies the
+        logits of the first reply token before sampling.
+        """
+        loaded = self._loaded
+        if loaded is None:
+            raise LLMError(f"{self.name} was closed")
+        from llama_cpp import LogitsProcessorList
+
+        grabbed: list[Any] = []
+
+        def grab(input_ids: Any, scores: Any) -> Any:
+            if not grabbed:
+                grabbed.append(scores.copy())
+            return scores
+
+        msgs = [dict(m) for m in messages]
+        if not loaded.lock.acquire(timeout=_BUSY_TIMEOUT_S):
+            raise LLMError(f"model busy for more than {_BUSY_TIMEOUT_S:.0f} s")
+        try:
+            _warm_prefix(loaded, msgs)
+            loaded.llama.create_chat_completion(
+                messages=msgs, max_tokens=1, temperature=0.0, seed=self.seed,
+                logits_processor=LogitsProcessorList([grab]),
+            )
+        except ValueError as exc:  # e.g. "Requested tokens (...) exceed context window"
+            raise LLMError(f"{self.name}: {exc}") from exc
+        finally:
+            loaded.lock.release()
+        if not grabbed or len(grabbed[0]) != loaded.llama.n_vocab():
+            return None  # this llama.cpp build did not hand over the full row
+
+        def first_token(text: str) -> int | None:
+            ids = loaded.llama.tokenize(text.encode("utf-8"), add_bos=False, special=False)
+            return ids[0] if ids else None
+
+        self.last_usage = Usage(tokens_in=self._prompt_tokens(messages), tokens_out=1)
+        return first_token_logprobs(grabbed[0], choices, first_token)
 
     def count_tokens(self, text: str) -> int:
         """Tokens of ``text`` in the model's own vocabulary (no BOS)."""
