@@ -231,6 +231,28 @@ class FaithfulnessSettings(BaseModel):
         le=1,
         description="The judge's NO overrules only claims whose base score is at most this (1 = always).",
     )
+    judge_threshold: float = Field(
+        default=0.05,
+        ge=0,
+        le=1,
+        description="The judge's P(YES) (from first-token log-probabilities) below which a supported claim is "
+        "flagged. 0.5 = the model's greedy answer, which flagged 39-69% of faithful dev answers with the 1.5B; "
+        "0.05 was best on the dev sets (evals/tune_judge.py).",
+    )
+    judge_rescue_min: float = Field(
+        default=0.7,
+        ge=0,
+        le=1.01,
+        description="A claim flagged only by checks listed in judge_rescue_kinds is accepted when the judge's "
+        "P(YES) is at least this (chosen on the dev sets with evals/tune_judge.py). Above 1 = never (the judge is "
+        "not asked about flagged claims).",
+    )
+    judge_rescue_kinds: list[Literal["alignment", "negation", "quantifier"]] = Field(
+        default=["alignment", "negation"],
+        description="Issue kinds the judge may overrule with judge_rescue_min: 'alignment' (weak similarity/word "
+        "overlap), 'negation' (its word lists misread paraphrases such as 'label-free' vs 'requires no labels'), "
+        "'quantifier'. Numbers, names, attribution and citations are never overruled.",
+    )
 
 
 class UISettings(BaseModel):

@@ -40,7 +40,11 @@ from agent.faithfulness.checker import FaithfulnessChecker  # noqa: E402
 from agent.faithfulness.judge import DEFAULT_JUDGE_MODEL, ClaimJudge, judge_whole_answer  # noqa: E402
 from agent.faithfulness.metrics import Record, summarize  # noqa: E402
 
-SETS = {"dev": ROOT / "evals" / "faithfulness_dev.jsonl", "heldout": ROOT / "evals" / "faithfulness_heldout.jsonl"}
+SETS = {
+    "dev": ROOT / "evals" / "faithfulness_dev.jsonl",
+    "dev2": ROOT / "evals" / "faithfulness_dev2.jsonl",
+    "heldout": ROOT / "evals" / "faithfulness_heldout.jsonl",
+}
 KINDS = ["number", "wrong_attribution", "negation", "quantifier", "unsupported_entity", "uncited_paper_claim"]
 
 
@@ -104,8 +108,8 @@ class CachedJudge:
             self.charged += hit["seconds"]
         return hit["answer"]
 
-    def __call__(self, claim: str, title: str, evidence: list[str]) -> bool | None:
-        key = hashlib.sha1(json.dumps([self.model, claim, title, evidence]).encode()).hexdigest()
+    def __call__(self, claim: str, title: str, evidence: list[str]) -> float | None:
+        key = hashlib.sha1(json.dumps(["p_yes", self.model, claim, title, evidence]).encode()).hexdigest()
         return self._lookup(key, lambda: self.judge(claim, title, evidence))  # type: ignore[misc]
 
     def whole_answer(self, answer: str, contexts: dict) -> bool | None:
@@ -138,6 +142,14 @@ def run_checker(
                 "predicted": result.verdict.verdict, "score": result.verdict.score, "seconds": round(secs, 3),
                 "judge_calls": result.judge_calls, "unsupported": case.unsupported,
                 "flagged": [{"text": s.text, "reason": s.reason} for s in result.sentences if not s.supported],
+                "claims": [
+                    {
+                        "sentence": result.sentences[c.claim.sentence_index].text, "claim": c.claim.text,
+                        "supported": c.supported, "base": round(c.base_score, 3), "judge": c.judge,
+                        "issues": [i.kind for i in c.issues],
+                    }
+                    for c in result.claims
+                ],
             }
         )
         print(f"  [{mode}] {i}/{len(cases)} {case.cid}: {result.verdict.verdict} ({secs:.1f}s)", file=sys.stderr, flush=True)
@@ -205,6 +217,11 @@ def main(argv: list[str] | None = None) -> int:
         "--judge-max-base", type=float, default=None,
         help="override faithfulness.judge_max_base (the judge's NO counts only for claims whose base score is at most this)",
     )
+    ap.add_argument("--judge-threshold", type=float, default=None, help="override faithfulness.judge_threshold")
+    ap.add_argument("--judge-rescue-min", type=float, default=None, help="override faithfulness.judge_rescue_min")
+    ap.add_argument(
+        "--judge-rescue-kinds", default=None, help="override faithfulness.judge_rescue_kinds (comma-separated)"
+    )
     ap.add_argument("--keep-extra-buffers", action="store_true", help="do not disable llama.cpp extra buffer types")
     ap.add_argument("--json-out", type=Path, default=None, help="write per-case details and summaries here")
     args = ap.parse_args(argv)
@@ -224,8 +241,12 @@ def main(argv: list[str] | None = None) -> int:
     from agent.settings import Settings
 
     settings = Settings()
-    if args.judge_max_base is not None:
-        settings = settings.with_overrides(**{"faithfulness.judge_max_base": args.judge_max_base})
+    for name in ("judge_max_base", "judge_threshold", "judge_rescue_min"):
+        if getattr(args, name) is not None:
+            settings = settings.with_overrides(**{f"faithfulness.{name}": getattr(args, name)})
+    if args.judge_rescue_kinds is not None:
+        kinds = [k.strip() for k in args.judge_rescue_kinds.split(",") if k.strip()]
+        settings = settings.with_overrides(**{"faithfulness.judge_rescue_kinds": kinds})
     model = args.judge_model or settings.faithfulness.judge_model or DEFAULT_JUDGE_MODEL
     judge = None
     if {"thorough", "baseline"} & set(modes):

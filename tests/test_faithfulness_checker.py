@@ -209,3 +209,71 @@ def test_list_item_naming_its_cited_paper_is_supported_but_a_wrong_title_is_not(
     assert ok.verdict.verdict == "faithful" and all(s.supported for s in ok.sentences)
     wrong = check_answer("- [p1] Conditional Contrastive Learning with Kernel", ctx)
     assert wrong.verdict.verdict == "unfaithful"
+
+
+def test_judge_probability_threshold_and_rescue() -> None:
+    """P(YES) under judge_threshold flags a supported claim; over judge_rescue_min it accepts a weakly aligned one,
+    but never one with a deterministic issue (here: a number no abstract states)."""
+    weak = "Smoothie routes between several models and picks among them on its own [pA]."
+    wrong_number = "Smoothie outperforms baselines for routing by up to 12 points accuracy [pA]."
+    answer = f"{FAITHFUL} {weak} {wrong_number}"
+    probs = {"picks among them": 0.95, "12 points": 0.99}
+
+    def judge(claim: str, title: str, evidence: list[str]) -> float:
+        return next((p for key, p in probs.items() if key in claim), 0.4)
+
+    lenient = CheckerConfig(judge_threshold=0.3, judge_rescue_min=0.9, align_low=0.6)
+    fast = FaithfulnessChecker(embed=bow_embed, judge=judge, config=lenient).check(answer, CONTEXTS, mode="fast")
+    assert [s.supported for s in fast.sentences][-2:] == [False, False]  # the weak claim needs the judge
+    result = FaithfulnessChecker(embed=bow_embed, judge=judge, config=lenient).check(answer, CONTEXTS, mode="thorough")
+    assert [s.supported for s in result.sentences] == [True, True, True, True, False]
+    assert result.sentences[3].reason.startswith("judge: supported") and "0.95" in result.sentences[3].reason
+    assert "12" in result.sentences[4].reason
+    assert [c.judge for c in result.claims][:3] == [0.4, 0.4, 0.4]
+
+    strict = CheckerConfig(judge_threshold=0.5, judge_rescue_min=1.01, align_low=0.6)
+    result = FaithfulnessChecker(embed=bow_embed, judge=judge, config=strict).check(answer, CONTEXTS, mode="thorough")
+    assert [s.supported for s in result.sentences] == [False, False, False, False, False]
+    assert "P(yes) 0.40" in result.sentences[0].reason
+    assert result.judge_calls == 3  # not asked about flagged claims when rescue is off
+
+
+def test_yes_probability() -> None:
+    import math
+
+    from agent.faithfulness.judge import yes_probability
+
+    assert yes_probability({"YES": math.log(0.3), "NO": math.log(0.1)}) == pytest.approx(0.75)
+    assert yes_probability({"YES": float("-inf"), "NO": -2.0}) == 0.0
+    assert yes_probability({"YES": float("-inf"), "NO": float("-inf")}) is None
+
+
+def test_tune_judge_replays_the_checkers_judge_rule() -> None:
+    """evals/tune_judge.py chooses thresholds by replaying the judge rule on recorded claims; it must be the same rule."""
+    import importlib.util
+    import itertools
+    from pathlib import Path
+
+    path = Path(__file__).resolve().parent.parent / "evals" / "tune_judge.py"
+    spec = importlib.util.spec_from_file_location("tune_judge", path)
+    tune = importlib.util.module_from_spec(spec)
+    assert spec.loader is not None
+    spec.loader.exec_module(tune)
+
+    weak = "Smoothie routes between several models and picks among them on its own [pA]."
+    answer = f"{FAITHFUL} {weak} Smoothie outperforms baselines for routing by up to 12 points accuracy [pA]."
+    probs = {"picks among": 0.93, "12 points": 0.99, "10 points": 0.08, "LatentLM": 0.35}
+
+    def judge(claim: str, title: str, evidence: list[str]) -> float:
+        return next((p for key, p in probs.items() if key in claim), 0.6)
+
+    base = {"align_low": 0.6}
+    fast = FaithfulnessChecker(embed=bow_embed, config=CheckerConfig(**base)).check(answer, CONTEXTS)
+    records = [{"supported": c.supported, "base": c.base_score, "issues": [i.kind for i in c.issues]} for c in fast.claims]
+    kinds = [("alignment",), ("alignment", "quantifier"), ("negation",)]
+    for (t, r, b), k in itertools.product([(0.1, 0.9, 1.0), (0.4, 0.95, 1.0), (0.5, 1.01, 1.0), (0.4, 0.9, 0.5), (0.0, 0.5, 1.0)], kinds):
+        cfg = CheckerConfig(judge_threshold=t, judge_rescue_min=r, judge_max_base=b, judge_rescue_kinds=k, **base)
+        thorough = FaithfulnessChecker(embed=bow_embed, judge=judge, config=cfg).check(answer, CONTEXTS, mode="thorough")
+        asked = {c.claim.text: c.judge for c in thorough.claims}
+        replayed = [tune.claim_supported(rec, asked[c.claim.text], t, r, b, k) for rec, c in zip(records, fast.claims)]
+        assert replayed == [c.supported for c in thorough.claims], (t, r, b, k)

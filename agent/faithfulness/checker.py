@@ -10,7 +10,10 @@ Pipeline for one answer:
 4. deterministic checks (:mod:`agent.faithfulness.checks`); each issue caps
    the claim's score (e.g. a wrong number caps it at ``cap_number``);
 5. thorough mode only: the local LLM judges each claim that is still
-   supported, with its best evidence sentences; a NO caps the score.
+   supported (and each one flagged only by the softer checks in
+   ``judge_rescue_kinds``), with its best evidence sentences; P(YES) below
+   ``judge_threshold`` caps the score, at or above ``judge_rescue_min`` it
+   accepts the flagged claim.
 
 A sentence's score is its lowest claim score; it is supported when that is
 at least ``support_threshold``. The answer's score is the MINIMUM sentence
@@ -41,7 +44,8 @@ if TYPE_CHECKING:
 
 #: Contexts: paper id -> (title, abstract).
 Contexts = Mapping[str, tuple[str, str]]
-Judge = Callable[[str, str, list[str]], "bool | None"]
+#: (claim, paper title, evidence sentences) -> P(the evidence supports the claim); a bool counts as 1/0.
+Judge = Callable[[str, str, list[str]], "float | bool | None"]
 
 
 _FS = FaithfulnessSettings()
@@ -85,6 +89,10 @@ class CheckerConfig:
     judge_top_k: int = _FS.judge_top_k
     # Judge: a NO overrules only claims whose base score is at most this.
     judge_max_base: float = _FS.judge_max_base
+    # Judge: P(YES) below this is a NO; at or above judge_rescue_min it accepts a weakly aligned claim.
+    judge_threshold: float = _FS.judge_threshold
+    judge_rescue_min: float = _FS.judge_rescue_min
+    judge_rescue_kinds: tuple[str, ...] = tuple(_FS.judge_rescue_kinds)
     # Also align with windows of two adjacent sentences (slower; no gain on the dev set).
     windows: bool = False
 
@@ -95,7 +103,8 @@ class CheckerConfig:
             fs = settings.faithfulness
             for f in fields(cls):
                 if hasattr(fs, f.name):
-                    setattr(cfg, f.name, getattr(fs, f.name))
+                    value = getattr(fs, f.name)
+                    setattr(cfg, f.name, tuple(value) if isinstance(value, list) else value)
         for k, v in overrides.items():
             setattr(cfg, k, v)
         return cfg
@@ -112,7 +121,8 @@ class ClaimCheck:
     alignment: Alignment | None = None
     coverage: float = 0.0
     base_score: float = 0.0
-    judge: bool | None = None
+    judge: float | None = None  # the judge's P(YES), thorough mode only
+    rescued: str | None = None  # why the judge accepted a claim the fast checks flagged
 
     @property
     def evidence(self) -> Evidence | None:
@@ -201,16 +211,11 @@ class FaithfulnessChecker:
         judge_calls = 0
         for claim, al in zip(claims, alignments):
             cc = self._check_claim(claim, al, everything, texts)
-            if mode == "thorough" and cc.supported and self.judge is not None and claim.citations:
+            soft = not cc.supported and bool(cc.issues) and all(i.kind in cfg.judge_rescue_kinds for i in cc.issues)
+            wanted = cc.supported or (soft and cfg.judge_rescue_min <= 1.0)
+            if mode == "thorough" and wanted and self.judge is not None and claim.citations:
                 judge_calls += 1
-                cc.judge = self._ask_judge(claim, al, everything)
-                if cc.judge is False and cc.base_score <= cfg.judge_max_base:
-                    where = al.best_sentence.paper_id if al.best_sentence else claim.citations[0]
-                    cc.issues.append(
-                        checks.Issue("judge", f"judge: claim not supported by [{where}]", cfg.cap_judge_no)
-                    )
-                    cc.score = min(cc.score, cfg.cap_judge_no)
-                    cc.supported = cc.score >= cfg.support_threshold
+                self._apply_judge(cc, self._ask_judge(claim, al, everything), soft)
             results.append(cc)
 
         sent_results = self._sentences(sentences, results)
@@ -272,7 +277,34 @@ class FaithfulnessChecker:
             )
         return ClaimCheck(claim, float(score), score >= cfg.support_threshold, issues, al, cov, base)
 
-    def _ask_judge(self, claim: Claim, al: Alignment, everything: Contexts) -> bool | None:
+    def _apply_judge(self, cc: ClaimCheck, p_yes: float | bool | None, soft: bool) -> None:
+        """Let the judge's P(YES) overrule the fast verdict where the fast checks are weakest.
+
+        A supported claim becomes unsupported when P(YES) < ``judge_threshold``
+        (and its base score is at most ``judge_max_base``); a claim flagged
+        only by checks in ``judge_rescue_kinds`` (weak alignment, the negation
+        word lists) becomes supported when P(YES) >= ``judge_rescue_min``.
+        Numbers, names, attribution and citations are never overruled.
+        """
+        cfg = self.config
+        cc.judge = None if p_yes is None else float(p_yes)
+        if cc.judge is None:
+            return
+        al = cc.alignment
+        where = al.best_sentence.paper_id if al is not None and al.best_sentence else cc.claim.citations[0]
+        if cc.supported and cc.judge < cfg.judge_threshold and cc.base_score <= cfg.judge_max_base:
+            reason = f"judge: claim not supported by [{where}] (P(yes) {cc.judge:.2f})"
+            cc.issues.append(checks.Issue("judge", reason, cfg.cap_judge_no))
+            cc.score = min(cc.score, cfg.cap_judge_no)
+            cc.supported = cc.score >= cfg.support_threshold
+        elif soft and cc.judge >= cfg.judge_rescue_min:
+            cc.score = max(cc.score, cfg.support_threshold)
+            cc.supported = True
+            kinds = ", ".join(dict.fromkeys(i.kind for i in cc.issues))
+            cc.rescued = f"judge: supported by [{where}] (P(yes) {cc.judge:.2f}), overruling the {kinds} check"
+            cc.issues = []
+
+    def _ask_judge(self, claim: Claim, al: Alignment, everything: Contexts) -> float | bool | None:
         assert self.judge is not None
         units: list[Unit] = [u for _, u in al.top_cited if u.kind == "sentence"][: self.config.judge_top_k]
         if not units and al.cited_unit is not None:
@@ -292,6 +324,8 @@ class FaithfulnessChecker:
             supported = all(r.supported for r in mine)
             if worst.issues:
                 reason = "; ".join(dict.fromkeys(i.reason for i in worst.issues))
+            elif worst.rescued:
+                reason = worst.rescued
             elif worst.alignment and worst.alignment.cited_unit is not None:
                 reason = f"supported (similarity {worst.alignment.cited_score:.2f}, word coverage {worst.coverage:.0%})"
             else:

@@ -8,6 +8,7 @@ abstracts.
 
 from __future__ import annotations
 
+import math
 import re
 from collections.abc import Mapping
 from typing import TYPE_CHECKING
@@ -46,18 +47,39 @@ def claim_prompt(claim: str, title: str, evidence: list[str]) -> list[dict]:
     return [{"role": "system", "content": JUDGE_SYSTEM}, {"role": "user", "content": user}]
 
 
+def yes_probability(logprobs: Mapping[str, float]) -> float | None:
+    """P(YES) renormalised over YES and NO (the only replies the prompt allows); None if both are impossible."""
+    yes, no = logprobs.get("YES", float("-inf")), logprobs.get("NO", float("-inf"))
+    if yes == no == float("-inf"):
+        return None
+    top = max(yes, no)
+    return math.exp(yes - top) / (math.exp(yes - top) + math.exp(no - top))
+
+
 class ClaimJudge:
-    """YES/NO per claim from a chat model; counts its calls."""
+    """How likely a chat model finds one claim supported by its evidence; counts its calls.
+
+    Returns P(YES) in [0, 1] from the model's first-token log-probabilities
+    when the backend exposes them (llama.cpp, transformers), so that the
+    checker can use a threshold tuned on labelled data: the greedy YES/NO of
+    a 1.5B model is badly calibrated (it said NO to most faithful claims).
+    Backends without log-probabilities give 1.0 / 0.0 from the reply's word,
+    None when the reply is neither.
+    """
 
     def __init__(self, llm: LLM, max_tokens: int = 3) -> None:
         self.llm = llm
         self.max_tokens = max_tokens
         self.calls = 0
 
-    def __call__(self, claim: str, title: str, evidence: list[str]) -> bool | None:
+    def __call__(self, claim: str, title: str, evidence: list[str]) -> float | None:
         self.calls += 1
-        reply = self.llm.complete(claim_prompt(claim, title, evidence), max_tokens=self.max_tokens, stop=["\n"])
-        return parse_yes_no(reply)
+        messages = claim_prompt(claim, title, evidence)
+        logprobs = self.llm.choice_logprobs(messages, ["YES", "NO"])
+        if logprobs is not None:
+            return yes_probability(logprobs)
+        verdict = parse_yes_no(self.llm.complete(messages, max_tokens=self.max_tokens, stop=["\n"]))
+        return None if verdict is None else float(verdict)
 
 
 def load_judge(model: str | None, settings) -> ClaimJudge:  # noqa: ANN001 - Settings

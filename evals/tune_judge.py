@@ -1,0 +1,112 @@
+"""Choose the thorough-mode judge thresholds on the development sets, offline.
+
+Reads the per-claim details that ``bench_faithfulness.py --json-out`` writes
+for a run with ``--modes fast,thorough --judge-rescue-min 0
+--judge-rescue-kinds alignment,negation,quantifier`` (so that the judge is
+asked about every supported claim AND every claim flagged only by those
+checks), and replays the checker's judge rule for every combination
+of
+
+* ``judge_threshold``  - P(YES) below it flags a supported claim,
+* ``judge_rescue_min`` - P(YES) at or above it accepts a weakly aligned claim,
+* ``judge_max_base``   - a flag counts only for claims whose base score is at most this,
+* ``judge_rescue_kinds`` - the fast-mode issue kinds a rescue may overrule,
+
+printing balanced accuracy per set and the best combinations on the pooled
+sets. The rule replayed here is the one in
+:meth:`agent.faithfulness.checker.FaithfulnessChecker._apply_judge`; a test
+keeps the two in step. Use development sets only: the held-out figures are
+reported with the chosen values, never used to choose them.
+
+    python evals/bench_faithfulness.py --sets dev,dev2 --modes fast,thorough --judge-rescue-min 0 \\
+        --judge-rescue-kinds alignment,negation,quantifier --judge-cache runs/judge-cache-1p5b.json --json-out runs/judge-dev.json
+    python evals/tune_judge.py runs/judge-dev.json
+"""
+
+from __future__ import annotations
+
+import argparse
+import itertools
+import json
+from collections import defaultdict
+from pathlib import Path
+
+THRESHOLDS = [0.0, 0.01, 0.02, 0.05, 0.1, 0.15, 0.2, 0.3, 0.4, 0.5]
+RESCUES = [1.01, 0.99, 0.95, 0.9, 0.8, 0.7, 0.6, 0.5]
+MAX_BASES = [1.0, 0.9, 0.8, 0.7, 0.6]
+RESCUE_KINDS = [("alignment",), ("alignment", "negation"), ("alignment", "quantifier"), ("alignment", "negation", "quantifier")]
+
+
+def claim_supported(
+    claim: dict, p_yes: float | None, threshold: float, rescue: float, max_base: float,
+    kinds: tuple[str, ...] = ("alignment",),
+) -> bool:
+    """The checker's judge rule for one claim, from its fast-mode record and the judge's P(YES)."""
+    supported = claim["supported"]
+    soft = not supported and bool(claim["issues"]) and all(k in kinds for k in claim["issues"])
+    if p_yes is None:
+        return supported
+    if supported and p_yes < threshold and claim["base"] <= max_base:
+        return False
+    if soft and rescue <= 1.0 and p_yes >= rescue:
+        return True
+    return supported
+
+
+def load(path: Path) -> dict[str, list[tuple[str, list[dict], list[float | None]]]]:
+    """Per set (by cid prefix): (label, fast claim records, judge P(YES) per claim) for every answer."""
+    details = json.loads(path.read_text())["details"]
+    fast = {d["cid"]: d for d in details if d["mode"] == "fast"}
+    thorough = {d["cid"]: d for d in details if d["mode"] == "thorough"}
+    sets: dict[str, list] = defaultdict(list)
+    for cid, f in fast.items():
+        t = thorough.get(cid)
+        if t is None:
+            continue
+        if [c["claim"] for c in t["claims"]] != [c["claim"] for c in f["claims"]]:
+            raise SystemExit(f"{cid}: fast and thorough claims differ")
+        sets[cid[:2]].append((f["label"], f["claims"], [c["judge"] for c in t["claims"]]))
+    return sets
+
+
+def balanced_accuracy(
+    cases: list, threshold: float, rescue: float, max_base: float, kinds: tuple[str, ...] = ("alignment",)
+) -> float:
+    hits: dict[str, list[bool]] = {"faithful": [], "unfaithful": []}
+    for label, claims, probs in cases:
+        faithful = all(claim_supported(c, p, threshold, rescue, max_base, kinds) for c, p in zip(claims, probs))
+        hits[label].append(faithful == (label == "faithful"))
+    rates = [sum(v) / len(v) for v in hits.values() if v]
+    return sum(rates) / len(rates)
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("details", type=Path, help="bench_faithfulness.py --json-out file (fast + thorough modes)")
+    ap.add_argument("--top", type=int, default=10, help="combinations to print")
+    args = ap.parse_args(argv)
+    sets = load(args.details)
+    pooled = [c for cases in sets.values() for c in cases]
+    names = sorted(sets)
+    print(f"sets: {', '.join(f'{n} ({len(sets[n])})' for n in names)}; pooled {len(pooled)}")
+    fast_only = balanced_accuracy(pooled, 0.0, 1.01, 1.0)
+    print(f"fast mode (judge never overrules): pooled balanced accuracy {fast_only:.3f}")
+    rows = []
+    for t, r, b, k in itertools.product(THRESHOLDS, RESCUES, MAX_BASES, RESCUE_KINDS):
+        if r > 1 and k != RESCUE_KINDS[0]:
+            continue  # kinds do not matter when rescue is off
+        per_set = [balanced_accuracy(sets[n], t, r, b, k) for n in names]
+        rows.append((balanced_accuracy(pooled, t, r, b, k), min(per_set), t, r, b, k, per_set))
+    # ties: the least intervention (lowest threshold, strictest rescue, fewest kinds, no base limit)
+    rows.sort(key=lambda x: (-x[0], -x[1], x[2], -x[3], len(x[5]), -x[4]))
+    head = "| pooled | worst set | judge_threshold | judge_rescue_min | judge_rescue_kinds | judge_max_base | "
+    head += " | ".join(names) + " |"
+    print("\n" + head + "\n" + "|---" * (6 + len(names)) + "|")
+    for pooled_acc, worst, t, r, b, k, per_set in rows[: args.top]:
+        cells = " | ".join(f"{x:.3f}" for x in per_set)
+        print(f"| {pooled_acc:.3f} | {worst:.3f} | {t} | {'off' if r > 1 else r} | {','.join(k)} | {b} | {cells} |")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
