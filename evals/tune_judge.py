@@ -13,9 +13,9 @@ of
 * ``judge_rescue_kinds`` - the fast-mode issue kinds a rescue may overrule,
 
 printing balanced accuracy per set and the best combinations on the pooled
-sets. The rule replayed here is the one in
-:meth:`agent.faithfulness.checker.FaithfulnessChecker._apply_judge`; a test
-keeps the two in step. Use development sets only: the held-out figures are
+sets. The rule replayed is the checker's own
+:func:`agent.faithfulness.checker.judge_ruling`; a test checks the replay
+against full thorough-mode runs. Use development sets only: the held-out figures are
 reported with the chosen values, never used to choose them.
 
     python evals/bench_faithfulness.py --sets dev,dev2 --modes fast,thorough --judge-rescue-min 0 \\
@@ -28,8 +28,13 @@ from __future__ import annotations
 import argparse
 import itertools
 import json
+import sys
 from collections import defaultdict
 from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from agent.faithfulness.checker import CheckerConfig, judge_ruling  # noqa: E402
 
 THRESHOLDS = [0.0, 0.01, 0.02, 0.05, 0.1, 0.15, 0.2, 0.3, 0.4, 0.5]
 RESCUES = [1.01, 0.99, 0.95, 0.9, 0.8, 0.7, 0.6, 0.5]
@@ -37,20 +42,10 @@ MAX_BASES = [1.0, 0.9, 0.8, 0.7, 0.6]
 RESCUE_KINDS = [("alignment",), ("alignment", "negation"), ("alignment", "quantifier"), ("alignment", "negation", "quantifier")]
 
 
-def claim_supported(
-    claim: dict, p_yes: float | None, threshold: float, rescue: float, max_base: float,
-    kinds: tuple[str, ...] = ("alignment",),
-) -> bool:
-    """The checker's judge rule for one claim, from its fast-mode record and the judge's P(YES)."""
-    supported = claim["supported"]
-    soft = not supported and bool(claim["issues"]) and all(k in kinds for k in claim["issues"])
-    if p_yes is None:
-        return supported
-    if supported and p_yes < threshold and claim["base"] <= max_base:
-        return False
-    if soft and rescue <= 1.0 and p_yes >= rescue:
-        return True
-    return supported
+def claim_supported(claim: dict, p_yes: float | None, config: CheckerConfig) -> bool:
+    """The checker's judge rule (:func:`judge_ruling`) for one claim, from its fast-mode record and P(YES)."""
+    ruling = judge_ruling(claim["supported"], claim["base"], claim["issues"], p_yes, config)
+    return claim["supported"] if ruling is None else ruling
 
 
 def load(path: Path) -> dict[str, list[tuple[str, list[dict], list[float | None]]]]:
@@ -72,9 +67,12 @@ def load(path: Path) -> dict[str, list[tuple[str, list[dict], list[float | None]
 def balanced_accuracy(
     cases: list, threshold: float, rescue: float, max_base: float, kinds: tuple[str, ...] = ("alignment",)
 ) -> float:
+    cfg = CheckerConfig(
+        judge_threshold=threshold, judge_rescue_min=rescue, judge_max_base=max_base, judge_rescue_kinds=kinds
+    )
     hits: dict[str, list[bool]] = {"faithful": [], "unfaithful": []}
     for label, claims, probs in cases:
-        faithful = all(claim_supported(c, p, threshold, rescue, max_base, kinds) for c, p in zip(claims, probs))
+        faithful = all(claim_supported(c, p, cfg) for c, p in zip(claims, probs))
         hits[label].append(faithful == (label == "faithful"))
     rates = [sum(v) / len(v) for v in hits.values() if v]
     return sum(rates) / len(rates)

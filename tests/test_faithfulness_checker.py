@@ -275,5 +275,5 @@ def test_tune_judge_replays_the_checkers_judge_rule() -> None:
         cfg = CheckerConfig(judge_threshold=t, judge_rescue_min=r, judge_max_base=b, judge_rescue_kinds=k, **base)
         thorough = FaithfulnessChecker(embed=bow_embed, judge=judge, config=cfg).check(answer, CONTEXTS, mode="thorough")
         asked = {c.claim.text: c.judge for c in thorough.claims}
-        replayed = [tune.claim_supported(rec, asked[c.claim.text], t, r, b, k) for rec, c in zip(records, fast.claims)]
+        replayed = [tune.claim_supported(rec, asked[c.claim.text], cfg) for rec, c in zip(records, fast.claims)]
         assert replayed == [c.supported for c in thorough.claims], (t, r, b, k)

@@ -149,6 +149,31 @@ class AnswerCheck:
     judge_calls: int = 0
 
 
+def rescuable(supported: bool, issue_kinds: list[str], cfg: CheckerConfig) -> bool:
+    """Whether a flagged claim may be accepted by the judge: flagged only by checks in ``judge_rescue_kinds``."""
+    return not supported and bool(issue_kinds) and all(k in cfg.judge_rescue_kinds for k in issue_kinds)
+
+
+def judge_ruling(
+    supported: bool, base_score: float, issue_kinds: list[str], p_yes: float | None, cfg: CheckerConfig
+) -> bool | None:
+    """The thorough-mode rule: False = the judge flags a supported claim, True = it accepts a flagged one,
+    None = the fast verdict stands.
+
+    Flag when P(YES) < ``judge_threshold`` (and the base score is at most
+    ``judge_max_base``); accept a :func:`rescuable` claim when P(YES) >=
+    ``judge_rescue_min``. Numbers, names, attribution and citations are never
+    overruled. ``evals/tune_judge.py`` replays this rule on recorded claims.
+    """
+    if p_yes is None:
+        return None
+    if supported and p_yes < cfg.judge_threshold and base_score <= cfg.judge_max_base:
+        return False
+    if rescuable(supported, issue_kinds, cfg) and cfg.judge_rescue_min <= 1.0 and p_yes >= cfg.judge_rescue_min:
+        return True
+    return None
+
+
 def _base_score(sim: float, cov: float, cfg: CheckerConfig) -> float:
     x = cfg.similarity_weight * sim + (1 - cfg.similarity_weight) * cov
     return float(np.clip((x - cfg.align_low) / max(cfg.align_high - cfg.align_low, 1e-6), 0.0, 1.0))
@@ -211,11 +236,11 @@ class FaithfulnessChecker:
         judge_calls = 0
         for claim, al in zip(claims, alignments):
             cc = self._check_claim(claim, al, everything, texts)
-            soft = not cc.supported and bool(cc.issues) and all(i.kind in cfg.judge_rescue_kinds for i in cc.issues)
-            wanted = cc.supported or (soft and cfg.judge_rescue_min <= 1.0)
+            kinds = [i.kind for i in cc.issues]
+            wanted = cc.supported or (rescuable(cc.supported, kinds, cfg) and cfg.judge_rescue_min <= 1.0)
             if mode == "thorough" and wanted and self.judge is not None and claim.citations:
                 judge_calls += 1
-                self._apply_judge(cc, self._ask_judge(claim, al, everything), soft)
+                self._apply_judge(cc, self._ask_judge(claim, al, everything))
             results.append(cc)
 
         sent_results = self._sentences(sentences, results)
@@ -277,27 +302,21 @@ class FaithfulnessChecker:
             )
         return ClaimCheck(claim, float(score), score >= cfg.support_threshold, issues, al, cov, base)
 
-    def _apply_judge(self, cc: ClaimCheck, p_yes: float | bool | None, soft: bool) -> None:
-        """Let the judge's P(YES) overrule the fast verdict where the fast checks are weakest.
-
-        A supported claim becomes unsupported when P(YES) < ``judge_threshold``
-        (and its base score is at most ``judge_max_base``); a claim flagged
-        only by checks in ``judge_rescue_kinds`` (weak alignment, the negation
-        word lists) becomes supported when P(YES) >= ``judge_rescue_min``.
-        Numbers, names, attribution and citations are never overruled.
-        """
+    def _apply_judge(self, cc: ClaimCheck, p_yes: float | bool | None) -> None:
+        """Record the judge's P(YES) on ``cc`` and apply :func:`judge_ruling` to it."""
         cfg = self.config
         cc.judge = None if p_yes is None else float(p_yes)
-        if cc.judge is None:
+        ruling = judge_ruling(cc.supported, cc.base_score, [i.kind for i in cc.issues], cc.judge, cfg)
+        if ruling is None:
             return
         al = cc.alignment
         where = al.best_sentence.paper_id if al is not None and al.best_sentence else cc.claim.citations[0]
-        if cc.supported and cc.judge < cfg.judge_threshold and cc.base_score <= cfg.judge_max_base:
+        if ruling is False:
             reason = f"judge: claim not supported by [{where}] (P(yes) {cc.judge:.2f})"
             cc.issues.append(checks.Issue("judge", reason, cfg.cap_judge_no))
             cc.score = min(cc.score, cfg.cap_judge_no)
             cc.supported = cc.score >= cfg.support_threshold
-        elif soft and cc.judge >= cfg.judge_rescue_min:
+        else:
             cc.score = max(cc.score, cfg.support_threshold)
             cc.supported = True
             kinds = ", ".join(dict.fromkeys(i.kind for i in cc.issues))

@@ -16,6 +16,7 @@ import os
 import queue
 import threading
 from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -97,12 +98,21 @@ def _load(
 _END = object()
 
 
+@contextmanager
+def _holding(loaded: _Loaded) -> Iterator[None]:
+    """Hold the model's lock (one request at a time per llama.cpp context), waiting at most _BUSY_TIMEOUT_S."""
+    if not loaded.lock.acquire(timeout=_BUSY_TIMEOUT_S):
+        raise LLMError(f"model busy for more than {_BUSY_TIMEOUT_S:.0f} s")
+    try:
+        yield
+    finally:
+        loaded.lock.release()
+
+
 def _generate(loaded: _Loaded, request: dict[str, Any], out: queue.Queue[Any], cancel: threading.Event) -> None:
     """Worker: run one streamed chat completion under the model lock, feeding ``out``."""
     try:
-        if not loaded.lock.acquire(timeout=_BUSY_TIMEOUT_S):
-            raise LLMError(f"model busy for more than {_BUSY_TIMEOUT_S:.0f} s")
-        try:
+        with _holding(loaded):
             if cancel.is_set():
                 return
             _warm_prefix(loaded, request["messages"])
@@ -117,8 +127,6 @@ def _generate(loaded: _Loaded, request: dict[str, Any], out: queue.Queue[Any], c
                         out.put(text)
             finally:
                 chunks.close()
-        finally:
-            loaded.lock.release()
     except BaseException as exc:  # handed to the consuming thread
         out.put(exc)
     finally:
@@ -255,18 +263,15 @@ class LlamaCppLLM(LLM):
             return scores
 
         msgs = [dict(m) for m in messages]
-        if not loaded.lock.acquire(timeout=_BUSY_TIMEOUT_S):
-            raise LLMError(f"model busy for more than {_BUSY_TIMEOUT_S:.0f} s")
         try:
-            _warm_prefix(loaded, msgs)
-            loaded.llama.create_chat_completion(
-                messages=msgs, max_tokens=1, temperature=0.0, seed=self.seed,
-                logits_processor=LogitsProcessorList([grab]),
-            )
+            with _holding(loaded):
+                _warm_prefix(loaded, msgs)
+                loaded.llama.create_chat_completion(
+                    messages=msgs, max_tokens=1, temperature=0.0, seed=self.seed,
+                    logits_processor=LogitsProcessorList([grab]),
+                )
         except ValueError as exc:  # e.g. "Requested tokens (...) exceed context window"
             raise LLMError(f"{self.name}: {exc}") from exc
-        finally:
-            loaded.lock.release()
         if not grabbed or len(grabbed[0]) != loaded.llama.n_vocab():
             return None  # this llama.cpp build did not hand over the full row
 
