@@ -48,6 +48,10 @@ def test_number_found_only_in_another_paper() -> None:
 def test_number_words_are_checked() -> None:
     assert checks.check_numbers("It was tested on five tasks.", "It was tested on three tasks.", None, {}, 0.1)
     assert not checks.check_numbers("It was tested on three tasks.", "It was tested on 3 tasks.", None, {}, 0.1)
+    # Fractions in words are exact: a quarter is not half (digits may round, words may not).
+    quarter = checks.check_numbers("It uses a quarter of the batches.", "It uses half of the batches.", None, {}, 0.1)
+    assert quarter and "quarter not in evidence; evidence says half" in quarter[0].reason
+    assert not checks.check_numbers("It uses half of the batches.", "It uses 50% of the batches.", None, {}, 0.1)
 
 
 # --------------------------------------------------------------- names
@@ -110,12 +114,25 @@ def test_negation_mismatch() -> None:
         "ICV outperformed in-context learning but not fine-tuning.", "ICV outperforms in-context learning and fine-tuning.", 0.25
     )
     assert added and "negates 'fine'" in added[0].reason
+    # A negation of another well-aligned sentence, dropped when the claim joins two sentences: the whole
+    # negated phrase reappears ("relies" meets "rely"); one shared word is not enough.
+    unit = "We propose a debiasing mechanism that incorporates NBLS instances."
+    nearby = [unit, "Our method, which does not rely on external datasets, reduces bias scores."]
+    claim = "Its mechanism incorporates NBLS instances and relies on external datasets to reduce bias scores."
+    dropped = checks.check_negation(claim, unit, 0.25, " ".join(nearby), nearby)
+    assert dropped and "drops the evidence's negation of 'rely'" in dropped[0].reason
+    assert checks.check_negation("Its mechanism incorporates NBLS instances and reduces bias.", unit, 0.25, " ".join(nearby), nearby) == []
+    other = ["Earlier embeddings fail to clearly separate truthful and hallucinated content."]
+    assert checks.check_negation("TSV separates truthful from hallucinated outputs.", "TSV steers the latent space.", 0.25, "", other) == []
 
 
 def test_equivalent_negations_pass() -> None:
     unit = "We propose Smoothie, a routing approach that requires no labeled data."
     assert checks.check_negation("Smoothie does not require labeled data.", unit, 0.25) == []
     assert checks.check_negation("SAVs use no finetuning.", "SAVs are a finetuning-free method.", 0.25) == []
+    # A negation's scope ends at a preposition: "without supervision in three steps" does not negate "three".
+    unit = "LLM2Vec is an unsupervised approach that consists of three simple steps."
+    assert checks.check_negation("LLM2Vec builds an encoder without supervision in three steps.", unit, 0.25) == []
     # "not only ... but also" is not a negation
     assert checks.check_negation("NCL not only aligns with NMF but also keeps it interpretable.", "NCL aligns with NMF.", 0.25) == []
     # a negation elsewhere in the cited evidence licenses the claim's negation
@@ -152,6 +169,26 @@ def test_universal_claim_over_hedged_evidence() -> None:
     issues = checks.check_quantifiers("No previous GCL method has used communities.", unit, unit, 0.3)
     assert issues and issues[0].kind == "quantifier"
     assert checks.check_quantifiers("Most previous GCL methods ignore communities.", unit, unit, 0.3) == []
+    # "consistently" over "occasionally" escalates; the modal "can" is not the hedge that is named.
+    unit = "The derived model's conditionals can even occasionally outperform the original MLM's conditionals."
+    issues = checks.check_quantifiers("The derived model's conditionals consistently outperform the MLM's.", unit, unit, 0.3)
+    assert issues and "claim says 'consistently', evidence says 'occasionally'" in issues[0].reason
+    unit = "The derived model's conditionals consistently outperform those of the MLM in most settings."
+    assert checks.check_quantifiers("The derived conditionals consistently beat the MLM.", unit, unit, 0.3) == []
+
+
+def test_universal_claim_judged_sentence_by_sentence() -> None:
+    """A hedged sentence about the same thing is not licensed by a universal word in another sentence."""
+    near = (
+        "Most primary MLLMs are only trained on single-image datasets. "
+        "We evaluate all tasks with every demonstration."
+    )
+    issues = checks.check_quantifiers("All mainstream MLLMs are trained only on single-image datasets.", near, near, 0.3)
+    assert issues and "claim says 'all', evidence says 'most'" in issues[0].reason
+    assert "Most primary MLLMs" in issues[0].reason
+    # ... but a hedged sentence about something else does not count against the claim.
+    near = "Most users prefer short answers. We evaluate all tasks with every demonstration."
+    assert checks.check_quantifiers("All tasks are evaluated with every demonstration.", near, near, 0.3) == []
 
 
 def test_coverage() -> None:

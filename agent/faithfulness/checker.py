@@ -83,8 +83,8 @@ class CheckerConfig:
     uncited_min_score: float = _FS.uncited_min_score
     # Weight of word overlap (vs. MiniLM similarity) when ranking evidence sentences.
     lexical_weight: float = _FS.lexical_weight
-    # Abstract sentences (best-aligned first) that must license a universal quantifier.
-    quantifier_context: int = 3
+    # Abstract sentences (best-aligned first) that must license a universal quantifier, and whose negations a claim must keep.
+    near_sentences: int = 3
     # Judge: evidence sentences shown per claim.
     judge_top_k: int = _FS.judge_top_k
     # Judge: a NO overrules only claims whose base score is at most this.
@@ -288,8 +288,9 @@ class FaithfulnessChecker:
             )
         body = al.best_body_sentence
         body_text = body.text if body else unit_text
-        issues += checks.check_negation(text, body_text, cfg.cap_negation, cited_text)
-        near = " ".join(u.text for u in al.body_sentences(cfg.quantifier_context)) or body_text
+        nearby = [u.text for u in al.body_sentences(cfg.near_sentences)]
+        issues += checks.check_negation(text, body_text, cfg.cap_negation, cited_text, nearby)
+        near = " ".join(nearby) or body_text
         issues += checks.check_quantifiers(text, near, cited_text, cfg.cap_quantifier)
         score = min([base] + [i.cap for i in issues])
         if not issues and base < cfg.support_threshold:

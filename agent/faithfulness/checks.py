@@ -24,7 +24,7 @@ Checks:
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 from agent.faithfulness.text import (
@@ -37,6 +37,7 @@ from agent.faithfulness.text import (
     number_supported,
     numbers,
 )
+from agent.sentences import split_sentences
 
 
 @dataclass(frozen=True)
@@ -235,6 +236,8 @@ _NEG_CUE = re.compile(
     re.I,
 )
 _SCOPE_END = re.compile(r"[,;:.()]|\b(?:but|while|whereas|and|which|that)\b", re.I)
+#: A narrow scope also ends at a preposition: "without supervision in three steps" negates supervision only.
+_PREP_END = re.compile(r"[,;:.()]|\b(?:but|while|whereas|and|which|that|in|on|of|for|with|by|at|from|into|to|across|over)\b", re.I)
 _CLAUSE_END = re.compile(r"[.;:()]|\b(?:but|while|whereas)\b", re.I)
 _FREE = re.compile(r"\b([A-Za-z]+)-free\b", re.I)
 _NEG_SCOPE_WORDS = 3
@@ -250,12 +253,15 @@ _ANTONYMS = [
 ]
 
 
-def negation_scopes(text: str, width: int = 2, wide: bool = False, subject_negation: bool = True) -> list[str]:
+def negation_scopes(
+    text: str, width: int = 2, wide: bool = False, subject_negation: bool = True, phrase: bool = False
+) -> list[str]:
     """Stems of the first ``width`` content words that a negation cue governs.
 
     "requires no labeled data" -> {label, data}. A narrow scope is what a
     text asserts is negated; a wide scope (to the clause end, ``wide=True``)
-    is what it may be read as negating. "not only ... but also" is no negation.
+    is what it may be read as negating; ``phrase`` ends a narrow scope at the
+    first preposition as well. "not only ... but also" is no negation.
     """
     out: set[str] = set()
     order: list[str] = []
@@ -265,7 +271,7 @@ def negation_scopes(text: str, width: int = 2, wide: bool = False, subject_negat
         rest = text[m.end() :]
         if re.match(r"\s+(?:only|just|merely|necessarily|least)\b", rest, re.I) or re.match(r"\s+only\b", rest):
             continue
-        stop = (_CLAUSE_END if wide else _SCOPE_END).search(rest)
+        stop = (_CLAUSE_END if wide else _PREP_END if phrase else _SCOPE_END).search(rest)
         scope = rest[: stop.start()] if stop else rest
         stems = content_stems(scope)
         out.update(stems if wide else stems[:width])
@@ -288,8 +294,16 @@ def _has_word(prefix: str, words: set[str]) -> bool:
     return any(w == prefix or (w.startswith(prefix) and len(w) - len(prefix) <= 3) for w in words)
 
 
-def check_negation(text: str, unit_text: str | None, cap: float, cited_text: str = "") -> list[Issue]:
-    """Negation added to, or dropped from, what the best-aligned evidence says (and antonym swaps)."""
+def check_negation(
+    text: str, unit_text: str | None, cap: float, cited_text: str = "", nearby: Sequence[str] = ()
+) -> list[Issue]:
+    """Negation added to, or dropped from, what the best-aligned evidence says (and antonym swaps).
+
+    ``nearby`` are the next best-aligned evidence sentences: a claim that
+    joins two of them may drop the negation of the second ("does not rely on
+    external datasets" -> "relies on external datasets"); there the whole
+    negated phrase must reappear in the claim, not just one of its words.
+    """
     if not unit_text:
         return []
     quote = _short(unit_text)
@@ -298,7 +312,7 @@ def check_negation(text: str, unit_text: str | None, cap: float, cited_text: str
     claim_all = set(content_stems(text))
     # The claim negates something the evidence states (and never negates).
     evid_neg = set(negation_scopes(evidence, wide=True))
-    added = [s for s in negation_scopes(text, subject_negation=False) if s in unit_all and s not in evid_neg]
+    added = [s for s in negation_scopes(text, subject_negation=False, phrase=True) if s in unit_all and s not in evid_neg]
     if added:
         return [Issue("negation", f"claim negates '{added[0]}' but the evidence does not: \"{quote}\"", cap)]
     # The claim states something the evidence negates.
@@ -306,6 +320,13 @@ def check_negation(text: str, unit_text: str | None, cap: float, cited_text: str
     dropped = [s for s in negation_scopes(unit_text) if s in claim_all and s not in claim_neg]
     if dropped and negation_count(text) < negation_count(unit_text):
         return [Issue("negation", f"claim drops the evidence's negation of '{dropped[0]}': \"{quote}\"", cap)]
+    for other in nearby:
+        if other == unit_text or negation_count(text) >= negation_count(other):
+            continue
+        for m in _NEG_CUE.finditer(other):
+            scope = negation_scopes(m.group(0) + other[m.end() :], subject_negation=False)[:2]
+            if len(scope) == 2 and all(s in claim_all and s not in claim_neg for s in scope):
+                return [Issue("negation", f"claim drops the evidence's negation of '{scope[0]}': \"{_short(other)}\"", cap)]
     cw, uw, ew = _words(text), _words(unit_text), _words(evidence)
     for a, b in _ANTONYMS:
         for x, y in ((a, b), (b, a)):
@@ -341,9 +362,13 @@ _NO_PRIOR = re.compile(r"\b(?:no|none of the)\s+(?:previous|prior|existing|other
 #: Hedged quantities that a universal claim escalates ("most" -> "all").
 _HEDGES = frozenset(
     "most many some several often mostly may might can could sometimes partially partly largely generally "
-    "typically usually few certain various majority".split()
+    "typically usually few certain various majority occasionally rarely seldom".split()
 )
-_UNIVERSALS = frozenset({"all", "every", "always", "never", "none", "entirely", "completely", "universally"})
+#: Hedges named last in a reason: "can" says less about the evidence than "occasionally".
+_MODALS = frozenset({"may", "might", "can", "could"})
+_UNIVERSALS = frozenset({"all", "every", "always", "never", "none", "entirely", "completely", "universally", "consistently"})
+#: Words that license a universal word the claim uses (for words not in _QUANTIFIERS).
+_LICENCES = {"consistently": ("consistently", "always", "invariably", "every", "all", "uniformly")}
 
 
 def _qwords(text: str) -> list[str]:
@@ -366,6 +391,9 @@ def check_quantifiers(text: str, unit_text: str | None, cited_text: str, cap: fl
     quote = _short(unit_text or "")
     universal = bool(_NO_PRIOR.search(text))
     for i, w in enumerate(claim_words):
+        if w in _LICENCES:  # "consistently": wrong only over hedged evidence ("occasionally")
+            universal = True
+            continue
         if w not in _QUANTIFIERS:
             continue
         nxt = claim_words[i + 1] if i + 1 < len(claim_words) else ""
@@ -379,14 +407,30 @@ def check_quantifiers(text: str, unit_text: str | None, cited_text: str, cap: fl
         if not any(s in evid_words for s in _QUANTIFIERS[w]):
             issues.append(Issue("quantifier", f"quantifier '{w}' not supported: the evidence does not say '{w}'", cap))
     if not issues and universal and unit_text:
-        hedges = sorted(h for h in _HEDGES & unit_words if h not in claim_words)
         word = next((w for w in claim_words if w in _UNIVERSALS), "no previous")
-        licence = set(_QUANTIFIERS.get(word, ("no", "none", "never", "neither")))
-        if hedges and not (unit_words & licence):
-            issues.append(
-                Issue("quantifier", f"quantifier escalation: claim says '{word}', evidence says '{hedges[0]}': \"{quote}\"", cap)
-            )
+        licence = set(_LICENCES.get(word) or _QUANTIFIERS.get(word, ("no", "none", "never", "neither")))
+        # The evidence near the claim as a whole, then each of its sentences about the same thing:
+        # "Most primary MLLMs are only trained on ..." does not license "all mainstream MLLMs are
+        # trained ...", even when "all" occurs in another of the sentences.
+        topic = _universal_topic(text, word)
+        for words, about in [(unit_words, quote)] + [
+            (set(_qwords(s)), _short(s)) for s in split_sentences(unit_text) if len(topic & set(content_stems(s))) >= 2
+        ]:
+            hedges = sorted((h for h in _HEDGES & words if h not in claim_words), key=lambda h: (h in _MODALS, h))
+            if hedges and not (words & licence):
+                issues.append(
+                    Issue("quantifier", f"quantifier escalation: claim says '{word}', evidence says '{hedges[0]}': \"{about}\"", cap)
+                )
+                break
     return issues
+
+
+def _universal_topic(text: str, word: str) -> set[str]:
+    """Stems of the content words right after the universal ``word`` (what it quantifies), or of the clause."""
+    m = re.search(rf"\b{re.escape(word)}\b", text, re.I)
+    if m is None:
+        return set(content_stems(text))
+    return set(content_stems(" ".join(text[m.end() :].split()[:6])))
 
 
 # ------------------------------------------------------------------ coverage

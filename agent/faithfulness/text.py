@@ -31,7 +31,7 @@ _NUMBER_WORDS = {
     "zero": 0, "one": 1, "two": 2, "three": 3, "four": 4, "five": 5, "six": 6, "seven": 7, "eight": 8,
     "nine": 9, "ten": 10, "eleven": 11, "twelve": 12, "thirteen": 13, "fourteen": 14, "fifteen": 15,
     "sixteen": 16, "seventeen": 17, "eighteen": 18, "nineteen": 19, "twenty": 20, "thirty": 30,
-    "forty": 40, "fifty": 50, "hundred": 100, "thousand": 1000, "twice": 2, "double": 2, "half": 0.5,
+    "forty": 40, "fifty": 50, "hundred": 100, "thousand": 1000, "twice": 2, "double": 2, "half": 0.5, "quarter": 0.25,
     "dozen": 12, "tenfold": 10, "twofold": 2, "threefold": 3, "hundredfold": 100,
 }
 _MULTIPLIER_WORDS = {"twice", "double", "tenfold", "twofold", "threefold", "hundredfold"}
@@ -129,6 +129,8 @@ def _units_compatible(a: str, b: str) -> bool:
 def _same_value(claim: float, evid: float, surface: str) -> bool:
     if abs(claim - evid) < 1e-9:
         return True
+    if surface.isalpha():
+        return False  # a number word is exact: "a quarter" is not "half", though both round to 0
     # The claim may round the evidence: "68%" for "68.1%", "3.2" for "3.17".
     decimals = len(surface.split(".")[1].rstrip("%xX× ").split()[0]) if "." in surface else 0
     tol = 0.5 * 10 ** (-decimals)
@@ -151,8 +153,9 @@ def stem(word: str) -> str:
     """A crude stemmer: enough to match 'methods'/'method', 'improves'/'improved'."""
     w = word.lower().strip("'’-")
     w = re.sub(r"['’]s$", "", w)
-    for suffix, repl in (("ies", "y"), ("sses", "ss"), ("ing", ""), ("ed", ""), ("es", ""), ("s", ""), ("ly", "")):
-        if w.endswith(suffix) and len(w) - len(suffix) >= 4:
+    for suffix, repl in (("ies", "y"), ("ied", "y"), ("sses", "ss"), ("ing", ""), ("ed", ""), ("es", ""), ("s", ""), ("ly", "")):
+        # "relies"/"relied" -> "rely" even for short roots, so they meet "rely" itself.
+        if w.endswith(suffix) and len(w) - len(suffix) >= (2 if repl == "y" else 4):
             return w[: len(w) - len(suffix)] + repl
     return w
 
