@@ -149,6 +149,15 @@ def _boundaries(text: str) -> list[int]:
     return cuts
 
 
+def sentence_starts(text: str) -> list[int]:
+    """Offsets in ``text`` where a new sentence (or list item) starts.
+
+    A boundary is only known once the next sentence has begun, so a streamed
+    text that ends in a full stop has no boundary there yet.
+    """
+    return _boundaries(text)
+
+
 def split_sentences(text: str) -> list[str]:
     """Split ``text`` into sentences; markers after a full stop stay with their sentence."""
     if not text or not text.strip():

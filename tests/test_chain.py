@@ -319,3 +319,45 @@ def test_stopping_the_generation_chain_stops_the_model(monkeypatch: pytest.Monke
     assert "".join(pieces).split() == ["word"] * 10
     assert llm.last_usage.tokens_out <= 12
     assert build_generation_chain(llm, 5).invoke([{"role": "user", "content": "go"}]) == "word word word word word"
+
+
+def test_soft_limit_ends_a_long_answer_at_a_sentence_end(bundled_settings, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Past answer.soft_max_tokens the sentence in progress is finished, then generation stops."""
+    import agent.llm.fake as fake
+    from agent.retrieval import open_retriever
+
+    sentences = [f"LightGCL result number {i} is reported with singular value decomposition e.g. on data [1]." for i in range(20)]
+    monkeypatch.setattr(fake, "fake_answer", lambda text: " ".join(sentences))
+    s = bundled_settings.with_overrides(**{"llm.model": "fake", "answer.soft_max_tokens": 30})
+    engine = AnswerEngine(s, retriever=open_retriever(s, auto_index=False))
+    events = list(engine.stream("What does LightGCL use for augmentation?"))
+    answer = events[-1].answer
+    prose = answer.answer.split("\n\nReferences:")[0]
+    # 14 words per sentence: the limit falls inside the third sentence, which is finished ("e.g." is no end).
+    assert prose.count("LightGCL result number") == 3
+    assert prose.endswith("on data [p04eba747].")
+    assert answer.tokens_out <= 3 * 14 + 3  # the model stopped right after that sentence (and the next word)
+    streamed = "".join(e.text for e in events if isinstance(e, TokenEvent))
+    assert streamed.strip() == prose
+
+    off = bundled_settings.with_overrides(**{"llm.model": "fake", "answer.soft_max_tokens": 0})
+    whole, _ = AnswerEngine(off, retriever=open_retriever(off, auto_index=False)).ask("What does LightGCL use for augmentation?")
+    assert whole.answer.count("LightGCL result number") == 20
+
+
+def test_soft_limit_lets_a_list_item_finish() -> None:
+    from agent.chain.repetition import SoftLimit
+    from agent.llm.fake import FakeLLM
+
+    limit = SoftLimit(FakeLLM("fake"), 5)
+    text = ""
+    kept: list[str] = []
+    for piece in ["Papers:\n", "- A", " does x", " [p1]", "\n", "- B", " does y [p2]\n", "- C", " z"]:
+        part, done = limit.feed(text, piece)
+        text += part
+        kept.append(part)
+        if done:
+            break
+    # The fifth word ("x") reaches the limit inside item A: A is finished, B never starts.
+    assert text == "Papers:\n- A does x [p1]\n"
+    assert limit.cut_at == len(text) and kept[-1] == ""

@@ -26,7 +26,7 @@ from agent.chain.citations import (
 from agent.chain.classify import QuestionPlan, Turn, plan_question, validate_question
 from agent.chain.evidence import EvidenceBlock, EvidenceSelector, render_blocks
 from agent.chain.lc import build_generation_chain
-from agent.chain.repetition import first_repeat
+from agent.chain.repetition import SoftLimit, first_repeat
 from agent.chain.tables import comparison_table
 from agent.errors import QuestionError
 from agent.index.embeddings import get_embedder
@@ -240,14 +240,21 @@ class AnswerEngine:
             mapper = MarkerMapper({b.number: b.paper.id for b in blocks})
             chain = build_generation_chain(llm, self.settings.llm.max_tokens)
             parts: list[str] = []
+            limit = SoftLimit(llm, self.settings.answer.soft_max_tokens)
             for piece in mapper.map_stream(chain.stream(messages)):
                 if timings.first_token_s is None:
                     timings.first_token_s = round(time.perf_counter() - t0, 4)
-                parts.append(piece)
-                yield TokenEvent(piece)
+                piece, done = limit.feed("".join(parts), piece)
+                if piece:
+                    parts.append(piece)
+                    yield TokenEvent(piece)
+                if done:
+                    break  # long enough and at a sentence end: closing the stream stops the model
                 if any(c in piece for c in ".!?\n") and first_repeat("".join(parts)) is not None:
                     break  # a loop: closing the stream stops the model
             pieces_text, unknown = "".join(parts), mapper.unknown
+            if limit.cut_at is not None:
+                pieces_text = pieces_text[: limit.cut_at].rstrip()
             cut = first_repeat(pieces_text, complete=True)
             pieces_text = pieces_text[:cut].rstrip() if cut is not None else pieces_text
             usage = (llm.last_usage.tokens_in, llm.last_usage.tokens_out)
