@@ -10,7 +10,9 @@ Each prompt is a TOML file in ``prompts/`` (or the directory named by
     user = "... {question} ... {evidence} ..."
 
 Other string keys (e.g. per-question-type task instructions) are kept in
-``Prompt.parts``; they are plain text, not templates.
+``Prompt.parts``; they are plain text, not templates. ``example_terms`` (a
+list of strings) names the made-up words of a worked example in the system
+prompt, so the chain can drop answer sentences that echo the example.
 
 Rendering fails with :class:`PromptError` when a declared variable is missing,
 an undeclared one is passed, or a template uses a variable it does not
@@ -52,6 +54,7 @@ class Prompt:
     system: str
     user: str
     parts: dict[str, str] = field(default_factory=dict)
+    example_terms: tuple[str, ...] = ()
 
     def render(self, **values: str) -> list[ChatMessage]:
         """System + user messages with every variable filled in."""
@@ -90,7 +93,11 @@ def load_prompt(name: str, directory: str | None = None) -> Prompt:
     undeclared = used - set(variables)
     if undeclared:
         raise PromptError(f"{file}: template uses undeclared variable(s) {sorted(undeclared)}")
+    terms = data.get("example_terms", [])
+    if not isinstance(terms, list) or not all(isinstance(t, str) and t.strip() for t in terms):
+        raise PromptError(f"{file}: 'example_terms' must be a list of non-empty strings")
     return Prompt(
+        example_terms=tuple(t.strip() for t in terms),
         name=data.get("name", name),
         version=str(data["version"]),
         variables=variables,

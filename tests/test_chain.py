@@ -71,6 +71,18 @@ def test_clean_markers_drops_unknown_ids() -> None:
     assert removed == 2
 
 
+def test_sentences_that_echo_the_prompt_example_are_dropped() -> None:
+    from agent.chain.citations import drop_example_echoes
+
+    terms = load_prompt("answer").example_terms
+    assert "widget" in terms and all(t.lower() in load_prompt("answer").system.lower() for t in terms)
+    text = "DELLA uses latent variables [pA]. DELLA models widgets as graphs [pB].\n- AdaVAE cuts FastWidget latency [pA].\n- B works [pB]."
+    out, dropped = drop_example_echoes(text, terms, "Excerpts about DELLA and AdaVAE. Question: how do they differ?")
+    assert out == "DELLA uses latent variables [pA].\n- B works [pB]." and dropped == 2
+    # A paper that really is about widgets keeps its sentences.
+    assert drop_example_echoes(text, terms, "[1] FastWidget\nWe model widgets as graphs.") == (text, 0)
+
+
 def test_refusal_detection() -> None:
     assert is_refusal("The abstracts do not say.")
     assert is_refusal("The batch size is not mentioned in the abstracts.")
@@ -88,6 +100,9 @@ def test_prompts_are_strict(tmp_path: Path) -> None:
     (tmp_path / "bad.toml").write_text('version = "1"\nvariables = ["a"]\nuser = "{a} {b}"\n', encoding="utf-8")
     with pytest.raises(PromptError, match="undeclared"):
         load_prompt("bad", str(tmp_path))
+    (tmp_path / "terms.toml").write_text('version = "1"\nvariables = []\nuser = "u"\nexample_terms = "widget"\n', encoding="utf-8")
+    with pytest.raises(PromptError, match="example_terms"):
+        load_prompt("terms", str(tmp_path))
 
 
 @pytest.fixture

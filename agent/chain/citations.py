@@ -10,7 +10,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Iterable, Iterator
 
-from agent.sentences import marker_ids, split_sentences, strip_markers
+from agent.sentences import marker_ids, sentence_starts, split_sentences, strip_markers
 from agent.types import Citation, Paper
 
 #: One bracket group of citation numbers: [1], [1, 2], [1][2] is two groups.
@@ -156,3 +156,31 @@ def attach_missing_citations(text: str, choose: Callable[[str], str | None]) -> 
             fixed.append(f"{s[: m.start()].rstrip()} [{pid}]{m.group(1)}" if m else f"{s.rstrip()} [{pid}]")
         lines_out.append(indent + " ".join(fixed))
     return "\n".join(lines_out), attached
+
+
+def drop_example_echoes(text: str, terms: Iterable[str], source: str) -> tuple[str, int]:
+    """Remove the sentences of ``text`` that use a made-up word of the prompt's example.
+
+    A small model sometimes copies the system prompt's format example into
+    its answer ("... models widgets as graphs [2]."). A sentence counts as
+    such an echo when it contains one of ``terms`` (case-insensitive, also
+    inside a longer word) that ``source`` (the evidence and the question)
+    does not. Returns the remaining text and how many sentences were dropped.
+    """
+    lowered = source.lower()
+    foreign = [t.lower() for t in terms if t.lower() not in lowered]
+    if not foreign:
+        return text, 0
+    cuts = sorted({0, *sentence_starts(text), len(text)})
+    kept: list[str] = []
+    dropped = 0
+    for a, b in zip(cuts, cuts[1:]):
+        span = text[a:b]
+        if any(t in strip_markers(span).lower() for t in foreign):
+            dropped += 1
+            tail = span[len(span.rstrip()) :]
+            if "\n" in tail and kept and not kept[-1].endswith("\n"):
+                kept.append(tail)  # keep the line break that separated list items
+        else:
+            kept.append(span)
+    return re.sub(r"[ \t]+\n", "\n", "".join(kept)).strip(), dropped

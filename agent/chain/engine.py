@@ -19,6 +19,7 @@ from agent.chain.citations import (
     attach_missing_citations,
     cited_ids,
     clean_markers,
+    drop_example_echoes,
     format_references,
     is_refusal,
     reference_list,
@@ -232,9 +233,10 @@ class AnswerEngine:
         else:
             llm = self.model()
             model_name = llm.name
+            evidence_text = render_blocks(blocks)
             messages = self.prompt.render(
                 question=plan.question if not plan.restrict_to else f"{plan.question} (follow-up to: {history[-1].question})",
-                evidence=render_blocks(blocks),
+                evidence=evidence_text,
                 task=self.prompt.parts[plan.qtype],
             )
             mapper = MarkerMapper({b.number: b.paper.id for b in blocks})
@@ -257,6 +259,7 @@ class AnswerEngine:
                 pieces_text = pieces_text[: limit.cut_at].rstrip()
             cut = first_repeat(pieces_text, complete=True)
             pieces_text = pieces_text[:cut].rstrip() if cut is not None else pieces_text
+            pieces_text, _ = drop_example_echoes(pieces_text, self.prompt.example_terms, f"{evidence_text}\n{q}")
             usage = (llm.last_usage.tokens_in, llm.last_usage.tokens_out)
 
         evidence = [b.paper for b in blocks]
