@@ -15,13 +15,13 @@ but ignored. ``expected_label`` (yes / no / maybe) is set by the PubMedQA adapte
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from agent.ingest.normalize import title_key
+from agent.jsonl import LineProblem, parse_jsonl, str_list
 
 QUESTION_TYPES = ("single", "list", "compare", "summary", "unanswerable")
 LABELS = ("yes", "no", "maybe")
@@ -45,26 +45,6 @@ class EvalQuestion:
         return self.type != "unanswerable"
 
 
-@dataclass
-class LineProblem:
-    """A line of a question file that could not be used."""
-
-    line: int
-    message: str
-
-    def __str__(self) -> str:
-        return f"line {self.line}: {self.message}"
-
-
-def _str_list(obj: Mapping[str, Any], key: str) -> list[str]:
-    value = obj.get(key, [])
-    if value is None:
-        return []
-    if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
-        raise ValueError(f"{key!r} must be a list of strings")
-    return list(value)
-
-
 def parse_question(obj: Any, line: int = 0) -> EvalQuestion:
     """One question from a decoded JSON value; ``ValueError`` says what is wrong."""
     if not isinstance(obj, dict):
@@ -81,11 +61,11 @@ def parse_question(obj: Any, line: int = 0) -> EvalQuestion:
         qid=obj["qid"].strip(),
         type=obj["type"],
         question=obj["question"],
-        gold_titles=_str_list(obj, "gold_titles"),
-        gold_ids=_str_list(obj, "gold_ids"),
-        key_points=_str_list(obj, "key_points"),
-        borderline_titles=_str_list(obj, "borderline_titles"),
-        borderline_ids=_str_list(obj, "borderline_ids"),
+        gold_titles=str_list(obj, "gold_titles"),
+        gold_ids=str_list(obj, "gold_ids"),
+        key_points=str_list(obj, "key_points"),
+        borderline_titles=str_list(obj, "borderline_titles"),
+        borderline_ids=str_list(obj, "borderline_ids"),
         expected_label=label,
         line=line,
     )
@@ -93,27 +73,16 @@ def parse_question(obj: Any, line: int = 0) -> EvalQuestion:
 
 def parse_lines(lines: Iterable[str]) -> tuple[list[EvalQuestion], list[LineProblem]]:
     """Questions and the problems of bad lines (1-based line numbers); blank lines are skipped."""
+    parsed, problems = parse_jsonl(lines, parse_question)
     questions: list[EvalQuestion] = []
-    problems: list[LineProblem] = []
     seen: dict[str, int] = {}
-    for number, raw in enumerate(lines, start=1):
-        if not raw.strip():
-            continue
-        try:
-            obj = json.loads(raw)
-        except json.JSONDecodeError as exc:
-            problems.append(LineProblem(number, f"invalid JSON: {exc.msg} (column {exc.colno})"))
-            continue
-        try:
-            q = parse_question(obj, number)
-        except ValueError as exc:
-            problems.append(LineProblem(number, str(exc)))
-            continue
+    for q in parsed:
         if q.qid in seen:
-            problems.append(LineProblem(number, f"duplicate qid {q.qid!r} (first on line {seen[q.qid]})"))
+            problems.append(LineProblem(q.line, f"duplicate qid {q.qid!r} (first on line {seen[q.qid]})"))
             continue
-        seen[q.qid] = number
+        seen[q.qid] = q.line
         questions.append(q)
+    problems.sort(key=lambda p: p.line)
     return questions, problems
 
 

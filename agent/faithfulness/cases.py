@@ -17,11 +17,11 @@ skipped; the others are still read.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from agent.jsonl import LineProblem, parse_jsonl, str_list
 from agent.types import Paper
 
 #: Resolves paper ids against an index; returns the papers found.
@@ -43,13 +43,8 @@ class Case:
     warnings: list[str] = field(default_factory=list)
 
 
-@dataclass
-class LineError:
-    line: int
-    message: str
-
-    def __str__(self) -> str:
-        return f"line {self.line}: {self.message}"
+#: A malformed line of a cases file (the shared JSONL reader's problem type).
+LineError = LineProblem
 
 
 class CaseError(ValueError):
@@ -57,12 +52,10 @@ class CaseError(ValueError):
 
 
 def _str_list(obj: dict, key: str) -> list[str]:
-    value = obj.get(key, [])
-    if value is None:
-        return []
-    if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
-        raise CaseError(f"'{key}' must be a list of strings")
-    return value
+    try:
+        return str_list(obj, key)
+    except ValueError as exc:
+        raise CaseError(str(exc)) from exc
 
 
 def parse_case(obj: object, line: int, resolver: Resolver | None = None) -> Case:
@@ -132,21 +125,8 @@ def needs_index(lines: Iterable[str]) -> bool:
 
 
 def parse_lines(lines: Iterable[str], resolver: Resolver | None = None) -> tuple[list[Case], list[LineError]]:
-    cases: list[Case] = []
-    errors: list[LineError] = []
-    for n, text in enumerate(lines, start=1):
-        if not text.strip():
-            continue
-        try:
-            obj = json.loads(text)
-        except json.JSONDecodeError as exc:
-            errors.append(LineError(n, f"invalid JSON ({exc.msg} at column {exc.colno})"))
-            continue
-        try:
-            cases.append(parse_case(obj, n, resolver))
-        except CaseError as exc:
-            errors.append(LineError(n, str(exc)))
-    return cases, errors
+    """Cases and the problems of bad lines (1-based line numbers); blank lines are skipped."""
+    return parse_jsonl(lines, lambda obj, line: parse_case(obj, line, resolver))
 
 
 def load_cases(path: str | Path, resolver: Resolver | None = None) -> tuple[list[Case], list[LineError]]:
