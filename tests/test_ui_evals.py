@@ -51,9 +51,13 @@ def test_report_is_sandboxed_and_escaped(tmp_path):
     frame = evals.report_iframe(run)
     assert frame.startswith("<iframe") and 'sandbox=""' in frame
     assert "<script>" not in frame and "&lt;script&gt;" in frame
-    copy = evals.report_download(run)
+    copy = evals.report_download(run, tmp_path / "tmp")
     assert copy and Path(copy).read_text(encoding="utf-8").startswith("<script>")
     assert Path(copy).parent != run
+    # A second click replaces the copy instead of leaving another folder behind.
+    assert evals.report_download(run, tmp_path / "tmp") == copy
+    assert [p.name for p in Path(copy).parent.iterdir()] == [Path(copy).name]
+    assert len(list((tmp_path / "tmp" / "citewise-reports").iterdir())) == 1
     norep = _run(tmp_path, "n", {}, report=None)
     assert "no report.html" in evals.report_iframe(norep) and evals.report_download(norep) is None
 

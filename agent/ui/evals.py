@@ -10,8 +10,10 @@ file, so the run folders never need to be in Gradio's ``allowed_paths``.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import math
+import os
 import shutil
 import tempfile
 from collections.abc import Iterable
@@ -164,13 +166,23 @@ def report_iframe(run: Path) -> str:
     return f'<iframe class="cw-report-frame" sandbox="" referrerpolicy="no-referrer" title="eval report" srcdoc="{esc(text)}"></iframe>'
 
 
-def report_download(run: Path) -> str | None:
-    """A temp copy of report.html for the download button (None when there is none)."""
+def report_download(run: Path, tmp_root: Path | None = None) -> str | None:
+    """A temp copy of report.html for the download button (None when there is none).
+
+    Gradio serves a file path; the copy for a run always lands at the same
+    place (``<tmp>/citewise-reports/<hash of the run path>/``), so clicking
+    again replaces it instead of leaving one more folder behind.
+    """
     path = run / REPORT
     if not path.is_file():
         return None
-    out = Path(tempfile.mkdtemp(prefix="citewise-report-")) / f"{run.name}-report.html"
-    shutil.copyfile(path, out)
+    key = hashlib.sha1(str(run.resolve()).encode("utf-8")).hexdigest()[:16]
+    folder = (tmp_root or Path(tempfile.gettempdir())) / "citewise-reports" / key
+    folder.mkdir(parents=True, exist_ok=True)
+    out = folder / f"{run.name}-report.html"
+    part = out.with_suffix(f".{os.getpid()}.part")
+    shutil.copyfile(path, part)
+    part.replace(out)  # a reader never sees a half-copied file
     return str(out)
 
 
