@@ -60,10 +60,10 @@ def _run(events, json_out: bool) -> int:
         if answer.withheld is not None:
             err_console.print("[yellow]withheld: no sentence above is supported by the cited abstracts[/]")
             out_console.print(final, markup=False, highlight=False)
-        elif final != "".join(shown).strip():  # markers were removed or attached after generation
+        elif final != "".join(shown).strip():  # markers fixed, or a repeated / example-echo sentence dropped
             err_console.print(
-                f"[dim]citations fixed after generation ({answer.auto_citations} attached, "
-                f"{answer.removed_citations} removed):[/]"
+                f"[dim]final answer, revised after streaming ({answer.auto_citations} citations attached, "
+                f"{answer.removed_citations} removed; repeated or example-echo sentences, if any, dropped):[/]"
             )
             out_console.print(final, markup=False, highlight=False)
     _print_human(answer)
