@@ -150,8 +150,14 @@ class AnswerCheck:
 
 
 def rescuable(supported: bool, issue_kinds: list[str], cfg: CheckerConfig) -> bool:
-    """Whether a flagged claim may be accepted by the judge: flagged only by checks in ``judge_rescue_kinds``."""
-    return not supported and bool(issue_kinds) and all(k in cfg.judge_rescue_kinds for k in issue_kinds)
+    """Whether the judge may accept a flagged claim: flagged only by checks in ``judge_rescue_kinds``,
+    and rescue is on (``judge_rescue_min`` <= 1)."""
+    return (
+        not supported
+        and cfg.judge_rescue_min <= 1.0
+        and bool(issue_kinds)
+        and all(k in cfg.judge_rescue_kinds for k in issue_kinds)
+    )
 
 
 def judge_ruling(
@@ -169,7 +175,7 @@ def judge_ruling(
         return None
     if supported and p_yes < cfg.judge_threshold and base_score <= cfg.judge_max_base:
         return False
-    if rescuable(supported, issue_kinds, cfg) and cfg.judge_rescue_min <= 1.0 and p_yes >= cfg.judge_rescue_min:
+    if rescuable(supported, issue_kinds, cfg) and p_yes >= cfg.judge_rescue_min:
         return True
     return None
 
@@ -236,8 +242,7 @@ class FaithfulnessChecker:
         judge_calls = 0
         for claim, al in zip(claims, alignments):
             cc = self._check_claim(claim, al, everything, texts)
-            kinds = [i.kind for i in cc.issues]
-            wanted = cc.supported or (rescuable(cc.supported, kinds, cfg) and cfg.judge_rescue_min <= 1.0)
+            wanted = cc.supported or rescuable(cc.supported, [i.kind for i in cc.issues], cfg)
             if mode == "thorough" and wanted and self.judge is not None and claim.citations:
                 judge_calls += 1
                 self._apply_judge(cc, self._ask_judge(claim, al, everything))
