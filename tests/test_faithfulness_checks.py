@@ -141,6 +141,25 @@ def test_equivalent_negations_pass() -> None:
     ) == []
 
 
+def test_cues_that_negate_nothing() -> None:
+    """"with or without", "whether or not" and litotes are not negations (false alarms on PubMedQA dev)."""
+    unit = "Virtual planning with or without prebent plates is becoming common."
+    assert checks.check_negation("Virtual planning including prebent plates is becoming common.", unit, 0.25) == []
+    unit = "We test whether mastery can be reached in a clerkship with and without general surgery."
+    assert checks.check_negation("Mastery can be reached in a clerkship with general surgery.", unit, 0.25) == []
+    unit = "It is not unusual for a primary eyelid tumour to metastasise to the parotid gland."
+    assert checks.check_negation("A primary eyelid tumour can metastasise to the parotid gland.", unit, 0.25) == []
+    unit = "We ask whether or not early feeding is tolerated."
+    assert checks.check_negation("Early feeding is tolerated.", unit, 0.25) == []
+    assert checks.negation_count("whether or not it is usual, with or without labels, not unusual") == 0
+    # ... while a plain negation still counts, and is still caught when dropped.
+    unit = "Virtual planning without prebent plates is becoming common."
+    issues = checks.check_negation("Virtual planning with prebent plates is becoming common.", unit, 0.25)
+    assert issues and "drops the evidence's negation of 'prebent'" in issues[0].reason
+    issues = checks.check_negation("The tumour is not unusual.", "The tumour is common.", 0.25)
+    assert issues == []  # the litote is no negation either way
+
+
 def test_antonym_mismatch() -> None:
     issues = checks.check_negation("The method decreases accuracy.", "The method increases accuracy.", 0.25)
     assert issues and "'decrease'" in issues[0].reason
@@ -158,6 +177,25 @@ def test_quantifier_escalation() -> None:
     assert checks.check_quantifiers("Smoothie outperforms baselines.", None, EVID, 0.3) == []
     assert checks.check_quantifiers("It is the only method.", None, "It is the only method that works.", 0.3) == []
     assert checks.check_quantifiers("The first stage learns pairs.", None, "Stage one learns pairs.", 0.3) == []
+
+
+def test_first_and_only_that_claim_nothing() -> None:
+    """"first" as an ordinal and a hedged or "not only" "only" are not universal claims."""
+    evid = "Stage one learns pairs, and the decoder then generates text."
+    for claim in (
+        "It first learns pairs and then generates text.",
+        "Time to first antibiotic administration did not change.",
+        "The pH is measured without first adding saline.",
+    ):
+        assert checks.check_quantifiers(claim, None, evid, 0.3) == [], claim
+    for claim in ("It is the first method to learn pairs.", "It learns pairs for the first time.", "It was first to learn pairs."):
+        issues = checks.check_quantifiers(claim, None, evid, 0.3)
+        assert issues and "'first'" in issues[0].reason, claim
+    evid = "The association was partly mediated by birth weight, and nurses can measure blood pressure."
+    assert checks.check_quantifiers("The association was only partly mediated by birth weight.", None, evid, 0.3) == []
+    assert checks.check_quantifiers("Nurses are useful not only for diagnosis but also for follow-up.", None, evid, 0.3) == []
+    issues = checks.check_quantifiers("Only nurses can measure blood pressure.", None, evid, 0.3)
+    assert issues and "'only'" in issues[0].reason
 
 
 def test_universal_claim_over_hedged_evidence() -> None:

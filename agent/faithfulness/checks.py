@@ -235,6 +235,16 @@ _NEG_CUE = re.compile(
     r"\b(?:not|no|never|none|nor|neither|cannot|without|unable\s+to|fail(?:s|ed)?\s+to|lack(?:s|ed|ing)?)\b|n['’]t\b",
     re.I,
 )
+#: Cues that negate nothing: "with or without X", "whether or not", "X or not" (both cases are covered).
+_NEUTRAL_BEFORE = re.compile(r"\b(?:with\s+(?:or|and)|whether\s+or|if\s+or)\s*$", re.I)
+_NEUTRAL_AFTER = re.compile(r"^\s+(?:only|just|merely|necessarily|least)\b", re.I)
+#: Litotes: "not unusual" asserts that it is usual, "not negligible" that it matters.
+_LITOTES = re.compile(
+    r"^\s+(?:un(?:usual|common|commonly|likely|expected|reasonable|important|related|known|interesting|realistic)|"
+    r"in(?:significant|frequent|frequently|considerable|substantial|effective|consistent|feasible)|"
+    r"im(?:possible|probable|material)|negligible|trivial|rare|rarely|infrequent)\b",
+    re.I,
+)
 _SCOPE_END = re.compile(r"[,;:.()]|\b(?:but|while|whereas|and|which|that)\b", re.I)
 #: A narrow scope also ends at a preposition: "without supervision in three steps" negates supervision only.
 _PREP_END = re.compile(r"[,;:.()]|\b(?:but|while|whereas|and|which|that|in|on|of|for|with|by|at|from|into|to|across|over)\b", re.I)
@@ -265,12 +275,10 @@ def negation_scopes(
     """
     out: set[str] = set()
     order: list[str] = []
-    for m in _NEG_CUE.finditer(text):
+    for m in negation_cues(text):
         if not subject_negation and m.group(0).lower() in ("neither", "nor", "none"):
             continue  # "neither A nor B is best" negates the predicate, not A and B
         rest = text[m.end() :]
-        if re.match(r"\s+(?:only|just|merely|necessarily|least)\b", rest, re.I) or re.match(r"\s+only\b", rest):
-            continue
         stop = (_CLAUSE_END if wide else _PREP_END if phrase else _SCOPE_END).search(rest)
         scope = rest[: stop.start()] if stop else rest
         stems = content_stems(scope)
@@ -282,8 +290,28 @@ def negation_scopes(
     return list(dict.fromkeys(order))
 
 
+def negation_cues(text: str) -> list[re.Match[str]]:
+    """The negation cues of ``text`` that negate something.
+
+    Left out: "not only" / "not necessarily" (a restriction, not a denial),
+    "with or without X" and "whether or not" (both cases hold), litotes
+    ("not unusual", "not negligible": a positive statement).
+    """
+    cues = []
+    for m in _NEG_CUE.finditer(text):
+        before, rest = text[: m.start()], text[m.end() :]
+        if _NEUTRAL_AFTER.match(rest):
+            continue
+        if _NEUTRAL_BEFORE.search(before) or (m.group(0).lower() == "not" and re.search(r"\bor\s*$", before)):
+            continue
+        if m.group(0).lower() in ("not", "n't", "n’t", "never") and _LITOTES.match(rest):
+            continue
+        cues.append(m)
+    return cues
+
+
 def negation_count(text: str) -> int:
-    return len(_NEG_CUE.findall(text)) + len(_FREE.findall(text))
+    return len(negation_cues(text)) + len(_FREE.findall(text))
 
 
 def _words(text: str) -> set[str]:
@@ -323,7 +351,7 @@ def check_negation(
     for other in nearby:
         if other == unit_text or negation_count(text) >= negation_count(other):
             continue
-        for m in _NEG_CUE.finditer(other):
+        for m in negation_cues(other):
             scope = negation_scopes(m.group(0) + other[m.end() :], subject_negation=False)[:2]
             if len(scope) == 2 and all(s in claim_all and s not in claim_neg for s in scope):
                 return [Issue("negation", f"claim drops the evidence's negation of '{scope[0]}': \"{_short(other)}\"", cap)]
@@ -357,6 +385,22 @@ _QUANTIFIERS: dict[str, tuple[str, ...]] = {
     "universally": ("universally", "universal", "all"),
     "first": ("first",),
 }
+#: "first" claims priority only in these uses ("the first method to ...", "for the first time"); "the first
+#: day", "first computes A, then B" and "the first stage" are ordinals, not quantifiers.
+_PRIORITY_FIRST = re.compile(
+    r"\bfirst\s+(?:to|time|ever)\b|\bfirst-ever\b|\b(?:is|was|are|were|be|being)\s+(?:the\s+)?first\b|"
+    r"\b(?:the|a|our|its|their)\s+(?:very\s+)?first\s+(?:[\w-]+\s+){0,3}?"
+    r"(?:method|approach|framework|model|work|study|paper|attempt|benchmark|dataset|corpus|system|algorithm|"
+    r"technique|architecture|analysis|evaluation|investigation|demonstration|application|use|result|proof|bound|"
+    r"theory|formulation|solution|tool|library|implementation|survey|exploration|effort)s?\b",
+    re.I,
+)
+#: "only partly", "only a modest gain": a hedge, not a restriction to claim.
+_HEDGED_ONLY = re.compile(
+    r"^\s+(?:(?:a|an)\s+)?(?:partly|partially|moderately|moderate|slightly|slight|marginally|marginal|modest|"
+    r"modestly|weakly|weak|somewhat|minor|small|limited|few)\b",
+    re.I,
+)
 #: "no previous method", "no existing approach": a universal negative.
 _NO_PRIOR = re.compile(r"\b(?:no|none of the)\s+(?:previous|prior|existing|other|earlier|current)\b", re.I)
 #: Hedged quantities that a universal claim escalates ("most" -> "all").
@@ -390,6 +434,10 @@ def check_quantifiers(text: str, unit_text: str | None, cited_text: str, cap: fl
     issues: list[Issue] = []
     quote = _short(unit_text or "")
     universal = bool(_NO_PRIOR.search(text))
+    restricting_only = [
+        m for m in re.finditer(r"\bonly\b", text, re.I)
+        if not re.search(r"\bnot\s*$", text[: m.start()], re.I) and not _HEDGED_ONLY.match(text[m.end() :])
+    ]
     for i, w in enumerate(claim_words):
         if w in _LICENCES:  # "consistently": wrong only over hedged evidence ("occasionally")
             universal = True
@@ -397,7 +445,9 @@ def check_quantifiers(text: str, unit_text: str | None, cited_text: str, cap: fl
         if w not in _QUANTIFIERS:
             continue
         nxt = claim_words[i + 1] if i + 1 < len(claim_words) else ""
-        if w == "first" and nxt in ("stage", "step", "term", "terms", "two", "three", "part", "phase", "pass"):
+        if w == "first" and not _PRIORITY_FIRST.search(text):
+            continue
+        if w == "only" and not restricting_only:
             continue
         if w == "all" and nxt in ("stages", "the", "their", "its"):  # "across all stages": a description
             if any(s in evid_words for s in _QUANTIFIERS[w]):
