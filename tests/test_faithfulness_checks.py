@@ -78,6 +78,13 @@ def test_names_tolerate_plurals_possessives_and_acronym_expansions() -> None:
     evid = "We study large language models (LLMs) and a variational autoencoder."
     assert checks.check_names("The LLM's outputs and VAEs are compared.", evid, {}, ["pA"], 0.2, 0.1) == []
     assert checks.check_names("MMLU accuracy rose.", EVID, {}, ["pA"], 0.2, 0.1) == []
+    # a name with digits may be spaced or hyphenated differently
+    evid = "Preoperative CA 19-9 levels were normal, as were GPT 4 outputs."
+    assert checks.check_names("Postoperative CA19-9 levels and GPT-4 outputs normalized.", evid, {}, ["pA"], 0.2, 0.1) == []
+    assert checks.check_names("GPT-4-based augmentation helps.", evid, {}, ["pA"], 0.2, 0.1) == []
+    for name in ("CA-125", "GPT-5", "GPT-5-based"):  # ... but its digits must match
+        issues = checks.check_names(f"{name} levels normalized.", evid, {}, ["pA"], 0.2, 0.1)
+        assert issues and f"'{name}'" in issues[0].reason
 
 
 # --------------------------------------------------------------- citations

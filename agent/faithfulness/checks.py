@@ -183,7 +183,12 @@ def check_names(
         if name_in(name, low) or _acronym_of(name, low):
             continue
         parts = [p for p in re.split(r"[-/]", name) if p]
-        if len(parts) > 1:
+        if len(parts) > 1 and re.search(r"\d", name):
+            # "GPT-4-based" is fine where the evidence says "GPT-4"; "GPT-5" is not, so the digits stay attached.
+            key = "-".join(p for p in parts if not p.isalpha() or not p.islower())
+            if key != name and name_in(key, low):
+                continue
+        elif len(parts) > 1:
             key_parts = [p for p in parts if _is_name_like(p) or p[:1].isupper()]
             if key_parts and all(name_in(p, low) or _acronym_of(p, low) for p in key_parts):
                 continue  # "CLEVR-like", "LVLM-generated"

@@ -234,4 +234,8 @@ def name_in(name: str, text_lower: str) -> bool:
         joined = n.replace("-", " ")
         if joined in text_lower or n.replace("-", "") in text_lower:
             return True
+    if re.search(r"\d", n) and len(n) >= 4:  # "CA19-9" written "CA 19-9", "GPT-4" as "GPT 4"
+        squash = re.compile(r"[\s\-]")
+        if squash.sub("", n) in squash.sub("", text_lower):
+            return True
     return False
