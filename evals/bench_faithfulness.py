@@ -289,7 +289,13 @@ def main(argv: list[str] | None = None) -> int:
             judge.save()
 
     names = ", ".join(f"{p.name} ({len(c)} labelled answers)" for _, p, c in loaded)
-    print(f"\nsets: {names}; judge: {model}. Thresholds were tuned on dev only; heldout is the honest figure.\n")
+    from agent.prompts import load_prompt
+
+    prompt_versions = {"judge_prompt": load_prompt("judge_claim").version, "baseline_prompt": load_prompt("judge_answer").version}
+    print(
+        f"\nsets: {names}; judge: {model} ({prompt_versions['judge_prompt']}). "
+        "Thresholds were tuned on the dev sets only; heldout is the honest figure.\n"
+    )
     set_order = {name: i for i, name in enumerate(sets)}
     method_order = {"fast": 0, "thorough": 1, "baseline": 2}
     rows.sort(key=lambda r: (set_order[r[0]], method_order[r[1].split()[0]]))
@@ -299,7 +305,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.json_out:
         args.json_out.write_text(
             json.dumps(
-                {"sets": [str(p) for _, p, _ in loaded], "judge": model,
+                {"sets": [str(p) for _, p, _ in loaded], "judge": model, **prompt_versions,
                  "summaries": [{"set": a, "method": b, **c} for a, b, c in rows], "details": details, **extra},
                 indent=1,
             )

@@ -105,6 +105,19 @@ def test_prompts_are_strict(tmp_path: Path) -> None:
         load_prompt("terms", str(tmp_path))
 
 
+def test_every_shipped_prompt_loads_and_the_judge_prompt_is_a_file() -> None:
+    from agent.faithfulness.judge import claim_prompt
+    from agent.prompts import prompts_dir
+
+    files = sorted(prompts_dir().glob("*.toml"))
+    assert {"answer", "judge_claim", "judge_answer"} <= {f.stem for f in files}
+    for f in files:
+        assert load_prompt(f.stem).version
+    messages = claim_prompt("X cuts latency by 30%.", "Paper X", ["X is fast.", "X cuts latency."])
+    assert messages[1]["content"].startswith("PAPER: Paper X\nEVIDENCE:\n- X is fast.\n- X cuts latency.")
+    assert "CLAIM: X cuts latency by 30%." in messages[1]["content"] and "{" not in messages[1]["content"]
+
+
 @pytest.fixture
 def engine(bundled_settings):
     from agent.retrieval import open_retriever

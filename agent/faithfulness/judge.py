@@ -13,15 +13,12 @@ import re
 from collections.abc import Mapping
 from typing import TYPE_CHECKING
 
+from agent.prompts import load_prompt
+
 if TYPE_CHECKING:
     from agent.llm.base import LLM
 
 DEFAULT_JUDGE_MODEL = "local:qwen2.5-coder-1.5b"
-
-JUDGE_SYSTEM = (
-    "You are a strict fact checker. Answer YES only if the EVIDENCE states the CLAIM: every number, name, "
-    "negation and quantifier (all, only, always) must match. Otherwise answer NO."
-)
 
 _YES = re.compile(r"^\W*(yes|supported|true)\b", re.I)
 _NO = re.compile(r"^\W*(no|not|unsupported|false)\b", re.I)
@@ -41,10 +38,9 @@ def parse_yes_no(text: str) -> bool | None:
 
 
 def claim_prompt(claim: str, title: str, evidence: list[str]) -> list[dict]:
-    """A short MiniCheck-style prompt: paper title, its best evidence sentences, one claim."""
+    """A short MiniCheck-style prompt (``prompts/judge_claim.toml``): paper title, its best evidence sentences, one claim."""
     lines = "\n".join(f"- {e}" for e in evidence)
-    user = f"PAPER: {title}\nEVIDENCE:\n{lines}\n\nCLAIM: {claim}\n\nIs the CLAIM supported by the EVIDENCE? YES or NO."
-    return [{"role": "system", "content": JUDGE_SYSTEM}, {"role": "user", "content": user}]
+    return load_prompt("judge_claim").render(title=title, evidence=lines, claim=claim)
 
 
 def yes_probability(logprobs: Mapping[str, float]) -> float | None:
@@ -90,16 +86,10 @@ def load_judge(model: str | None, settings) -> ClaimJudge:  # noqa: ANN001 - Set
     return ClaimJudge(load_llm(spec, settings))
 
 
-BASELINE_SYSTEM = "You check answers written from research paper abstracts. Answer with one word: YES or NO."
-
-
 def whole_answer_prompt(answer: str, contexts: Mapping[str, tuple[str, str]]) -> list[dict]:
+    """The baseline's prompt (``prompts/judge_answer.toml``): every abstract in full, then the whole answer."""
     blocks = "\n\n".join(f"[{pid}] {title}\n{abstract}" for pid, (title, abstract) in contexts.items())
-    user = (
-        f"ABSTRACTS:\n{blocks}\n\nANSWER:\n{answer}\n\n"
-        "Is this answer fully supported by these abstracts? Answer YES or NO."
-    )
-    return [{"role": "system", "content": BASELINE_SYSTEM}, {"role": "user", "content": user}]
+    return load_prompt("judge_answer").render(abstracts=blocks, answer=answer)
 
 
 def judge_whole_answer(llm: LLM, answer: str, contexts: Mapping[str, tuple[str, str]]) -> bool | None:
