@@ -103,6 +103,12 @@ class LLMSettings(BaseModel):
         description="llama.cpp flash attention for local models: 7-13% faster prompt reading on 2 cores, same outputs "
         "up to rounding.",
     )
+    cpu_extra_buffers: bool = Field(
+        default=True,
+        description="Let llama.cpp use its CPU 'extra buffer types' (AMX tiles, repacked weights) for local models. "
+        "Turn off (CITEWISE_LLM__CPU_EXTRA_BUFFERS=false) on virtual machines whose CPU advertises AMX that the "
+        "hypervisor does not enable: there loading or running a model dies with 'Illegal instruction'.",
+    )
     seed: int = Field(default=0, description="Sampling seed for local models, for reproducible runs.")
     model_cache: Path | None = Field(
         default=None, description="Where assembled GGUF files are cached; defaults to <home>/models."

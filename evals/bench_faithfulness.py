@@ -48,31 +48,6 @@ SETS = {
 KINDS = ["number", "wrong_attribution", "negation", "quantifier", "unsupported_entity", "uncited_paper_claim"]
 
 
-def disable_llama_extra_buffers() -> None:
-    """Work around SIGILL on CPUs that advertise AMX the VM does not enable.
-
-    llama.cpp's AMX "extra buffer type" executes AMX tile instructions; on this
-    machine that kills the process (Illegal instruction in libggml-cpu). Turning
-    extra buffer types off avoids it. Belongs in agent/llm/llamacpp.py; kept
-    here (opt-out with --keep-extra-buffers) so that the benchmark can run.
-    """
-    try:
-        import llama_cpp.llama_cpp as low
-    except ImportError:  # pragma: no cover
-        return
-    original = low.llama_model_default_params
-    if getattr(original, "_citewise_patched", False):
-        return
-
-    def patched():  # noqa: ANN202
-        params = original()
-        params.use_extra_bufts = False
-        return params
-
-    patched._citewise_patched = True  # type: ignore[attr-defined]
-    low.llama_model_default_params = patched
-
-
 class CachedJudge:
     """Wraps a :class:`ClaimJudge`; answers already seen (same model and prompt) come from a JSON file.
 
@@ -222,7 +197,11 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument(
         "--judge-rescue-kinds", default=None, help="override faithfulness.judge_rescue_kinds (comma-separated)"
     )
-    ap.add_argument("--keep-extra-buffers", action="store_true", help="do not disable llama.cpp extra buffer types")
+    ap.add_argument(
+        "--no-extra-buffers", action="store_true",
+        help="load the judge without llama.cpp's CPU extra buffer types (llm.cpu_extra_buffers=false): for VMs "
+        "that die with 'Illegal instruction' (AMX advertised but not enabled)",
+    )
     ap.add_argument("--json-out", type=Path, default=None, help="write per-case details and summaries here")
     args = ap.parse_args(argv)
 
@@ -244,6 +223,8 @@ def main(argv: list[str] | None = None) -> int:
     for name in ("judge_max_base", "judge_threshold", "judge_rescue_min"):
         if getattr(args, name) is not None:
             settings = settings.with_overrides(**{f"faithfulness.{name}": getattr(args, name)})
+    if args.no_extra_buffers:
+        settings = settings.with_overrides(**{"llm.cpu_extra_buffers": False})
     if args.judge_rescue_kinds is not None:
         kinds = [k.strip() for k in args.judge_rescue_kinds.split(",") if k.strip()]
         settings = settings.with_overrides(**{"faithfulness.judge_rescue_kinds": kinds})
@@ -254,8 +235,6 @@ def main(argv: list[str] | None = None) -> int:
         if not args.cache_only:
             from agent.llm import load_llm
 
-            if not args.keep_extra_buffers:
-                disable_llama_extra_buffers()
             t0 = time.perf_counter()
             claim_judge = ClaimJudge(load_llm(model, settings))
             print(f"loaded {model} in {time.perf_counter() - t0:.1f}s", file=sys.stderr, flush=True)

@@ -34,7 +34,6 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
-sys.path.insert(0, str(ROOT / "evals"))
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
@@ -96,10 +95,6 @@ def main(argv: list[str] | None = None) -> int:
     if "thorough" in modes:
         from agent.llm import load_llm
 
-        sys.path.insert(0, str(ROOT / "evals"))
-        from bench_faithfulness import disable_llama_extra_buffers
-
-        disable_llama_extra_buffers()
         judge = ClaimJudge(load_llm(args.judge_model or settings.faithfulness.judge_model or DEFAULT_JUDGE_MODEL, settings))
     checker = FaithfulnessChecker(settings, judge=judge)
     checker.embed(["warm-up"])

@@ -21,6 +21,7 @@ class StubLlama:
         if Path(model_path).read_bytes()[4:8] == b"BAD!":
             raise ValueError(f"Failed to load model from file: {model_path}")
         self.kwargs = kwargs
+        getattr(StubLlama, "on_init", lambda: None)()
         self.metadata: dict[str, str] = {}
         self.requests: list[dict] = []
         self.closed_streams = 0
@@ -87,6 +88,23 @@ def test_models_are_cached_per_path_ctx_threads(stub, settings):
     assert a.llama is b.llama
     other = settings.with_overrides(**{"llm.n_ctx": 1024})
     assert load_llm(f"local:{stub}", other).llama is not a.llama
+    assert len(StubLlama.instances) == 2
+
+
+def test_extra_buffers_can_be_turned_off_for_one_load(stub, settings):
+    """llm.cpu_extra_buffers=false: the model loads with use_extra_bufts off (the AMX 'Illegal instruction'
+    workaround); the real llama.cpp default params are back afterwards, and it is a different cached model."""
+    import llama_cpp.llama_cpp as low
+
+    seen: list[bool] = []
+    StubLlama.on_init = lambda: seen.append(bool(low.llama_model_default_params().use_extra_bufts))
+    try:
+        load_llm(f"local:{stub}", settings)
+        load_llm(f"local:{stub}", settings.with_overrides(**{"llm.cpu_extra_buffers": False}))
+    finally:
+        del StubLlama.on_init
+    assert seen == [True, False]
+    assert low.llama_model_default_params().use_extra_bufts is True
     assert len(StubLlama.instances) == 2
 
 

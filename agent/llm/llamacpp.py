@@ -3,7 +3,7 @@
 ``local:qwen2.5-coder-1.5b`` (or ``-0.5b``) assembles and verifies the packaged
 model (see :mod:`agent.llm.gguf_assets`); ``local:/path/model.gguf`` uses that
 file. Loading a model costs seconds, so loaded ``llama_cpp.Llama`` objects are
-cached per ``(path, n_ctx, n_threads, flash_attn)`` for the life of the process and shared
+cached per ``(path, n_ctx, n_threads, flash_attn, extra_buffers)`` for the life of the process and shared
 by every :class:`LlamaCppLLM` built on them; a per-model lock serializes
 generation because one llama.cpp context cannot serve two requests at once
 (a second request waits for the first to finish).
@@ -16,7 +16,7 @@ import os
 import queue
 import threading
 from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -43,7 +43,7 @@ class _Loaded:
 #: How long a request waits for another request to finish with the same model.
 _BUSY_TIMEOUT_S = 900.0
 
-_CACHE: dict[tuple[str, int, int, bool], _Loaded] = {}
+_CACHE: dict[tuple[str, int, int, bool, bool], _Loaded] = {}
 _CACHE_LOCK = threading.Lock()
 
 
@@ -59,10 +59,40 @@ def clear_cache() -> None:
                 close()
 
 
+@contextmanager
+def without_extra_buffers() -> Iterator[None]:
+    """Models loaded inside this block use no llama.cpp CPU "extra buffer types" (AMX tiles, repacked weights).
+
+    llama-cpp-python offers no argument for ``llama_model_params.use_extra_bufts``,
+    so the low-level default-params function is wrapped for the duration of the
+    block (callers hold ``_CACHE_LOCK``, so no other load sees the change).
+    """
+    import llama_cpp.llama_cpp as low
+
+    original = low.llama_model_default_params
+
+    def params():  # noqa: ANN202 - a ctypes struct
+        value = original()
+        value.use_extra_bufts = False
+        return value
+
+    low.llama_model_default_params = params
+    try:
+        yield
+    finally:
+        low.llama_model_default_params = original
+
+
 def _load(
-    path: Path, n_ctx: int, n_threads: int, seed: int, flash_attn: bool = False, prefix_cache_dir: Path | None = None
+    path: Path,
+    n_ctx: int,
+    n_threads: int,
+    seed: int,
+    flash_attn: bool = False,
+    prefix_cache_dir: Path | None = None,
+    extra_buffers: bool = True,
 ) -> _Loaded:
-    key = (str(path.resolve()), n_ctx, n_threads, flash_attn)
+    key = (str(path.resolve()), n_ctx, n_threads, flash_attn, extra_buffers)
     with _CACHE_LOCK:
         cached = _CACHE.get(key)
         if cached is not None:
@@ -73,14 +103,15 @@ def _load(
             raise LLMError(f"the 'local:' backend needs llama-cpp-python: {exc}") from exc
         check_gguf_file(path)
         try:
-            llama = llama_cpp.Llama(
-                model_path=str(path),
-                n_ctx=n_ctx,
-                n_threads=n_threads,
-                seed=seed,
-                flash_attn=flash_attn,
-                verbose=False,
-            )
+            with nullcontext() if extra_buffers else without_extra_buffers():
+                llama = llama_cpp.Llama(
+                    model_path=str(path),
+                    n_ctx=n_ctx,
+                    n_threads=n_threads,
+                    seed=seed,
+                    flash_attn=flash_attn,
+                    verbose=False,
+                )
         except Exception as exc:  # llama.cpp reports any bad file as ValueError/RuntimeError
             raise ModelFileError(
                 f"llama.cpp could not load {path}: {exc}. The file is corrupt, truncated or not a "
@@ -185,7 +216,9 @@ class LlamaCppLLM(LLM):
         self.seed = cfg.seed
         n_threads = cfg.n_threads or os.cpu_count() or 1
         cache_dir = settings.home / "cache" / "kv" if cfg.prefix_cache else None
-        self._loaded: _Loaded | None = _load(path, cfg.n_ctx, n_threads, cfg.seed, cfg.flash_attn, cache_dir)
+        self._loaded: _Loaded | None = _load(
+            path, cfg.n_ctx, n_threads, cfg.seed, cfg.flash_attn, cache_dir, cfg.cpu_extra_buffers
+        )
 
     @property
     def llama(self) -> Any:
