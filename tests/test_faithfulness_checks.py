@@ -167,6 +167,19 @@ def test_cues_that_negate_nothing() -> None:
     assert issues == []  # the litote is no negation either way
 
 
+def test_negation_through_light_verbs_and_non_prefixes() -> None:
+    unit = "It also makes the model tractable by using negative sampling."
+    issues = checks.check_negation("The model stays tractable without resorting to negative sampling.", unit, 0.25)
+    assert issues and "claim negates 'negative'" in issues[0].reason
+    assert checks.check_negation("The model is tractable by resorting to negative sampling.", unit, 0.25) == []
+    unit = "A non-auto-regressive generation paradigm is proposed for reconstructing non-sequential reports."
+    issues = checks.check_negation("It uses an auto-regressive paradigm to reconstruct non-sequential reports.", unit, 0.25)
+    assert issues and "claim says 'auto-regressive' where the evidence says 'non-auto-regressive'" in issues[0].reason
+    assert checks.check_negation("It reconstructs non-sequential reports non-auto-regressively.", unit, 0.25) == []
+    issues = checks.check_negation("It reconstructs non-sequential reports.", "It reconstructs sequential reports.", 0.25)
+    assert issues and "claim says 'non-sequential'" in issues[0].reason
+
+
 def test_antonym_mismatch() -> None:
     issues = checks.check_negation("The method decreases accuracy.", "The method increases accuracy.", 0.25)
     assert issues and "'decrease'" in issues[0].reason

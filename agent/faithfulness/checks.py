@@ -250,6 +250,15 @@ _LITOTES = re.compile(
     r"im(?:possible|probable|material)|negligible|trivial|rare|rarely|infrequent)\b",
     re.I,
 )
+#: Verbs that pass a negation on to their object: "without resorting to negative sampling" negates the
+#: sampling, so a narrow scope that ends at a preposition starts after them.
+_LIGHT_VERB = re.compile(
+    r"^\s+(?:(?:resort(?:ing|s|ed)?|recourse)\s+to|rel(?:y|ying|ies|ied)\s+(?:on|upon)|(?:the\s+)?(?:need|use)\s+(?:for|of)|"
+    r"making\s+use\s+of|us(?:e|es|ed|ing)|requir(?:e|es|ed|ing)|involv(?:e|es|ed|ing)|employ(?:s|ed|ing)?)\b",
+    re.I,
+)
+#: "non-autoregressive" vs "autoregressive": a negation written as a prefix.
+_NON_PREFIX = re.compile(r"\bnon-([a-z][a-z-]{3,})", re.I)
 _SCOPE_END = re.compile(r"[,;:.()]|\b(?:but|while|whereas|and|which|that)\b", re.I)
 #: A narrow scope also ends at a preposition: "without supervision in three steps" negates supervision only.
 _PREP_END = re.compile(r"[,;:.()]|\b(?:but|while|whereas|and|which|that|in|on|of|for|with|by|at|from|into|to|across|over)\b", re.I)
@@ -284,6 +293,8 @@ def negation_scopes(
         if not subject_negation and m.group(0).lower() in ("neither", "nor", "none"):
             continue  # "neither A nor B is best" negates the predicate, not A and B
         rest = text[m.end() :]
+        if phrase and (light := _LIGHT_VERB.match(rest)):
+            rest = rest[light.end() :]
         stop = (_CLAUSE_END if wide else _PREP_END if phrase else _SCOPE_END).search(rest)
         scope = rest[: stop.start()] if stop else rest
         stems = content_stems(scope)
@@ -360,6 +371,9 @@ def check_negation(
             scope = negation_scopes(m.group(0) + other[m.end() :], subject_negation=False)[:2]
             if len(scope) == 2 and all(s in claim_all and s not in claim_neg for s in scope):
                 return [Issue("negation", f"claim drops the evidence's negation of '{scope[0]}': \"{_short(other)}\"", cap)]
+    prefixed = _non_prefix_swap(text, unit_text, evidence)
+    if prefixed:
+        return [Issue("negation", f"{prefixed}: \"{quote}\"", cap)]
     cw, uw, ew = _words(text), _words(unit_text), _words(evidence)
     for a, b in _ANTONYMS:
         for x, y in ((a, b), (b, a)):
@@ -368,6 +382,25 @@ def check_negation(
             if has(x, cw) and not has(x, ew) and has(y, uw) and not has(y, cw):
                 return [Issue("negation", f"claim says '{x}' where the evidence says '{y}': \"{quote}\"", cap)]
     return []
+
+
+def _non_prefix_swap(text: str, unit_text: str, evidence: str) -> str | None:
+    """A "non-" prefix dropped ("autoregressive" over "non-autoregressive") or added; None when consistent."""
+
+    def plain(word: str, t: str) -> bool:  # the word, not as part of its "non-" form
+        return re.search(rf"(?<!non-)(?<![\w-]){re.escape(word)}\b", t, re.I) is not None
+
+    def prefixed(t: str) -> set[str]:
+        return {w.lower() for w in _NON_PREFIX.findall(t)}
+
+    claim_non, unit_non, evid_non = prefixed(text), prefixed(unit_text), prefixed(evidence)
+    for word in sorted(unit_non - claim_non):
+        if plain(word, text) and not plain(word, unit_text):
+            return f"claim says '{word}' where the evidence says 'non-{word}'"
+    for word in sorted(claim_non - evid_non):
+        if plain(word, unit_text):
+            return f"claim says 'non-{word}' where the evidence says '{word}'"
+    return None
 
 
 # ------------------------------------------------------------------ quantifiers
