@@ -169,6 +169,12 @@ class AnswerSettings(BaseModel):
         "answer 'The abstracts do not say.' instead and keep the draft in the answer's 'withheld' field (small "
         "models invent numbers for questions the abstracts cannot answer). Needs the check on (fast or thorough).",
     )
+    withhold_numberless: bool = Field(
+        default=True,
+        description="When a question asks only for a number ('how many ...', 'what top-1 accuracy ...') and the "
+        "draft states none, answer 'The abstracts do not say.' and keep the draft in 'withheld' (the 1.5B model "
+        "answered such unanswerable questions with true but numberless sentences).",
+    )
     min_relevance: float = Field(
         default=0.25,
         ge=-1,

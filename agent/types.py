@@ -101,7 +101,12 @@ class Answer(BaseModel):
     faithfulness: FaithfulnessVerdict | None = None
     withheld: str | None = Field(
         default=None,
-        description="The model's draft when it was withheld because no sentence was supported (then refused).",
+        description="The model's draft when it was withheld (the answer is then a refusal); see withheld_reason.",
+    )
+    withheld_reason: str | None = Field(
+        default=None,
+        description="Why the draft was withheld: no sentence supported by the cited abstracts, or no number given "
+        "for a question that asks for one.",
     )
 
     def public_json(self) -> dict:
@@ -129,4 +134,5 @@ class Answer(BaseModel):
             out["faithfulness"] = {"verdict": self.faithfulness.verdict, "score": self.faithfulness.score}
         if self.withheld is not None:
             out["withheld"] = self.withheld
+            out["withheld_reason"] = self.withheld_reason
         return out

@@ -288,6 +288,54 @@ def test_answer_with_no_supported_sentence_is_withheld() -> None:
     assert not withhold_unsupported(unchecked) and "withheld" not in unchecked.public_json()
 
 
+def _plain_answer(question: str, prose: str) -> "Answer":
+    from agent.types import Answer, Citation
+
+    return Answer(
+        question=question,
+        answer=f"{prose}\n\nReferences:\n[p1] Paper One",
+        citations=[Citation(id="p1", title="Paper One")],
+    )
+
+
+def test_numberless_answer_to_a_number_question_is_withheld() -> None:
+    from agent.chain.checking import NUMBERLESS, withhold_numberless
+
+    answer = _plain_answer("What top-1 accuracy does Hydra achieve on ImageNet-1K?", "Hydra achieves superior performance [p1].")
+    assert withhold_numberless(answer)
+    assert answer.refused and is_refusal(answer.answer) and NUMBERLESS in answer.answer
+    assert answer.public_json()["withheld"] == "Hydra achieves superior performance [p1]."
+    assert answer.public_json()["withheld_reason"] == NUMBERLESS
+    # digits in names and citation markers are no number
+    assert withhold_numberless(_plain_answer("How many tasks does GPT-4o solve?", "GPT-4o solves most tasks [p12]."))
+    for question, prose in [
+        ("What top-1 accuracy does Hydra achieve?", "Hydra reaches 81.2% top-1 accuracy [p1]."),
+        ("How many LLMs does Smoothie route between?", "Smoothie routes between seven LLMs [p1]."),
+        ("What pooling layer does NV-Embed propose, and what score does it reach on MTEB?", "It uses latent attention [p1]."),
+        ("What does LightGCL use for augmentation?", "LightGCL uses singular value decomposition [p1]."),
+    ]:
+        answer = _plain_answer(question, prose)
+        assert not withhold_numberless(answer) and not answer.refused, question
+    refused = _plain_answer("How many?", "The abstracts do not say.")
+    refused.refused = True
+    assert not withhold_numberless(refused) and refused.withheld is None
+
+
+def test_engine_withholds_numberless_answers_by_setting(bundled_settings, monkeypatch: pytest.MonkeyPatch) -> None:
+    from agent.chain.engine import AnswerEngine
+    from agent.llm import fake
+
+    monkeypatch.setattr(fake, "fake_answer", lambda text: "SwAV performs well on ImageNet [1].")
+    question = "What top-1 accuracy does SwAV reach on ImageNet?"
+    settings = bundled_settings.with_overrides(**{"llm.model": "fake"})
+    on, _ = AnswerEngine(settings).ask(question)
+    assert on.refused and on.withheld and on.withheld.startswith("SwAV performs well on ImageNet [")
+    assert on.withheld_reason is not None and "number" in on.withheld_reason
+    off_settings = settings.with_overrides(**{"answer.withhold_numberless": False})
+    off, _ = AnswerEngine(off_settings).ask(question)
+    assert not off.refused and off.withheld is None and "performs well" in off.answer
+
+
 def test_withholding_follows_the_setting(bundled_settings, monkeypatch: pytest.MonkeyPatch) -> None:
     import agent.faithfulness as faithfulness
     from agent.chain import faithfulness_hook

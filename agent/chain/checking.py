@@ -8,8 +8,29 @@ from agent.chain.citations import REFUSAL_TEXT
 from agent.settings import Settings
 from agent.types import Answer, Paper
 
-#: Appended to the refusal when a draft was withheld, so a reader knows the model did try.
-WITHHELD_NOTE = "(A drafted answer was withheld: none of its sentences is supported by the cited abstracts.)"
+import re
+
+#: Why a draft was withheld; the refusal says it in brackets, so a reader knows the model did try.
+UNSUPPORTED = "none of its sentences is supported by the cited abstracts"
+NUMBERLESS = "the question asks for a number and the draft gives none"
+#: "How many ...", "by how much ...", "what top-1 accuracy / learning rate / FID ...": the answer is a number.
+_ASKS_FOR_NUMBER = re.compile(
+    r"\b(?:how\s+(?:many|much|long|large|big|fast|often)|by\s+how\s+much|what\s+(?:[\w-]+\s+){0,4}?"
+    r"(?:learning\s+rate|batch\s+size|accuracy|score|percentage|number\s+of|top-[15]|f1|bleu|rouge|auc|fid|epochs?|"
+    r"dimensions?|temperature|margin|speed-?up|error\s+rate|perplexity|size))\b",
+    re.I,
+)
+#: A question that asks for something else too ("what does X propose, and what score does it reach?").
+_COMPOUND = re.compile(r"[,;]?\s+and\s+(?:what|how|which|who|where|why|does|do|is|are)\b", re.I)
+_NUMBER = re.compile(
+    r"\d|\b(?:one|two|three|four|five|six|seven|eight|nine|ten|eleven|twelve|twenty|thirty|fifty|hundreds?|"
+    r"thousands?|millions?|billions?|half|twice|double|triple|dozens?)\b",
+    re.I,
+)
+
+
+def withheld_note(reason: str) -> str:
+    return f"(A drafted answer was withheld: {reason}.)"
 
 
 def faithfulness_hook(settings: Settings, mode: str) -> Callable[[Answer, dict[str, Paper]], None]:
@@ -42,11 +63,39 @@ def withhold_unsupported(answer: Answer) -> bool:
     checked = [s for s in answer.sentences if s.supported is not None]
     if answer.refused or not checked or any(s.supported for s in checked):
         return False
+    _withhold(answer, UNSUPPORTED)
+    return True
+
+
+def withhold_numberless(answer: Answer) -> bool:
+    """Turn an answer that gives no number to a question asking only for one into a refusal; True if it did.
+
+    On the development questions the 1.5B model answered two unanswerable
+    questions ("What top-1 accuracy does Hydra achieve on ImageNet-1K?") with a
+    faithful sentence that states no number at all ("Hydra achieves superior
+    performance"): true, but not an answer, and it hid that the abstracts do
+    not say. Every answerable question of that kind got a number. Questions
+    that also ask for something else are left alone: their draft may answer
+    that part. Digits inside names ("GPT-4o") and citation markers do not count.
+    """
+    if answer.refused or not _ASKS_FOR_NUMBER.search(answer.question) or _COMPOUND.search(answer.question):
+        return False
+    prose = answer.answer.split("\n\nReferences:\n")[0]
+    words = re.sub(r"\[[^\]]*\]", " ", prose)
+    words = re.sub(r"\b[A-Za-z][\w.]*-\d[\w.]*|\b[A-Za-z]+\d[\w.-]*", " ", words)  # GPT-4o, Llama2, T5
+    if _NUMBER.search(words):
+        return False
+    _withhold(answer, NUMBERLESS)
+    return True
+
+
+def _withhold(answer: Answer, reason: str) -> None:
+    """Keep the draft in ``answer.withheld`` and answer with a refusal that says why."""
     prose = answer.answer.split("\n\nReferences:\n")[0].strip()
     answer.withheld = prose
-    answer.answer = f"{REFUSAL_TEXT} {WITHHELD_NOTE}"
+    answer.withheld_reason = reason
+    answer.answer = f"{REFUSAL_TEXT} {withheld_note(reason)}"
     answer.refused = True
     answer.citations = []
     answer.sentences = []
     answer.table = None
-    return True

@@ -25,6 +25,7 @@ from agent.chain.citations import (
     reference_list,
 )
 from agent.chain.classify import QuestionPlan, Turn, plan_question, validate_question
+from agent.chain.checking import withhold_numberless
 from agent.chain.evidence import EvidenceBlock, EvidenceSelector, render_blocks
 from agent.chain.lc import build_generation_chain
 from agent.chain.repetition import SoftLimit, first_repeat
@@ -264,6 +265,8 @@ class AnswerEngine:
 
         evidence = [b.paper for b in blocks]
         answer = self._finish(q, plan, pieces_text, unknown, papers, hits, model_name, timings, usage, evidence)
+        if self.settings.answer.withhold_numberless:
+            withhold_numberless(answer)
         for hook in self.hooks:
             hook(answer, by_id)
         answer.timings.total_s = round(time.perf_counter() - t0, 4)

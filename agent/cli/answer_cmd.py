@@ -58,7 +58,7 @@ def _run(events, json_out: bool) -> int:
         sys.stdout.write("\n")
         final = answer.answer.split("\n\nReferences:\n")[0].strip()
         if answer.withheld is not None:
-            err_console.print("[yellow]withheld: no sentence above is supported by the cited abstracts[/]")
+            err_console.print(f"[yellow]withheld: {answer.withheld_reason or 'see the note below'}[/]", markup=True)
             out_console.print(final, markup=False, highlight=False)
         elif final != "".join(shown).strip():  # markers fixed, or a repeated / example-echo sentence dropped
             err_console.print(

@@ -337,8 +337,8 @@ def render_answer(answer: Answer, papers: Mapping[str, Paper], prefix: str, note
     parts.append(check_details(answer))
     if answer.withheld:
         parts.append(
-            '<details class="cw-withheld"><summary>Withheld draft: no sentence of it is supported by the cited '
-            f'abstracts</summary><div class="cw-ev">{esc(answer.withheld)}</div></details>'
+            f'<details class="cw-withheld"><summary>Withheld draft: {esc(answer.withheld_reason or "withheld")}'
+            f'</summary><div class="cw-ev">{esc(answer.withheld)}</div></details>'
         )
     parts.append(references(answer, papers, prefix))
     t = answer.timings
