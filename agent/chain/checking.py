@@ -1,14 +1,14 @@
-"""Wires the offline faithfulness checker into answers (an :data:`AnswerHook`)."""
+"""Wires the offline faithfulness checker into answers (an :data:`AnswerHook`), and withholds drafts
+that do not answer: none of their sentences supported, or no number for a question that asks for one."""
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 
 from agent.chain.citations import REFUSAL_TEXT
 from agent.settings import Settings
 from agent.types import Answer, Paper
-
-import re
 
 #: Why a draft was withheld; the refusal says it in brackets, so a reader knows the model did try.
 UNSUPPORTED = "none of its sentences is supported by the cited abstracts"
@@ -30,6 +30,7 @@ _NUMBER = re.compile(
 
 
 def withheld_note(reason: str) -> str:
+    """The bracketed note after the refusal that says why a draft was withheld."""
     return f"(A drafted answer was withheld: {reason}.)"
 
 
