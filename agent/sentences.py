@@ -86,8 +86,12 @@ def _is_abbreviation(text: str, dot: int, next_char: str) -> bool:
     return False
 
 
-def _boundaries(text: str) -> list[int]:
-    """Offsets at which a new sentence starts."""
+def sentence_starts(text: str) -> list[int]:
+    """Offsets in ``text`` where a new sentence (or list item) starts.
+
+    A boundary is only known once the next sentence has begun, so a streamed
+    text that ends in a full stop has no boundary there yet.
+    """
     cuts: list[int] = []
     n = len(text)
     i = 0
@@ -149,20 +153,11 @@ def _boundaries(text: str) -> list[int]:
     return cuts
 
 
-def sentence_starts(text: str) -> list[int]:
-    """Offsets in ``text`` where a new sentence (or list item) starts.
-
-    A boundary is only known once the next sentence has begun, so a streamed
-    text that ends in a full stop has no boundary there yet.
-    """
-    return _boundaries(text)
-
-
 def split_sentences(text: str) -> list[str]:
     """Split ``text`` into sentences; markers after a full stop stay with their sentence."""
     if not text or not text.strip():
         return []
-    cuts = [0, *_boundaries(text), len(text)]
+    cuts = [0, *sentence_starts(text), len(text)]
     out: list[str] = []
     for a, b in zip(cuts, cuts[1:]):
         piece = " ".join(text[a:b].split())

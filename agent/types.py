@@ -109,6 +109,15 @@ class Answer(BaseModel):
         "for a question that asks for one.",
     )
 
+    @property
+    def prose(self) -> str:
+        """The answer text without the reference list the chain appends ("\n\nReferences:\n[id] title ...")."""
+        text = self.answer
+        cut = text.rfind("\n\nReferences:\n")
+        if cut < 0 and text.startswith("References:\n"):
+            cut = 0
+        return text[:cut] if cut >= 0 else text
+
     def public_json(self) -> dict:
         """The JSON object printed by ``citewise ask --json``."""
         out = {

@@ -81,8 +81,7 @@ def withhold_numberless(answer: Answer) -> bool:
     """
     if answer.refused or not _ASKS_FOR_NUMBER.search(answer.question) or _COMPOUND.search(answer.question):
         return False
-    prose = answer.answer.split("\n\nReferences:\n")[0]
-    words = re.sub(r"\[[^\]]*\]", " ", prose)
+    words = re.sub(r"\[[^\]]*\]", " ", answer.prose)
     words = re.sub(r"\b[A-Za-z][\w.]*-\d[\w.]*|\b[A-Za-z]+\d[\w.-]*", " ", words)  # GPT-4o, Llama2, T5
     if _NUMBER.search(words):
         return False
@@ -92,8 +91,7 @@ def withhold_numberless(answer: Answer) -> bool:
 
 def _withhold(answer: Answer, reason: str) -> None:
     """Keep the draft in ``answer.withheld`` and answer with a refusal that says why."""
-    prose = answer.answer.split("\n\nReferences:\n")[0].strip()
-    answer.withheld = prose
+    answer.withheld = answer.prose.strip()
     answer.withheld_reason = reason
     answer.answer = f"{REFUSAL_TEXT} {withheld_note(reason)}"
     answer.refused = True

@@ -56,7 +56,7 @@ def _run(events, json_out: bool) -> int:
         return 0
     if streamed:
         sys.stdout.write("\n")
-        final = answer.answer.split("\n\nReferences:\n")[0].strip()
+        final = answer.prose.strip()
         if answer.withheld is not None:
             err_console.print(f"[yellow]withheld: {answer.withheld_reason or 'see the note below'}[/]", markup=True)
             out_console.print(final, markup=False, highlight=False)

@@ -58,10 +58,7 @@ def clean(value: float | None) -> float | None:
 
 def answer_prose(answer: Answer) -> str:
     """The answer without its reference list and ``[id]`` markers."""
-    text = answer.answer
-    cut = text.rfind("\n\nReferences:")
-    text = text[:cut] if cut >= 0 else text
-    return _MARKER.sub("", text).strip()
+    return _MARKER.sub("", answer.prose).strip()
 
 
 class KeyPointScorer:

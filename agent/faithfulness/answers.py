@@ -34,17 +34,10 @@ def checker_for(settings: Settings, mode: str) -> FaithfulnessChecker:
         return checker
 
 
-def answer_prose(answer: Answer) -> str:
-    """The answer text without the appended reference list."""
-    text = answer.answer
-    cut = text.rfind("\n\nReferences:\n")
-    return text[:cut] if cut >= 0 else text
-
-
 def check_answer_into(answer: Answer, papers: dict[str, Paper], settings: Settings, mode: str) -> None:
     """Fill ``answer.sentences`` verdicts and ``answer.faithfulness`` against the retrieved ``papers``."""
     contexts = {p.id: (p.title, p.abstract) for p in papers.values()}
     cited = {pid: contexts[pid] for c in answer.citations if (pid := c.id) in contexts}
-    result = checker_for(settings, mode).check(answer_prose(answer), cited, retrieved=contexts, mode=mode)
+    result = checker_for(settings, mode).check(answer.prose, cited, retrieved=contexts, mode=mode)
     answer.sentences = result.sentences
     answer.faithfulness = result.verdict

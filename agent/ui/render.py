@@ -316,22 +316,13 @@ def markdown_table(table: str) -> str:
     return f'<table class="cw-table"><thead><tr>{th}</tr></thead><tbody>{trs}</tbody></table>'
 
 
-def prose_of(answer: Answer) -> str:
-    """The answer text without the appended plain-text reference list."""
-    text = answer.answer
-    cut = text.rfind("\n\nReferences:\n")
-    if cut < 0 and text.startswith("References:\n"):
-        cut = 0
-    return text[:cut] if cut >= 0 else text
-
-
 def render_answer(answer: Answer, papers: Mapping[str, Paper], prefix: str, note: str = "") -> str:
     """The full chat message for a finished answer (see the module docstring)."""
     quotes, _ = _support(answer)
     hover = {pid: qs[0] for pid, qs in quotes.items() if qs}
     cited = {c.id: papers.get(c.id) or Paper(id=c.id, title=c.title, abstract="") for c in answer.citations}
     parts = [f'<div class="cw-answer" data-answer="{esc(prefix)}">', badge(answer)]
-    parts.append(f'<div class="cw-prose">{_prose_with_marks(prose_of(answer), answer.sentences, prefix, cited, hover)}</div>')
+    parts.append(f'<div class="cw-prose">{_prose_with_marks(answer.prose, answer.sentences, prefix, cited, hover)}</div>')
     if answer.table:
         parts.append(markdown_table(answer.table))
     parts.append(check_details(answer))
