@@ -141,3 +141,21 @@ def test_duplicates_across_files(tmp_path: Path) -> None:
     result = load_corpus([a, b])
     assert len(result.papers) == 1
     assert result.problems[0].kind == "duplicate" and result.problems[0].source == str(b)
+
+
+def test_same_title_different_abstracts_are_both_kept(tmp_path: Path) -> None:
+    """Different papers share titles (SciFact has such pairs): only the same title AND abstract is a duplicate."""
+    other = "A different study of another question, with its own methods and results."
+    lines = [
+        json.dumps({"title": "Editorial", "abstract": ABSTRACT}),
+        json.dumps({"title": "EDITORIAL", "abstract": other}),
+        json.dumps({"title": "editorial", "abstract": ABSTRACT}),  # a true duplicate
+        json.dumps({"title": "Editorial", "abstract": other, "id": "user-7"}),  # the user's own id: kept
+    ]
+    f = write(tmp_path / "t.jsonl", "\n".join(lines))
+    first = load_corpus([f])
+    assert [p.abstract for p in first.papers] == [ABSTRACT, other, other]
+    assert len({p.id for p in first.papers}) == 3 and first.papers[2].id == "user-7"
+    assert [(p.line, p.kind) for p in first.problems] == [(3, "duplicate")]
+    # Re-reading the file gives the same ids (re-indexing stays idempotent).
+    assert [p.id for p in load_corpus([f]).papers] == [p.id for p in first.papers]

@@ -93,7 +93,7 @@ def test_upload_adds_papers_and_reports_skipped_entries(tmp_path):
         GOOD,
         "{not json",
         {"title": "No Abstract Here"},
-        {"title": "Existing paper on graphs", "abstract": "Same title as an indexed paper, so it is a duplicate entry."},
+        {"title": "Existing paper on graphs", "abstract": "An existing abstract about graphs and more."},
     )
     upload = _write(tmp_path, "mine.jsonl", text)
     bad = _write(tmp_path, "notes.exe", "x")

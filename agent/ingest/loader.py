@@ -140,7 +140,7 @@ def parse_text(text: str, source: str, suffix: str) -> tuple[list[RawEntry], lis
 def load_corpus(paths: list[Path] | None, max_file_mb: float = 50.0) -> LoadResult:
     """Read ``paths`` (the bundled corpus when empty) into one de-duplicated result."""
     result = LoadResult()
-    seen_titles: dict[str, str] = {}
+    seen_content: dict[tuple[str, str, str], str] = {}
     seen_ids: dict[str, str] = {}
     inputs: list[tuple[str, str, str]] = []  # (text, source, suffix)
     if not paths:
@@ -167,15 +167,22 @@ def load_corpus(paths: list[Path] | None, max_file_mb: float = 50.0) -> LoadResu
             if isinstance(item, Problem):
                 result.problems.append(item)
                 continue
-            key = title_key(item.title)
+            # Only a true duplicate is merged: the same id given by the user, or (without one) the same
+            # normalized title AND abstract.
+            # Different papers do share titles ("Editorial", reprints, SciFact has 3 such pairs): a paper
+            # whose title is taken by a different abstract keeps its own id, derived from both.
+            user_id = bool(entry.fields.get("id"))
+            key = ("id", item.id, "") if user_id else ("content", title_key(item.title), title_key(item.abstract))
             where = f"{source}:{entry.line}"
-            if key in seen_titles:
-                result.problems.append(Problem(source, entry.line, "duplicate", f"duplicate of the paper at {seen_titles[key]} (same title); skipped"))
+            if key in seen_content:
+                result.problems.append(Problem(source, entry.line, "duplicate", f"duplicate of the paper at {seen_content[key]} (same title and abstract); skipped"))
                 continue
+            if item.id in seen_ids and not user_id and item.id == paper_id(item.title):
+                item = item.model_copy(update={"id": paper_id(item.title, item.abstract)})
             if item.id in seen_ids:
                 result.problems.append(Problem(source, entry.line, "duplicate", f"id {item.id!r} already used at {seen_ids[item.id]}; skipped"))
                 continue
-            seen_titles[key] = where
+            seen_content[key] = where
             seen_ids[item.id] = where
             result.papers.append(item)
             taken += 1

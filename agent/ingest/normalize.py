@@ -40,7 +40,11 @@ def title_key(title: str) -> str:
     return _NON_ALNUM.sub(" ", text.lower()).strip()
 
 
-def paper_id(title: str) -> str:
-    """A short id derived from the normalized title, so it survives re-indexing and copies of a corpus."""
-    digest = hashlib.blake2b(title_key(title).encode("utf-8"), digest_size=4).hexdigest()
+def paper_id(title: str, abstract: str | None = None) -> str:
+    """A short id derived from the normalized title, so it survives re-indexing and copies of a corpus.
+
+    With ``abstract`` the id is derived from both: for a second, different paper with a title already taken.
+    """
+    key = title_key(title) if abstract is None else f"{title_key(title)}\n{title_key(abstract)}"
+    digest = hashlib.blake2b(key.encode("utf-8"), digest_size=4).hexdigest()
     return f"p{digest}"

@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from agent.index.store import PaperStore, SyncReport
-from agent.ingest import load_corpus, title_key
+from agent.ingest import load_corpus, paper_id, title_key
 from agent.ingest.formats import READERS, Problem
 from agent.types import Paper
 from agent.ui.render import esc
@@ -159,17 +159,22 @@ def ingest_uploads(
         names = {str(path): shown for path, shown in staged}
         loaded = load_corpus([path for path, _ in staged], max_mb)
         problems = [_rename(p, names) for p in loaded.problems]
-        # A paper already indexed from another file (same normalized title) is a duplicate, not a new paper.
+        # A paper already indexed from another file (same normalized title and abstract) is a duplicate, not a
+        # new paper; one that only shares its title with an indexed paper is kept under an id of its own.
         ours = set(loaded.sources)
-        existing = {title_key(p.title): p.id for p in store.all_papers() if p.source not in ours}
+        indexed = [p for p in store.all_papers() if p.source not in ours]
+        existing = {(title_key(p.title), title_key(p.abstract)): p.id for p in indexed}
+        taken = {p.id for p in indexed}
         keep: list[Paper] = []
         for paper in loaded.papers:
-            other = existing.get(title_key(paper.title))
+            other = existing.get((title_key(paper.title), title_key(paper.abstract)))
             if other is not None and other != paper.id:
                 problems.append(
                     Problem(names.get(paper.source, paper.source), None, "duplicate", f"{paper.title[:60]!r} is already indexed as [{other}]; skipped")
                 )
                 continue
+            if other is None and paper.id in taken and paper.id == paper_id(paper.title):
+                paper = paper.model_copy(update={"id": paper_id(paper.title, paper.abstract)})
             keep.append(paper)
         sync = store.sync(keep, loaded.sources, progress) if loaded.sources else SyncReport()
         for pid in sync.conflicts:
