@@ -66,6 +66,11 @@ class RetrievalSettings(BaseModel):
 
     k: int = Field(default=10, ge=1, description="Papers returned by a search.")
     candidates: int = Field(default=50, ge=1, description="Candidates each retriever contributes before fusion.")
+    fusion: Literal["rrf", "convex"] = Field(
+        default="rrf",
+        description="How the BM25, dense and name rankings are fused: 'convex' (weighted sum of min-max normalized "
+        "scores; score-aware) or 'rrf' (weighted reciprocal rank fusion; rank-only).",
+    )
     rrf_k: int = Field(default=10, ge=1, description="Reciprocal-rank-fusion constant (higher flattens rank differences; 10 was best on evals/questions.jsonl).")
     lexical_weight: float = Field(default=1.0, ge=0, description="Weight of the BM25 ranking in the fusion.")
     dense_weight: float = Field(default=1.0, ge=0, description="Weight of the dense (embedding) ranking in the fusion.")
@@ -194,6 +199,29 @@ class FaithfulnessSettings(BaseModel):
 
     mode: Literal["fast", "thorough"] = Field(
         default="fast", description="'fast' = deterministic + embedding checks; 'thorough' adds the local LLM judge."
+    )
+    engine: Literal["verifier", "rules"] = Field(
+        default="verifier",
+        description="What decides whether cited evidence supports a claim: 'verifier' = the learned cross-encoder "
+        "(agent/models/verifier, trained on SciFact, Citation-Integrity, HealthVer, COVID-Fact, AttributionBench, "
+        "WiCE and synthetic errors) plus the deterministic number/name/citation checks; 'rules' = the older "
+        "similarity thresholds and negation/quantifier word lists (kept for comparison).",
+    )
+    verifier_path: Path | None = Field(
+        default=None, description="Directory of a verifier model (manifest.json, model.onnx, tokenizer.json); None = the packaged one."
+    )
+    verifier_threshold: float | None = Field(
+        default=None, ge=0, le=1,
+        description="P(support) at or above which the verifier accepts a claim; None = the threshold in the model's manifest.",
+    )
+    verifier_windows: int = Field(
+        default=4, ge=1,
+        description="Best-aligned sentences of the cited abstracts the verifier reads for a claim, one by one and joined.",
+    )
+    judge_band: float = Field(
+        default=0.25, ge=0, le=1,
+        description="Thorough mode with the verifier: the LLM judge is asked only about claims whose verifier "
+        "P(support) is within this distance of the threshold (the verifier is unsure).",
     )
     judge_model: str | None = Field(
         default="local:qwen2.5-coder-1.5b",

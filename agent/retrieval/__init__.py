@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 from agent.index import ensure_indexed, open_store
-from agent.retrieval.hybrid import Method, Retriever, rrf_fuse
+from agent.retrieval.fusion import rrf_fuse
+from agent.retrieval.hybrid import Method, Retriever
 from agent.settings import Settings
 
 
