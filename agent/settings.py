@@ -311,6 +311,9 @@ class UISettings(BaseModel):
     port: int = Field(default=7860, ge=1, le=65535, description="Port the UI listens on.")
     max_upload_mb: float = Field(default=10.0, gt=0, description="Largest corpus upload accepted, in MiB.")
     concurrency: int = Field(default=2, ge=1, description="Chat requests processed at once.")
+    startup_poll_s: float = Field(
+        default=1.0, gt=0, description="How often the page refreshes its progress while the index opens (first run: indexing the bundled corpus)."
+    )
     auth: str | None = Field(
         default=None, description="Optional 'user:password' login for shared deployments (set it via the environment)."
     )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import codecs
 import json
 from pathlib import Path
 
@@ -113,7 +114,9 @@ def test_page_text_with_missing_lines_resynchronizes(tmp_path: Path) -> None:
         ("empty.jsonl", b"", "empty file"),
         ("blank.jsonl", b"  \n\n", "only whitespace"),
         ("bin.jsonl", b"\x00\x01\x02binary", "binary"),
-        ("latin.csv", "title,abstract\nCaf\xe9,x\n".encode("latin-1"), "not UTF-8"),
+        ("high.csv", bytes(range(0x80, 0x100)) * 3, "not text in any encoding tried"),
+        ("damaged.jsonl", json.dumps({"title": "Café", "abstract": ABSTRACT}, ensure_ascii=False).encode()[:-3] + b"\xc3\"}", "UTF-8 text with an invalid byte 0xc3"),
+        ("badbom.csv", codecs.BOM_UTF16_LE + b"t\x00\x00\xd8", "UTF-16 byte-order mark but is not valid UTF-16"),
         ("notes.docx", b"PK..", "unknown format"),
     ],
 )
@@ -159,3 +162,78 @@ def test_same_title_different_abstracts_are_both_kept(tmp_path: Path) -> None:
     assert [(p.line, p.kind) for p in first.problems] == [(3, "duplicate")]
     # Re-reading the file gives the same ids (re-indexing stays idempotent).
     assert [p.id for p in load_corpus([f]).papers] == [p.id for p in first.papers]
+
+
+# -- files as they come: encodings and broken BibTeX ------------------------------------------------
+#: Text that only survives a correct decode: accents, sharp s, curly quotes (Latin-1 has no curly quotes).
+TRICKY = {
+    "title": "“Café” über Straße",
+    "abstract": "We study naïve résumé parsing for Müller’s “Größe” data and improve accuracy by 5% on two benchmarks.",
+}
+LATIN1_TRICKY = {k: v.replace("“", "«").replace("”", "»").replace("’", "'") for k, v in TRICKY.items()}
+
+
+def _corpus_text(suffix: str, fields: dict[str, str] = TRICKY) -> str:
+    title, abstract = fields["title"], fields["abstract"]
+    if suffix == ".jsonl":
+        return json.dumps({"title": title, "abstract": abstract, "id": "p1"}, ensure_ascii=False) + "\n"
+    if suffix == ".csv":
+        return f'id,title,abstract\r\np1,{title},"{abstract}"\r\n'
+    return f"@article{{p1,\n  title = {{{title}}},\n  abstract = {{{abstract}}}\n}}\n"
+
+
+@pytest.mark.parametrize("suffix", [".jsonl", ".csv", ".bib"])
+@pytest.mark.parametrize(
+    ("encoding", "shown"),
+    [("utf-16", "UTF-16 (byte-order mark)"), ("cp1252", "cp1252"), ("latin-1", "cp1252"), ("utf-8-sig", None), ("utf-8", None)],
+)
+def test_files_in_common_encodings_index_with_correct_text(tmp_path: Path, suffix: str, encoding: str, shown: str | None) -> None:
+    fields = LATIN1_TRICKY if encoding == "latin-1" else TRICKY
+    path = tmp_path / f"corpus{suffix}"
+    path.write_bytes(_corpus_text(suffix, fields).encode(encoding))
+    result = load_corpus([path])
+    assert result.problems == [] and len(result.papers) == 1
+    paper = result.papers[0]
+    assert (paper.title, paper.abstract) == (fields["title"], fields["abstract"])
+    if shown is None:
+        assert result.notices == []
+    else:  # Latin-1 text reads the same as cp1252, the preferred single-byte code page
+        assert [(n.source, n.kind, n.message) for n in result.notices] == [(str(path), "encoding", f"not UTF-8; read as {shown}")]
+
+
+def test_undecodable_file_is_rejected_with_the_reason_and_others_still_load(tmp_path: Path) -> None:
+    bad = tmp_path / "garbage.csv"
+    bad.write_bytes(b"title,abstract\n" + bytes(range(0x80, 0x100)) * 4)
+    good = tmp_path / "good.jsonl"
+    good.write_bytes(_corpus_text(".jsonl").encode("utf-16"))
+    result = load_corpus([bad, good])
+    assert [p.id for p in result.papers] == ["p1"]
+    assert result.rejected_sources == [str(bad)]
+    [problem] = result.problems
+    assert problem.kind == "rejected_file" and "not text in any encoding tried" in problem.message and "save it as UTF-8" in problem.message
+
+
+BROKEN_BIB = f"""@article{{first,
+  title = {{First Paper}},
+  abstract = {{{ABSTRACT}}}
+}}
+
+@article{{broken,
+  title = {{Broken entry without its closing brace,
+  abstract = {{{ABSTRACT}}}
+
+@inproceedings{{third,
+  title = {{Third Paper}},
+  abstract = {{{ABSTRACT} Third.}}
+}}
+"""
+
+
+def test_broken_bibtex_entry_is_one_line_numbered_problem_and_nothing_printed(tmp_path: Path, capfd: pytest.CaptureFixture[str]) -> None:
+    result = load_corpus([write(tmp_path / "refs.bib", BROKEN_BIB)])
+    assert [p.id for p in result.papers] == ["first", "third"]
+    [problem] = result.problems
+    assert (problem.line, problem.kind) == (6, "malformed")
+    assert str(problem).startswith(f"{tmp_path / 'refs.bib'}:6: unreadable BibTeX entry: ") and "\n" not in str(problem)
+    out, err = capfd.readouterr()
+    assert out == "" and err == ""  # bibtexparser's own multi-line warning is silenced

@@ -98,3 +98,27 @@ def test_cli_errors_are_messages_not_tracebacks(bundled_home: Path, tmp_path: Pa
     out = _cli(["index", str(bad)], tmp_path / "other-home")
     assert out.returncode == 2 and "Traceback" not in out.stderr
     assert "unknown format" in out.stderr
+
+
+def test_cli_index_reads_other_encodings_with_a_note_and_one_line_per_broken_bibtex_entry(tmp_path: Path) -> None:
+    abstract = "We study naïve résumé parsing for Müller’s “Größe” data and improve accuracy by 5% on two benchmarks."
+    csv_file = tmp_path / "old.csv"
+    csv_file.write_bytes(f'title,abstract\r\n“Café” über Straße,"{abstract}"\r\n'.encode("cp1252"))
+    bib = tmp_path / "refs.bib"
+    bib.write_text(
+        f"@article{{ok1,\n  title = {{First Paper}},\n  abstract = {{{abstract}}}\n}}\n\n"
+        f"@article{{broken,\n  title = {{Missing its closing brace,\n  abstract = {{{abstract}}}\n\n"
+        f"@article{{ok2,\n  title = {{Third Paper}},\n  abstract = {{{abstract} More.}}\n}}\n",
+        encoding="utf-8",
+    )
+    home = tmp_path / "enc-home"
+    out = _cli(["index", str(csv_file), str(bib)], home)
+    assert out.returncode == 0, out.stderr
+    lines = [line for line in out.stderr.splitlines() if line.strip()]
+    assert len(lines) == 2, lines  # the parser's own multi-line warning is not printed
+    assert lines[0] == f"note: {csv_file}: not UTF-8; read as cp1252"
+    assert lines[1].startswith(f"warning: {bib}:6: unreadable BibTeX entry: ") and lines[1].endswith("; skipped")
+    assert "read 3 papers from 2 file(s)" in out.stdout
+    out = _cli(["papers", "--json"], home)
+    titles = {p["title"] for p in json.loads(out.stdout)}
+    assert titles == {"“Café” über Straße", "First Paper", "Third Paper"}

@@ -11,6 +11,7 @@ from agent.chain.classify import Turn
 from agent.settings import Settings
 from agent.types import Answer, Citation, FaithfulnessVerdict, Paper, SearchHit, SentenceResult
 from agent.ui import UIConfigError, chat, parse_auth, resolve_host
+from agent.ui.services import Startup
 
 PAPER = Paper(id="p1", title="False Negatives in Retrieval", abstract="We fix false negatives. It helps a lot.")
 
@@ -51,9 +52,13 @@ class StubServices:
     settings: Settings
     engine_obj: StubEngine | None = None
     store: StubStore = field(default_factory=StubStore)
+    startup: Startup = field(default_factory=lambda: Startup(ready=True))
 
     def engine(self, prefs):
         return self.engine_obj
+
+    def wait_ready(self, timeout=None):
+        return self.startup.ready
 
 
 @pytest.fixture
@@ -195,3 +200,34 @@ def test_fake_model_gets_a_fake_judge(settings):
     assert services.settings_for(Prefs(model="fake", papers=3)).answer.papers == 3
     real = services.settings_for(Prefs(model="local:qwen2.5-coder-0.5b"))
     assert real.faithfulness.judge_model == settings.faithfulness.judge_model
+
+
+def test_question_asked_while_indexing_waits_showing_progress_then_is_answered(settings):
+    class Indexing(StubServices):
+        """Not ready for the first two polls, with indexing progress; then ready."""
+
+        polls = 0
+
+        def wait_ready(self, timeout=None):
+            if timeout:  # one poll interval passes
+                self.polls += 1
+                self.startup.done = 100 * self.polls
+                if self.polls == 2:
+                    self.startup.ready = True
+            return self.startup.ready
+
+    services = Indexing(settings, StubEngine(settings), startup=Startup(stage="indexing the bundled corpus", total=205))
+    steps = _run(services, "Which papers address false negatives?")
+    contents = [s[1][-1]["content"] for s in steps]
+    assert "Searching" in contents[0]
+    assert "indexing the bundled corpus: 0/205 papers" in contents[1]
+    assert "indexing the bundled corpus: 100/205 papers" in contents[2]
+    assert "Searching" in contents[3] and "Found 1 paper" in contents[4]
+    assert "cw-answer" in contents[-1] and "Faithful" in contents[-1]
+
+
+def test_startup_text_says_what_happens():
+    assert Startup().text().startswith("Starting: opening the index")
+    assert "12/205 papers" in Startup(stage="indexing the bundled corpus", done=12, total=205).text()
+    assert Startup(ready=True).text() == "Ready."
+    assert "could not be opened: disk full" in Startup(error="disk full").text()

@@ -25,6 +25,10 @@ pytestmark = [pytest.mark.browser, pytest.mark.slow]
 ROOT = Path(__file__).resolve().parent.parent
 QUESTION = "Which papers address false negatives?"
 START_TIMEOUT_S = 240
+#: On a fresh home the page must be served this soon; the bundled corpus is indexed behind it.
+FRESH_PAGE_S = 10
+#: Indexing the bundled corpus (about a minute on 2 cores) and then answering.
+FRESH_ANSWER_TIMEOUT_MS = 300_000
 ANSWER_TIMEOUT_MS = 120_000
 
 
@@ -56,10 +60,8 @@ def artifacts(request: pytest.FixtureRequest) -> Path:
     return out
 
 
-@pytest.fixture(scope="module")
-def app_url(bundled_home: Path, tmp_path_factory: pytest.TempPathFactory, artifacts: Path):
-    home = tmp_path_factory.mktemp("ui-home")
-    shutil.copytree(bundled_home, home, dirs_exist_ok=True)
+def _launch(home: Path, log_path: Path) -> tuple[subprocess.Popen, str]:
+    """``python app.py`` with the fake model on a free loopback port, in its own session (killed by :func:`_kill`)."""
     port = _free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith("CITEWISE_") or k == "CITEWISE_ARTIFACTS"}
     env.update(
@@ -73,41 +75,56 @@ def app_url(bundled_home: Path, tmp_path_factory: pytest.TempPathFactory, artifa
         TOKENIZERS_PARALLELISM="false",
     )
     env.pop("OPENAI_API_KEY", None)
+    with log_path.open("w") as log:
+        proc = subprocess.Popen(
+            [sys.executable, str(ROOT / "app.py"), "--port", str(port), "--model", "fake"],
+            cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
+        )
+    return proc, f"http://127.0.0.1:{port}/"
+
+
+def _wait_served(proc: subprocess.Popen, url: str, log_path: Path, timeout_s: float) -> float:
+    """Seconds until ``url`` answers 200; fails the test if the app exits or takes longer than ``timeout_s``."""
+    start = time.monotonic()
+    while True:
+        if proc.poll() is not None:
+            pytest.fail(f"app exited with {proc.returncode} before it was up; log: {log_path}\n{log_path.read_text()[-3000:]}")
+        try:
+            with urllib.request.urlopen(url, timeout=2) as resp:
+                if resp.status == 200:
+                    return time.monotonic() - start
+        except OSError:
+            pass
+        if time.monotonic() - start > timeout_s:
+            pytest.fail(f"app not up after {timeout_s}s; log: {log_path}\n{log_path.read_text()[-3000:]}")
+        time.sleep(0.2)
+
+
+def _kill(proc: subprocess.Popen) -> None:
+    for sig, wait in ((signal.SIGTERM, 10), (signal.SIGKILL, 5)):
+        if proc.poll() is not None:
+            break
+        try:
+            os.killpg(proc.pid, sig)
+        except ProcessLookupError:
+            break
+        try:
+            proc.wait(timeout=wait)
+        except subprocess.TimeoutExpired:
+            continue
+
+
+@pytest.fixture(scope="module")
+def app_url(bundled_home: Path, tmp_path_factory: pytest.TempPathFactory, artifacts: Path):
+    home = tmp_path_factory.mktemp("ui-home")
+    shutil.copytree(bundled_home, home, dirs_exist_ok=True)
     log_path = artifacts / "server.log"
-    log = log_path.open("w")
-    proc = subprocess.Popen(
-        [sys.executable, str(ROOT / "app.py"), "--port", str(port), "--model", "fake"],
-        cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
-    )
-    url = f"http://127.0.0.1:{port}/"
+    proc, url = _launch(home, log_path)
     try:
-        deadline = time.monotonic() + START_TIMEOUT_S
-        while True:
-            if proc.poll() is not None:
-                pytest.fail(f"app exited with {proc.returncode} before it was up; log: {log_path}\n{log_path.read_text()[-3000:]}")
-            try:
-                with urllib.request.urlopen(url, timeout=2) as resp:
-                    if resp.status == 200:
-                        break
-            except OSError:
-                pass
-            if time.monotonic() > deadline:
-                pytest.fail(f"app not up after {START_TIMEOUT_S}s; log: {log_path}\n{log_path.read_text()[-3000:]}")
-            time.sleep(0.5)
+        _wait_served(proc, url, log_path, START_TIMEOUT_S)
         yield url
     finally:
-        for sig, wait in ((signal.SIGTERM, 10), (signal.SIGKILL, 5)):
-            if proc.poll() is not None:
-                break
-            try:
-                os.killpg(proc.pid, sig)
-            except ProcessLookupError:
-                break
-            try:
-                proc.wait(timeout=wait)
-            except subprocess.TimeoutExpired:
-                continue
-        log.close()
+        _kill(proc)
 
 
 @pytest.fixture(scope="module")
@@ -289,3 +306,31 @@ def test_upload_grows_the_corpus(browser, app_url, artifacts, tmp_path):
         page.screenshot(path=str(artifacts / "09-corpus-upload.png"), full_page=True)
     finally:
         _close(context, artifacts, "upload")
+
+
+def test_fresh_home_serves_the_page_at_once_and_answers_once_indexed(browser, artifacts, tmp_path):
+    home = tmp_path / "fresh-home"  # empty: the app must index the bundled corpus itself
+    home.mkdir()
+    log_path = artifacts / "server-fresh.log"
+    proc, url = _launch(home, log_path)
+    try:
+        served_s = _wait_served(proc, url, log_path, 60)
+        assert served_s <= FRESH_PAGE_S, f"page served after {served_s:.1f}s on a fresh home (limit {FRESH_PAGE_S}s)"
+        context, page = _open(browser, url)
+        try:
+            status = page.locator("#cw-startup")
+            status.wait_for(state="visible")
+            assert "Questions are answered as soon as it is done" in status.inner_text()
+            _ask(page, QUESTION)  # accepted now, answered when the index is ready
+            page.wait_for_selector("#cw-chat .cw-status")
+            page.screenshot(path=str(artifacts / "10-fresh-home-indexing.png"), full_page=True)
+            page.wait_for_selector("#cw-chat .cw-answer", timeout=FRESH_ANSWER_TIMEOUT_MS)
+            assert page.locator("#cw-chat a.cw-cite").count() > 0
+            status.wait_for(state="hidden")
+            page.get_by_role("tab", name="Corpus").click()
+            page.wait_for_function("() => /205 papers indexed/.test(document.querySelector('#cw-count').innerText)")
+            page.screenshot(path=str(artifacts / "11-fresh-home-ready.png"), full_page=True)
+        finally:
+            _close(context, artifacts, "fresh-home")
+    finally:
+        _kill(proc)

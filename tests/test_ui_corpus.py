@@ -66,7 +66,7 @@ def test_rejects_bad_extension(tmp_path):
         corpus.validate_upload(path, "README", 10)
 
 
-def test_rejects_too_large_empty_binary_and_non_utf8(tmp_path):
+def test_rejects_too_large_empty_binary_and_undecodable(tmp_path):
     big = _write(tmp_path, "big.jsonl", "x" * 3000)
     with pytest.raises(corpus.UploadRejected, match="over the 0.001 MiB upload limit"):
         corpus.validate_upload(big, "big.jsonl", 0.001)
@@ -74,8 +74,10 @@ def test_rejects_too_large_empty_binary_and_non_utf8(tmp_path):
         corpus.validate_upload(_write(tmp_path, "e.jsonl", ""), "e.jsonl", 10)
     with pytest.raises(corpus.UploadRejected, match="binary"):
         corpus.validate_upload(_write(tmp_path, "b.csv", b"title,abstract\n\x00\x01"), "b.csv", 10)
-    with pytest.raises(corpus.UploadRejected, match="not UTF-8"):
-        corpus.validate_upload(_write(tmp_path, "l.txt", "caf\xe9".encode("latin-1")), "l.txt", 10)
+    with pytest.raises(corpus.UploadRejected, match="not text in any encoding tried"):
+        corpus.validate_upload(_write(tmp_path, "g.txt", bytes(range(0x80, 0x100)) * 3), "g.txt", 10)
+    corpus.validate_upload(_write(tmp_path, "l.txt", "caf\xe9 cr\xe8me".encode("latin-1")), "l.txt", 10)  # read as cp1252
+    corpus.validate_upload(_write(tmp_path, "u.txt", "café".encode("utf-16")), "u.txt", 10)
     with pytest.raises(corpus.UploadRejected, match="whitespace"):
         corpus.validate_upload(_write(tmp_path, "w.txt", "  \n\n"), "w.txt", 10)
 
@@ -148,3 +150,14 @@ def test_filter_and_rows():
     assert corpus.filter_papers(papers, "  ") == papers
     assert corpus.paper_rows(papers)[0] == ["a", "False Negatives", "2020", "u.jsonl"]
     assert corpus.paper_rows(papers)[1][3] == "bundled:papers-page.txt"
+
+
+def test_upload_in_utf16_is_read_and_the_report_names_the_encoding(tmp_path):
+    store = MemoryStore()
+    fields = dict(GOOD, title="Größe “matters” für Café")
+    path = _write(tmp_path, "win.jsonl", _jsonl(fields).encode("utf-16"))
+    report = corpus.ingest_uploads(store, [(path, "win.jsonl")], tmp_path / "uploads", 1.0)
+    assert report.added == 1 and store.all_papers()[0].title == "Größe “matters” für Café"
+    [outcome] = report.files
+    assert outcome.accepted and outcome.message == "not UTF-8; read as UTF-16 (byte-order mark)"
+    assert "read as UTF-16" in corpus.report_html(report)

@@ -6,6 +6,7 @@ from pathlib import Path
 from typing import Annotated, Optional
 
 import typer
+from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 from rich.table import Table
 
@@ -22,7 +23,9 @@ re-embedded; a paper removed from a file is deleted from the index. Entries
 without a title or abstract, malformed lines and duplicates (same normalized
 title) are skipped and listed with file and line. A file that cannot be read
 (missing, empty, binary, too large, unknown extension) is rejected; the other
-files are still indexed, and the exit code is 2.
+files are still indexed, and the exit code is 2. Files need not be UTF-8:
+UTF-16 (with a byte-order mark) and single-byte code pages (cp1252 / Latin-1)
+are detected and read, with a note naming the encoding used.
 """
 
 
@@ -57,13 +60,16 @@ def index(
         "papers_read": len(loaded.papers),
         "index": report.summary(),
         "problems": [{"source": p.source, "line": p.line, "kind": p.kind, "message": p.message} for p in loaded.problems],
+        "notices": [{"source": p.source, "kind": p.kind, "message": p.message} for p in loaded.notices],
         "total_indexed": store.count(),
     }
     if json_out:
         print_json(result)
     else:
+        for notice in loaded.notices:
+            err_console.print(f"[cyan]note:[/] {escape(str(notice))}", highlight=False)
         for problem in loaded.problems:
-            err_console.print(f"[yellow]warning:[/] {problem}")
+            err_console.print(f"[yellow]warning:[/] {escape(str(problem))}", highlight=False)
         s = report.summary()
         skipped = sum(v for k, v in counts.items() if k != "papers")
         out_console.print(

@@ -20,6 +20,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import logging
 import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -130,19 +131,47 @@ def read_csv(text: str, source: str) -> tuple[list[RawEntry], list[Problem]]:
 
 
 _BRACES = re.compile(r"[{}]")
+_SPACES = re.compile(r"\s+")
+#: bibtexparser logs each failed block as a multi-line warning; ours replace them.
+BIBTEX_LOGGER = "bibtexparser"
+
+
+def _failed_block_reason(block: Any) -> str:
+    """One line saying why bibtexparser could not use ``block``."""
+    from bibtexparser.model import DuplicateBlockKeyBlock, DuplicateFieldKeyBlock
+
+    if isinstance(block, DuplicateBlockKeyBlock):
+        first = getattr(block.previous_block, "start_line", None)
+        where = f" (first at line {first + 1})" if first is not None else ""
+        return f"duplicate citation key {block.key!r}{where}"
+    if isinstance(block, DuplicateFieldKeyBlock):
+        return f"field(s) {', '.join(sorted(block.duplicate_keys))} given twice"
+    error = getattr(block, "error", None)
+    reason = getattr(error, "abort_reason", None) or str(error or type(block).__name__)
+    return _SPACES.sub(" ", reason).strip().rstrip(".")
 
 
 def read_bibtex(text: str, source: str) -> tuple[list[RawEntry], list[Problem]]:
-    """BibTeX entries; the citation key becomes the paper id."""
+    """BibTeX entries; the citation key becomes the paper id.
+
+    A block the parser cannot read becomes one line-numbered ``malformed``
+    problem (the parser's own log output is silenced) and the rest of the file
+    is still read.
+    """
     import bibtexparser
 
-    library = bibtexparser.parse_string(text)
+    logging.getLogger(BIBTEX_LOGGER).setLevel(logging.CRITICAL + 1)
+    try:
+        library = bibtexparser.parse_string(text)
+    except Exception as exc:  # noqa: BLE001 - a parser bug on odd input: reject the file, say why
+        reason = _SPACES.sub(" ", str(exc)).strip() or type(exc).__name__
+        return [], [Problem(source, None, "rejected_file", f"the BibTeX parser failed ({reason})")]
     entries: list[RawEntry] = []
     problems: list[Problem] = []
     for block in library.failed_blocks:
         line = getattr(block, "start_line", None)
         problems.append(
-            Problem(source, (line + 1) if line is not None else None, "malformed", f"unparseable BibTeX block: {type(block).__name__}; skipped")
+            Problem(source, (line + 1) if line is not None else None, "malformed", f"unreadable BibTeX entry: {_failed_block_reason(block)}; skipped")
         )
     for entry in library.entries:
         line = (entry.start_line + 1) if getattr(entry, "start_line", None) is not None else 0

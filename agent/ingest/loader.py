@@ -1,9 +1,12 @@
 """Load corpus files into validated, de-duplicated :class:`~agent.types.Paper` objects.
 
 Rules (documented in the README and ``citewise index --help``):
-- A file that cannot be read at all — missing, empty, binary, too large, an
-  unknown extension, a CSV without ``title``/``abstract`` columns — is
-  *rejected*: reported, nothing taken from it, other files still load.
+- A file that cannot be read at all — missing, empty, binary, in no encoding
+  :mod:`agent.ingest.decoding` can read, too large, an unknown extension, a CSV
+  without ``title``/``abstract`` columns — is *rejected*: reported, nothing
+  taken from it, other files still load.
+- A file that is not UTF-8 (UTF-16, cp1252, ...) is read and a *notice* names
+  the encoding used.
 - An entry with a bad line, no title or no abstract is *skipped* and reported
   with its file and line.
 - A duplicate (same normalized title as an earlier entry) is *skipped* and
@@ -20,6 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from agent.errors import IngestError
+from agent.ingest.decoding import Decoded, UndecodableError, decode_bytes
 from agent.ingest.formats import READERS, Problem, RawEntry
 from agent.ingest.normalize import clean_display, paper_id, title_key
 from agent.types import Paper
@@ -28,8 +32,6 @@ BUNDLED_NAME = "papers-page.txt"
 BUNDLED_SOURCE = f"bundled:{BUNDLED_NAME}"
 #: Ids must be safe inside ``[ID]`` citation markers.
 VALID_ID = re.compile(r"^[A-Za-z0-9_.:-]{1,64}$")
-#: Bytes sniffed to recognise a binary file.
-SNIFF_BYTES = 8192
 
 
 @dataclass
@@ -38,6 +40,8 @@ class LoadResult:
 
     papers: list[Paper] = field(default_factory=list)
     problems: list[Problem] = field(default_factory=list)
+    #: Things worth knowing that lost nothing (kind ``encoding``: a file was not UTF-8).
+    notices: list[Problem] = field(default_factory=list)
     sources: list[str] = field(default_factory=list)
     rejected_sources: list[str] = field(default_factory=list)
 
@@ -53,17 +57,8 @@ def bundled_corpus_text() -> str:
     return resources.files("agent.data").joinpath(BUNDLED_NAME).read_text(encoding="utf-8")
 
 
-def _decode(data: bytes, source: str) -> str:
-    if b"\x00" in data[:SNIFF_BYTES]:
-        raise IngestError(f"{source}: binary file (NUL bytes), not a text corpus; rejected")
-    try:
-        return data.decode("utf-8-sig")
-    except UnicodeDecodeError as exc:
-        raise IngestError(f"{source}: not UTF-8 text (byte {exc.start}); rejected") from None
-
-
-def read_source(path: Path, max_bytes: int) -> tuple[str, str]:
-    """Return (text, source name) of a corpus file, or raise :class:`IngestError`."""
+def read_source(path: Path, max_bytes: int) -> tuple[Decoded, str]:
+    """Return (decoded text, source name) of a corpus file, or raise :class:`IngestError`."""
     source = str(path)
     if not path.exists():
         raise IngestError(f"{source}: no such file")
@@ -77,10 +72,13 @@ def read_source(path: Path, max_bytes: int) -> tuple[str, str]:
         raise IngestError(f"{source}: empty file; rejected")
     if size > max_bytes:
         raise IngestError(f"{source}: {size / 2**20:.1f} MiB is over the {max_bytes / 2**20:.1f} MiB limit; rejected")
-    text = _decode(path.read_bytes(), source)
-    if not text.strip():
+    try:
+        decoded = decode_bytes(path.read_bytes())
+    except UndecodableError as exc:
+        raise IngestError(f"{source}: {exc}; rejected") from None
+    if not decoded.text.strip():
         raise IngestError(f"{source}: only whitespace; rejected")
-    return text, source
+    return decoded, source
 
 
 def _authors(value: Any) -> list[str]:
@@ -147,12 +145,14 @@ def load_corpus(paths: list[Path] | None, max_file_mb: float = 50.0) -> LoadResu
         inputs.append((bundled_corpus_text(), BUNDLED_SOURCE, ".txt"))
     for path in paths or []:
         try:
-            text, source = read_source(Path(path), int(max_file_mb * 2**20))
+            decoded, source = read_source(Path(path), int(max_file_mb * 2**20))
         except IngestError as exc:
             result.problems.append(Problem(str(path), None, "rejected_file", str(exc).split(": ", 1)[-1]))
             result.rejected_sources.append(str(path))
             continue
-        inputs.append((text, source, Path(path).suffix.lower()))
+        if not decoded.is_utf8:
+            result.notices.append(Problem(source, None, "encoding", f"not UTF-8; read as {decoded.describe()}"))
+        inputs.append((decoded.text, source, Path(path).suffix.lower()))
 
     for text, source, suffix in inputs:
         entries, problems = parse_text(text, source, suffix)

@@ -1,8 +1,9 @@
 """The Gradio chat UI (``python app.py`` or ``citewise ui``).
 
 :func:`serve` is the one entry point: it checks the bind address (loopback
-unless ``listen_anywhere``), turns telemetry off, opens the index (indexing
-the bundled corpus on first run), builds the Blocks and launches them with a
+unless ``listen_anywhere``), turns telemetry off, starts opening the index in
+the background (indexing the bundled corpus on first run, with progress on
+the page), builds the Blocks and launches them at once with a
 per-event concurrency limit, a minimal set of served paths and optional
 login from ``CITEWISE_UI__AUTH`` ("user:password").
 """
@@ -96,18 +97,24 @@ def blocked_paths(settings: Settings) -> list[str]:
     return out
 
 
-def create_services(settings: Settings) -> Services:
+def create_services(settings: Settings, *, background: bool = True) -> Services:
+    """The shared backend; ``background``: the index opens in a thread while the page is already served."""
     from agent.ui.services import Services
 
-    return Services(settings)
+    return Services(settings, background=background)
 
 
 def build(settings: Settings, *, locked: bool = False, runs_dirs: list[Path] | None = None, services: Services | None = None) -> gr.Blocks:
-    """The Blocks for ``settings`` (not launched), with the queue configured."""
+    """The Blocks for ``settings`` (not launched), with the queue configured.
+
+    Services passed in are started by the caller (:func:`serve` does it once the page is up).
+    """
     offline_env()
     from agent.ui.app import build_app
 
-    services = services or create_services(settings)
+    if services is None:
+        services = create_services(settings)
+        services.start()
     demo = build_app(services, locked=locked, runs_dirs=runs_dirs if runs_dirs is not None else default_runs_dirs(settings))
     demo.queue(default_concurrency_limit=settings.ui.concurrency, max_size=QUEUE_SIZE)
     return demo
@@ -128,10 +135,9 @@ def serve(
     auth = parse_auth(settings.ui.auth)
     port = port or settings.ui.port
     locked = not is_loopback(bind)
-    print(f"citewise ui: opening the index at {settings.index.chroma_url or settings.index_path} "
-          "(the bundled corpus is indexed on first run)…", file=sys.stderr, flush=True)
+    print(f"citewise ui: opening the index at {settings.index.chroma_url or settings.index_path} in the background "
+          "(on first run it indexes the bundled corpus, about a minute; the page shows the progress)", file=sys.stderr, flush=True)
     services = create_services(settings)
-    services.warm_up()
     demo = build(settings, locked=locked, runs_dirs=runs_dirs, services=services)
     from agent.ui.theme import CSS, JS, offline_theme
 
@@ -157,8 +163,12 @@ def serve(
         theme=offline_theme(),
         css=CSS,
         js=JS,
-        prevent_thread_lock=prevent_thread_lock,
+        prevent_thread_lock=True,
     )
+    # The page is up; now open the index (on a fresh home: index the bundled corpus) without delaying it.
+    services.start()
+    if not prevent_thread_lock:
+        demo.block_thread()
     return demo
 
 

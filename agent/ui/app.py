@@ -41,6 +41,9 @@ def build_app(services: Services, *, locked: bool = False, runs_dirs: list[Path]
     with gr.Blocks(title="Citewise", analytics_enabled=False, fill_width=True) as demo:
         session = gr.State(chat.ChatSession())
         gr.Markdown("## Citewise — cited answers from research-paper abstracts")
+        # While the index opens (first run: the bundled corpus is indexed), a progress line; gone once ready.
+        startup = gr.Markdown(services.startup.text(), elem_id="cw-startup", visible=not services.startup.ready)
+        startup_timer = gr.Timer(ui.startup_poll_s, active=not services.startup.ready)
         with gr.Tabs():
             # -- Chat ---------------------------------------------------------
             with gr.Tab("Chat", id="chat"):
@@ -125,7 +128,7 @@ def build_app(services: Services, *, locked: bool = False, runs_dirs: list[Path]
                         paper_card = gr.HTML(render.render_paper(None), elem_id="cw-paper-card")
                 with gr.Accordion("Add papers", open=True):
                     gr.Markdown(
-                        f"Upload {', '.join(corpus.ACCEPTED_EXTENSIONS)} files (UTF-8, at most {ui.max_upload_mb:g} MiB each). "
+                        f"Upload {', '.join(corpus.ACCEPTED_EXTENSIONS)} files (UTF-8, UTF-16 or cp1252/Latin-1, at most {ui.max_upload_mb:g} MiB each). "
                         "JSONL/CSV need `title` and `abstract` (optional `id`, `year`, `authors`, `url`); "
                         "BibTeX entries need an `abstract`; `.txt` is title line / abstract line pairs."
                     )
@@ -207,6 +210,9 @@ def build_app(services: Services, *, locked: bool = False, runs_dirs: list[Path]
             if not files:
                 gr.Warning("Choose one or more files to upload first.")
                 return gr.skip(), gr.skip(), gr.skip(), gr.skip()
+            if not services.wait_ready(0):
+                gr.Warning(f"{services.startup.text()} Add your files once it is ready.")
+                return gr.skip(), gr.skip(), gr.skip(), gr.skip()
             pairs = [(Path(f), Path(f).name) for f in files]
             progress(0, desc="Reading files…")
 
@@ -260,9 +266,26 @@ def build_app(services: Services, *, locked: bool = False, runs_dirs: list[Path]
         show.click(do_show, inputs=[run_a], outputs=[eval_summary, report_file, report_view], api_visibility="private")
         compare.click(do_compare, inputs=[run_a, run_b], outputs=[eval_summary], api_visibility="private")
 
+        def startup_state() -> tuple:
+            """The progress line and whether to keep polling it."""
+            state = services.startup
+            done = state.ready or state.error is not None
+            shown = gr.update(value=state.text(), visible=not state.ready)
+            return shown, gr.Timer(active=not done)
+
+        def poll_startup() -> tuple:
+            shown, timer = startup_state()
+            n = services.count()
+            rows = corpus.paper_rows(services.papers()) if services.startup.ready else gr.skip()
+            return shown, timer, _count_text(n), rows
+
+        startup_timer.tick(
+            poll_startup, outputs=[startup, startup_timer, count, table], show_progress="hidden", api_visibility="private"
+        )
+
         def on_load() -> tuple:
             n = services.count()
-            return (_count_text(n), corpus.paper_rows(services.papers()), *scan())
+            return (*startup_state(), _count_text(n), corpus.paper_rows(services.papers()), *scan())
 
-        demo.load(on_load, outputs=[count, table, run_a, run_b], api_visibility="private")
+        demo.load(on_load, outputs=[startup, startup_timer, count, table, run_a, run_b], api_visibility="private")
     return demo

@@ -63,7 +63,10 @@ def respond(
     papers: float,
     check: str,
 ) -> Iterator[tuple[str, list[Message], ChatSession]]:
-    """Generator handler: "Searching…", then "found N papers", then tokens, then the checked answer."""
+    """Generator handler: "Searching…", then "found N papers", then tokens, then the checked answer.
+
+    A question asked while the index is still opening waits for it, showing the progress.
+    """
     session = session or ChatSession()
     history = list(history or [])
     question = (question or "").strip()
@@ -74,6 +77,14 @@ def respond(
     history.append({"role": "assistant", "content": render.render_searching() + f'<span class="{IN_PROGRESS}"></span>'})
     index = len(history) - 1
     yield "", list(history), session
+    if not services.wait_ready(0):  # first run: the bundled corpus is still being indexed
+        while True:
+            history[index] = {"role": "assistant", "content": render.render_startup(services.startup.text()) + f'<span class="{IN_PROGRESS}"></span>'}
+            yield "", list(history), session
+            if services.wait_ready(services.settings.ui.startup_poll_s):
+                break
+        history[index] = {"role": "assistant", "content": render.render_searching() + f'<span class="{IN_PROGRESS}"></span>'}
+        yield "", list(history), session
     try:
         prefs = validate_prefs(_prefs(model, base_url, papers, check), services.settings, locked)
         engine = services.engine(prefs)

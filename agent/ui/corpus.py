@@ -1,8 +1,9 @@
 """The Corpus tab's logic: validate uploads, index them, report, and browse the papers.
 
 Uploads are untrusted. Before anything is parsed, a file must have one of the
-supported extensions, be non-empty, within ``ui.max_upload_mb``, free of NUL
-bytes and valid UTF-8. Accepted files are copied under ``<home>/uploads`` with
+supported extensions, be non-empty, within ``ui.max_upload_mb`` and text in an
+encoding :mod:`agent.ingest.decoding` can read (UTF-8, UTF-16, cp1252, ...; the
+report names the encoding when it was not UTF-8). Accepted files are copied under ``<home>/uploads`` with
 a sanitized name (re-uploading a file of the same name replaces what it added
 before) and indexed with the same loader as ``citewise index``; the report
 says what was added, updated, skipped and why, by file and line. Nothing is
@@ -20,14 +21,13 @@ from pathlib import Path
 
 from agent.index.store import PaperStore, SyncReport
 from agent.ingest import load_corpus, paper_id, title_key
+from agent.ingest.decoding import UndecodableError, decode_bytes
 from agent.ingest.formats import READERS, Problem
 from agent.types import Paper
 from agent.ui.render import esc
 
 #: Extensions accepted in the upload box (those the loader can read).
 ACCEPTED_EXTENSIONS: tuple[str, ...] = tuple(sorted(READERS))
-#: Bytes sniffed for NUL (binary files).
-SNIFF_BYTES = 8192
 #: Longest kept file-name stem.
 MAX_STEM = 60
 #: Rows shown in the paper browser at once.
@@ -85,15 +85,10 @@ def validate_upload(path: Path, name: str, max_mb: float) -> None:
     limit = int(max_mb * 2**20)
     if size > limit:
         raise UploadRejected(f"{size / 2**20:.1f} MiB is over the {max_mb:g} MiB upload limit")
-    with path.open("rb") as fh:
-        head = fh.read(SNIFF_BYTES)
-        if b"\x00" in head:
-            raise UploadRejected("binary file (NUL bytes), not a text corpus")
-        data = head + fh.read()
     try:
-        text = data.decode("utf-8-sig")
-    except UnicodeDecodeError as exc:
-        raise UploadRejected(f"not UTF-8 text (bad byte at offset {exc.start})") from None
+        text = decode_bytes(path.read_bytes()).text
+    except UndecodableError as exc:
+        raise UploadRejected(str(exc)) from None
     if not text.strip():
         raise UploadRejected("only whitespace")
 
@@ -180,8 +175,9 @@ def ingest_uploads(
         for pid in sync.conflicts:
             problems.append(Problem("", None, "conflict", f"id [{pid}] is already used by a paper from another file; not replaced"))
         rejected_sources = {names.get(s, s) for s in loaded.rejected_sources}
+        notices = [_rename(p, names) for p in loaded.notices]
         for _, shown in staged:
-            reasons = [p.message for p in problems if p.source == shown and p.kind == "rejected_file"]
+            reasons = [p.message for p in problems + notices if p.source == shown and p.kind in ("rejected_file", "encoding")]
             report.files.append(FileOutcome(shown, shown not in rejected_sources, "; ".join(reasons)))
         report.sync = sync
         report.problems = [p for p in problems if p.kind != "rejected_file"]

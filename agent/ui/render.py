@@ -346,6 +346,11 @@ def render_answer(answer: Answer, papers: Mapping[str, Paper], prefix: str, note
 
 
 # -- progress messages -----------------------------------------------------------
+def render_startup(text: str) -> str:
+    """A question waiting for the index to open (first run: the bundled corpus being indexed)."""
+    return f'<div class="cw-status">{esc(text)}</div>'
+
+
 def render_searching() -> str:
     return '<div class="cw-status">Searching the indexed papers…</div>'
 

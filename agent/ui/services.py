@@ -5,6 +5,12 @@ is expensive and read-only while answering: the Chroma store, the retriever,
 the embedder and loaded models. Local models (llama.cpp / transformers) are
 not safe to call from two threads at once, so their generation is serialized
 with a lock; the fake and hosted backends run concurrently.
+
+With ``background=True`` (what the UI uses) the index opens in a thread that
+:meth:`Services.start` starts — on a fresh home that means indexing the
+bundled corpus, about a minute — so the page is served at once;
+:attr:`Services.startup` says how far it got, and :meth:`Services.wait_ready`
+lets a question wait for it.
 """
 
 from __future__ import annotations
@@ -19,6 +25,8 @@ from agent.chain import AnswerEngine, faithfulness_hook
 from agent.llm import LLM, load_llm
 from agent.llm.base import ChatMessage
 from agent.llm.registry import parse_model_string
+from agent.errors import CitewiseError
+from agent.index.store import PaperStore
 from agent.retrieval import Retriever
 from agent.settings import Settings
 from agent.types import Answer, Paper
@@ -98,28 +106,112 @@ def validate_prefs(prefs: Prefs, settings: Settings, locked: bool) -> Prefs:
     return Prefs(model=model, base_url=base_url, papers=papers, check=prefs.check)
 
 
+@dataclass
+class Startup:
+    """How far opening the index got (read by the page's progress line and waiting questions)."""
+
+    stage: str = "opening the index"
+    done: int = 0
+    total: int = 0
+    ready: bool = False
+    error: str | None = None
+
+    def text(self) -> str:
+        if self.error:
+            return f"The index could not be opened: {self.error}"
+        if self.ready:
+            return "Ready."
+        if self.total:
+            return f"First run: {self.stage}: {self.done}/{self.total} papers embedded. Questions are answered as soon as it is done."
+        return f"Starting: {self.stage}… Questions are answered as soon as it is done."
+
+
 class Services:
     """The shared backend of every UI session."""
 
-    def __init__(self, settings: Settings, retriever: Retriever | None = None) -> None:
-        from agent.retrieval import open_retriever
-
+    def __init__(self, settings: Settings, retriever: Retriever | None = None, *, background: bool = False) -> None:
         self.settings = settings
-        self.retriever = retriever or open_retriever(settings)
-        self.store = self.retriever.store
         self.uploads_dir = settings.home / "uploads"
         self._lock = threading.Lock()
         self._engines: dict[tuple, AnswerEngine] = {}
         self._llms: dict[tuple, LLM] = {}
         self._settings: dict[tuple, Settings] = {}
         self._check_lock = threading.Lock()
+        self.startup = Startup()
+        self._store: PaperStore | None = None
+        self._retriever: Retriever | None = None
+        self._opened = threading.Event()
+        self._ready = threading.Event()
+        self._thread: threading.Thread | None = None
+        if retriever is not None:
+            self._store, self._retriever = retriever.store, retriever
+            self._mark(ready=True)
+        elif not background:
+            self._open()
+            if self.startup.error:
+                raise CitewiseError(self.startup.error)
 
-    def warm_up(self) -> None:
-        """Load the embedder now (one search), so the first question does not pay for it."""
+    # -- start-up ------------------------------------------------------------
+    def start(self) -> None:
+        """Open the index in a background thread (once; nothing to do when it is open already)."""
+        with self._lock:
+            if self._ready.is_set() or self._thread is not None:
+                return
+            self._thread = threading.Thread(target=self._open, name="citewise-open-index", daemon=True)
+            self._thread.start()
+
+    def _mark(self, **changes: object) -> None:
+        for key, value in changes.items():
+            setattr(self.startup, key, value)
+        if self.startup.ready or self.startup.error:
+            self._opened.set()
+            self._ready.set()
+
+    def _open(self) -> None:
+        """Open the store, index the bundled corpus on a fresh home, build the retriever, load the embedder."""
+        from agent.index import index_corpus, open_store
+
         try:
-            self.retriever.search("warm up", 1)
-        except Exception:  # noqa: BLE001 - only an optimisation; the first question reports real errors
-            pass
+            store = open_store(self.settings)
+            self._store = store
+            self._opened.set()
+            if store.count() == 0:
+                self._mark(stage="indexing the bundled corpus")
+                index_corpus(store, None, self.settings, lambda done, total: self._mark(done=done, total=total))
+            self._mark(stage="building the search index", done=0, total=0)
+            retriever = Retriever(store, self.settings)
+            self._mark(stage="loading the embedding model")
+            try:
+                retriever.search("warm up", 1)  # so the first question does not pay for it
+            except Exception:  # noqa: BLE001 - only an optimisation; the first question reports real errors
+                pass
+            self._retriever = retriever
+            self._mark(ready=True)
+        except Exception as exc:  # noqa: BLE001 - shown on the page and to every waiting question
+            self._mark(error=str(exc) or type(exc).__name__)
+
+    def wait_ready(self, timeout: float | None = None) -> bool:
+        """Wait up to ``timeout`` seconds for the index; True once it is ready (or failed: see ``startup.error``)."""
+        return self._ready.wait(timeout)
+
+    def _failed(self) -> CitewiseError:
+        return CitewiseError(f"the index could not be opened: {self.startup.error}")
+
+    @property
+    def store(self) -> PaperStore:
+        """The paper store (waits the second or two it takes to open)."""
+        self._opened.wait()
+        if self._store is None:
+            raise self._failed()
+        return self._store
+
+    @property
+    def retriever(self) -> Retriever:
+        """The retriever (waits until the index is ready)."""
+        self._ready.wait()
+        if self._retriever is None:
+            raise self._failed()
+        return self._retriever
 
     # -- settings per choice -------------------------------------------------
     def settings_for(self, prefs: Prefs) -> Settings:
@@ -203,10 +295,12 @@ class Services:
         self.retriever.refresh()
 
     def count(self) -> int:
-        return self.store.count()
+        """Papers in the index now (0 while it is still opening; never waits)."""
+        return self._store.count() if self._store is not None else 0
 
     def papers(self) -> list[Paper]:
-        return self.store.all_papers()
+        """The indexed papers (none while the index is still opening; never waits)."""
+        return self._store.all_papers() if self._store is not None else []
 
     @property
     def home(self) -> Path:
