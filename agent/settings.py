@@ -71,6 +71,15 @@ class RetrievalSettings(BaseModel):
         description="How the BM25, dense and name rankings are fused: 'convex' (weighted sum of min-max normalized "
         "scores; score-aware) or 'rrf' (weighted reciprocal rank fusion; rank-only).",
     )
+    rerank: bool = Field(
+        default=False,
+        description="Re-rank the top candidates with the learned claim verifier (agent/retrieval/rerank.py): sharper "
+        "for claim-like queries, ~10 verifier calls per candidate.",
+    )
+    rerank_top: int = Field(default=20, ge=1, description="Candidates re-ranked when retrieval.rerank is on.")
+    rerank_weight: float = Field(
+        default=0.5, ge=0, le=1, description="Weight of the verifier's score in the re-ranked score (the rest: the fusion score, normalized)."
+    )
     rrf_k: int = Field(default=10, ge=1, description="Reciprocal-rank-fusion constant (higher flattens rank differences; 10 was best on evals/questions.jsonl).")
     lexical_weight: float = Field(default=1.0, ge=0, description="Weight of the BM25 ranking in the fusion.")
     dense_weight: float = Field(default=1.0, ge=0, description="Weight of the dense (embedding) ranking in the fusion.")
@@ -201,7 +210,7 @@ class FaithfulnessSettings(BaseModel):
         default="fast", description="'fast' = deterministic + embedding checks; 'thorough' adds the local LLM judge."
     )
     engine: Literal["verifier", "rules"] = Field(
-        default="verifier",
+        default="rules",
         description="What decides whether cited evidence supports a claim: 'verifier' = the learned cross-encoder "
         "(agent/models/verifier, trained on SciFact, Citation-Integrity, HealthVer, COVID-Fact, AttributionBench, "
         "WiCE and synthetic errors) plus the deterministic number/name/citation checks; 'rules' = the older "

@@ -1,17 +1,31 @@
-"""Benchmark the faithfulness checker on a labelled set.
+"""Benchmark the faithfulness checker on labelled sets.
 
-Compares, on labelled answers (default: the dev set AND the held-out set, one table):
+Compares, in one run on the same cases:
 
-(a) fast mode      - deterministic checks + MiniLM alignment, no LLM;
-(b) thorough mode  - fast mode plus the local LLM judging each claim (YES/NO);
-(c) baseline       - the same LLM asked ONCE per whole answer "is this answer
-                     fully supported by these abstracts? YES/NO" (RAGAS-style).
+(a) fast      - the shipped fast mode: the learned verifier + deterministic
+                number / name / citation checks, no LLM;
+(b) rules     - the older rule-based fast mode (MiniLM alignment thresholds,
+                negation / quantifier word lists): faithfulness.engine=rules;
+(c) thorough  - fast mode plus the local LLM judge where the verifier is unsure;
+(d) judge     - baseline: the LLM judging every cited sentence on its own
+                (P(YES) >= 0.5 from its first-token log-probabilities);
+(e) baseline  - the same LLM asked ONCE per whole answer "is this answer
+                fully supported by these abstracts? YES/NO" (RAGAS-style).
+
+Sets: our labelled answers (evals/faithfulness_{dev,dev2,heldout}.jsonl) and
+the held-out 20% (evals/splits.py) of each shared external source, as
+one-sentence cases "claim [e1]" against their evidence: scifact (rationale
+windows), scifact-abstract (claim vs the whole cited abstract), healthver,
+citation-integrity, covidfact, attributionbench, wice. The verifier was
+trained on the other 80% only. Each set also gets a reliability table
+(sentence score bin -> share of sentences labelled supported).
 
 Prints a markdown table: balanced accuracy, precision / recall on the
 unfaithful class, specificity, how often a flagged sentence is the labelled
 one, recall per error kind and seconds per answer.
 
-    python evals/bench_faithfulness.py                       # dev + heldout, all three, 1.5B judge
+    python evals/bench_faithfulness.py --sets heldout,scifact-abstract,healthver,citation-integrity --modes fast,rules
+    python evals/bench_faithfulness.py                       # dev + heldout, fast/thorough/baseline, 1.5B judge
     python evals/bench_faithfulness.py --sets dev --judge-model local:qwen2.5-coder-0.5b --limit 20
     python evals/bench_faithfulness.py --modes fast          # no LLM at all
     python evals/bench_faithfulness.py --judge-cache /tmp/judge.json --cache-only   # replay a finished run
@@ -38,7 +52,7 @@ os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 from agent.faithfulness.cases import Case, load_cases  # noqa: E402
 from agent.faithfulness.checker import FaithfulnessChecker  # noqa: E402
 from agent.faithfulness.judge import DEFAULT_JUDGE_MODEL, ClaimJudge, judge_whole_answer  # noqa: E402
-from agent.faithfulness.metrics import Record, summarize  # noqa: E402
+from agent.faithfulness.metrics import Record, norm_sentence, summarize  # noqa: E402
 
 SETS = {
     "dev": ROOT / "evals" / "faithfulness_dev.jsonl",
@@ -46,6 +60,26 @@ SETS = {
     "heldout": ROOT / "evals" / "faithfulness_heldout.jsonl",
 }
 KINDS = ["number", "wrong_attribution", "negation", "quantifier", "unsupported_entity", "uncited_paper_claim"]
+SHARED = ("scifact", "scifact-abstract", "healthver", "citation-integrity", "covidfact", "attributionbench", "wice")
+METHODS = ("fast", "rules", "thorough", "judge", "baseline")
+
+
+def shared_cases(name: str, split: str = "heldout") -> list[Case]:
+    """A shared source's pairs as one-sentence answer cases ("claim [e1]" against its evidence)."""
+    from evals.verifier_data import abstract_level_pairs, load_pairs
+
+    pairs = abstract_level_pairs(split) if name == "scifact-abstract" else load_pairs(split, [name])[name]
+    cases = []
+    for i, p in enumerate(pairs):
+        claim = " ".join(p.claim.split()).rstrip()
+        answer = f"{claim} [e1]" if not claim.endswith(".") else f"{claim[:-1]} [e1]."
+        cases.append(
+            Case(
+                cid=f"{name}-{i}", answer=answer, contexts={"e1": ("", p.evidence)},
+                label="faithful" if p.label else "unfaithful", unsupported=[] if p.label else [answer],
+            )
+        )
+    return cases
 
 
 class CachedJudge:
@@ -117,6 +151,10 @@ def run_checker(
                 "predicted": result.verdict.verdict, "score": result.verdict.score, "seconds": round(secs, 3),
                 "judge_calls": result.judge_calls, "unsupported": case.unsupported,
                 "flagged": [{"text": s.text, "reason": s.reason} for s in result.sentences if not s.supported],
+                "sentence_scores": [
+                    [s.score, norm_sentence(s.text) not in {norm_sentence(u) for u in case.unsupported}]
+                    for s in result.sentences if s.score is not None
+                ],
                 "claims": [
                     {
                         "sentence": result.sentences[c.claim.sentence_index].text, "claim": c.claim.text,
@@ -129,6 +167,44 @@ def run_checker(
         )
         print(f"  [{mode}] {i}/{len(cases)} {case.cid}: {result.verdict.verdict} ({secs:.1f}s)", file=sys.stderr, flush=True)
     return records
+
+
+def run_judge_per_claim(cases: list[Case], judge: CachedJudge, details: list[dict]) -> list[Record]:
+    """Baseline: the LLM judges every cited sentence with the 3 sentences of its cited abstracts that share the most words."""
+    from agent.sentences import cited_sentences, split_sentences
+
+    records = []
+    for i, case in enumerate(cases, 1):
+        charged0 = judge.charged
+        flagged = []
+        for sent in cited_sentences(case.answer):
+            known = [c for c in sent.citations if c in case.contexts]
+            if not known:
+                continue
+            words = set(norm_sentence(sent.text).split())
+            pool = [x for c in known for x in split_sentences(case.contexts[c][1])]
+            pool.sort(key=lambda x: -len(words & set(norm_sentence(x).split())))
+            p = judge(sent.text, case.contexts[known[0]][0], pool[:3])
+            if p is not None and p < 0.5:
+                flagged.append(sent.text)
+        secs = judge.charged - charged0
+        predicted = "unfaithful" if flagged else "faithful"
+        records.append(Record(case.label or "", predicted, case.error_kind, flagged, case.unsupported, secs))
+        details.append({"mode": "judge", "cid": case.cid, "label": case.label, "predicted": predicted, "seconds": round(secs, 3)})
+        print(f"  [judge] {i}/{len(cases)} {case.cid}: {predicted} ({secs:.1f}s)", file=sys.stderr, flush=True)
+    return records
+
+
+def reliability(details: list[dict], set_cids: set[str], mode: str, bins: int = 5) -> str:
+    """Markdown rows: sentence score bin -> sentences, share labelled supported."""
+    rows = [x for d in details if d["mode"] == mode and d["cid"] in set_cids for x in d.get("sentence_scores", [])]
+    out = []
+    for b in range(bins):
+        lo, hi = b / bins, (b + 1) / bins
+        inside = [ok for sc, ok in rows if lo <= sc < hi or (b == bins - 1 and sc == 1.0)]
+        share = f"{sum(inside) / len(inside):.2f}" if inside else "-"
+        out.append(f"| {lo:.1f}-{hi:.1f} | {len(inside)} | {share} |")
+    return "\n".join(out)
 
 
 def run_baseline(cases: list[Case], judge: CachedJudge, details: list[dict]) -> tuple[list[Record], int]:
@@ -169,6 +245,13 @@ def markdown_table(rows: list[tuple[str, str, dict]]) -> str:
 
 
 def load_set(name: str, limit: int | None) -> tuple[Path, list[Case]]:
+    if name in SHARED:
+        cases = shared_cases(name)
+        if limit and len(cases) > limit:  # a seeded sample, not the first N (files are sorted by claim)
+            import random
+
+            cases = random.Random(7).sample(cases, limit)
+        return Path(f"{name} (held-out 20%)"), cases
     path = SETS.get(name, Path(name))
     cases, errors = load_cases(path)
     for e in errors:
@@ -180,8 +263,9 @@ def load_set(name: str, limit: int | None) -> tuple[Path, list[Case]]:
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--sets", default="dev,heldout", help="comma-separated: dev, heldout, or paths to JSONL files")
-    ap.add_argument("--modes", default="fast,thorough,baseline", help="comma-separated: fast,thorough,baseline")
-    ap.add_argument("--limit", type=int, default=None, help="only the first N cases of each set")
+    ap.add_argument("--modes", default="fast,rules,thorough,baseline", help="comma-separated: " + ",".join(METHODS))
+    ap.add_argument("--limit", type=int, default=None, help="only the first N cases of each set (a seeded sample of a shared set)")
+    ap.add_argument("--llm-limit", type=int, default=None, help="at most N cases per set for the LLM modes (thorough, judge, baseline)")
     ap.add_argument("--judge-model", default=None, help=f"LLM for thorough and baseline (default {DEFAULT_JUDGE_MODEL})")
     ap.add_argument(
         "--judge-cache", type=Path, default=None,
@@ -212,7 +296,7 @@ def main(argv: list[str] | None = None) -> int:
             print(f"no labelled cases in {path}", file=sys.stderr)
             return 2
     modes = [m.strip() for m in args.modes.split(",") if m.strip()]
-    unknown = [m for m in modes if m not in ("fast", "thorough", "baseline")]
+    unknown = [m for m in modes if m not in METHODS]
     if unknown:
         print(f"unknown mode(s) {unknown}", file=sys.stderr)
         return 2
@@ -230,7 +314,7 @@ def main(argv: list[str] | None = None) -> int:
         settings = settings.with_overrides(**{"faithfulness.judge_rescue_kinds": kinds})
     model = args.judge_model or settings.faithfulness.judge_model or DEFAULT_JUDGE_MODEL
     judge = None
-    if {"thorough", "baseline"} & set(modes):
+    if {"thorough", "baseline", "judge"} & set(modes):
         claim_judge = None
         if not args.cache_only:
             from agent.llm import load_llm
@@ -242,19 +326,34 @@ def main(argv: list[str] | None = None) -> int:
 
     checker = FaithfulnessChecker(settings, judge=judge)
     checker.embed(["warm-up"])  # load the embedder outside the timings
+    checker.verifier.score([("warm", "up")])
+    rules = FaithfulnessChecker(settings.with_overrides(**{"faithfulness.engine": "rules"}), judge=judge, embed=checker.embed)
 
     rows: list[tuple[str, str, dict]] = []
     details: list[dict] = []
     extra: dict[str, object] = {}
     # Fast mode for every set first (seconds), then the LLM modes set by set, in the order of --sets:
     # a long run that is stopped early then has complete rows for the first set.
-    plan = [(m, s) for m in modes if m == "fast" for s in loaded]
-    plan += [(m, s) for s in loaded for m in modes if m != "fast"]
+    plan = [(m, s) for m in modes if m in ("fast", "rules") for s in loaded]
+    plan += [(m, s) for s in loaded for m in modes if m not in ("fast", "rules")]
     try:
         for mode, (set_name, path, cases) in plan:
-            if mode in ("fast", "thorough"):
-                summary = summarize(run_checker(cases, checker, mode, details, judge))
-                label = "fast (rules + MiniLM)" if mode == "fast" else f"thorough (+ {model} per claim)"
+            if mode not in ("fast", "rules") and args.llm_limit:
+                cases = cases[: args.llm_limit]
+            if mode in ("fast", "rules", "thorough"):
+                engine = rules if mode == "rules" else checker
+                summary = summarize(run_checker(cases, engine, "fast" if mode == "rules" else mode, details, judge))
+                for d in details[-len(cases):]:
+                    d["mode"] = mode
+                label = {
+                    "fast": f"fast ({checker.verifier.info.label} + checks)",
+                    "rules": "rules (MiniLM thresholds + word lists)",
+                    "thorough": f"thorough (+ {model} where unsure)",
+                }[mode]
+            elif mode == "judge":
+                assert judge is not None
+                summary = summarize(run_judge_per_claim(cases, judge, details))
+                label = f"judge ({model} per sentence)"
             else:
                 assert judge is not None
                 records, unparsed = run_baseline(cases, judge, details)
@@ -272,13 +371,20 @@ def main(argv: list[str] | None = None) -> int:
 
     prompt_versions = {"judge_prompt": load_prompt("judge_claim").version, "baseline_prompt": load_prompt("judge_answer").version}
     print(
-        f"\nsets: {names}; judge: {model} ({prompt_versions['judge_prompt']}). "
+        f"\nsets: {names}; verifier: {checker.verifier.info.label} (sha256 {checker.verifier.info.sha256['model.onnx'][:12]}, "
+        f"threshold {checker.threshold:.2f}); judge: {model} ({prompt_versions['judge_prompt']}). "
         "Thresholds were tuned on the dev sets only; heldout is the honest figure.\n"
     )
     set_order = {name: i for i, name in enumerate(sets)}
-    method_order = {"fast": 0, "thorough": 1, "baseline": 2}
+    method_order = {m: i for i, m in enumerate(METHODS)}
     rows.sort(key=lambda r: (set_order[r[0]], method_order[r[1].split()[0]]))
     print(markdown_table(rows))
+    for set_name, path, cases in loaded:
+        cids = {c.cid for c in cases}
+        for mode in [m for m in ("fast", "rules") if m in modes]:
+            print(f"\nreliability, {set_name} / {mode}: sentence score -> share labelled supported\n")
+            print("| score | sentences | supported |\n|---|---|---|")
+            print(reliability(details, cids, mode))
     for k, v in extra.items():
         print(f"\n{k}: {v}")
     if args.json_out:

@@ -1,49 +1,78 @@
-"""Retrieval benchmark: BM25 vs dense vs hybrid, on our question set and on PubMedQA, plus latency.
+"""Retrieval benchmark on data we did not write: BEIR SciFact, PubMedQA, and our bundled dev set.
 
-Run:  .venv/bin/python evals/bench_retrieval.py [--questions evals/questions.jsonl] [--pubmedqa DIR] [--skip-pubmedqa]
+Run:  .venv/bin/python evals/bench_retrieval.py [--sets scifact,dev,pubmedqa] [--sweep]
 
-Prints, in one run on the same questions, recall@5, recall@10 and MRR for each
-retriever; index build time, re-index time with nothing changed, and warm
-search latency p50/p95 over 100+ queries. Each index lives in a temporary home.
+For every set, in one run and on the same queries, prints nDCG@10, recall@10,
+recall@100 and MRR@10 for BM25, dense, the shipped hybrid (settings as
+configured: fusion, weights) and the previous default (RRF, rrf_k=10, name
+weight 2); then warm latency p50/p95 per stage. BEIR SciFact uses the 809
+train queries (qrels/train.tsv), split by evals/splits.py into a tuning part
+(80%) and our held-out part (20%): weights are chosen on the tuning part
+(``--sweep`` prints the grid), the held-out rows are the honest figure.
+PubMedQA: each of the 1,000 labelled questions against the 1,000 contexts
+(gold = its own abstract). dev: evals/questions.jsonl over the bundled corpus.
+
+Each corpus is indexed once into artifacts/bench-retrieval/<set>-<embedder>
+(re-runs embed nothing unchanged); ``--fresh`` starts over.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
-import random
+import math
+import re
+import shutil
 import sys
-import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from agent.evaluation.metrics import mean, percentile, recall_at_k, reciprocal_rank  # noqa: E402
+from agent.evaluation.metrics import mean, percentile  # noqa: E402
 from agent.index import index_corpus, open_store  # noqa: E402
 from agent.ingest import title_key  # noqa: E402
 from agent.retrieval import Retriever  # noqa: E402
+from agent.retrieval.fusion import fuse  # noqa: E402
 from agent.settings import Settings  # noqa: E402
 from agent.types import Paper  # noqa: E402
+from evals.splits import is_heldout  # noqa: E402
 
-METHODS = ("bm25", "dense", "hybrid")
+EXTERNAL = ROOT.parent / "shared" / "external"
+DEPTH = 100
+RERANK = False  # set by --rerank
+#: (query, {paper id: graded relevance})
+Item = tuple[str, dict[str, int]]
 
 
-def score(retriever: Retriever, items: list[tuple[str, set[str]]], ks: tuple[int, ...]) -> dict[str, dict[str, float]]:
-    """Mean recall@k and MRR for every method over (query, gold ids) items."""
-    table: dict[str, dict[str, float]] = {}
-    depth = max(ks)
-    for method in METHODS:
-        rows: dict[str, list[float]] = {f"recall@{k}": [] for k in ks}
-        rows["mrr"] = []
-        for query, gold in items:
-            ranked = [h.paper.id for h in retriever.search(query, depth, method=method)]
-            for k in ks:
-                rows[f"recall@{k}"].append(recall_at_k(ranked, gold, k))
-            rows["mrr"].append(reciprocal_rank(ranked, gold))
-        table[method] = {name: mean(vals) for name, vals in rows.items()}
-    return table
+# ---------------------------------------------------------------------------- metrics
+def ndcg_at(ranked: list[str], gold: dict[str, int], k: int = 10) -> float:
+    dcg = sum(gold.get(pid, 0) / math.log2(i + 2) for i, pid in enumerate(ranked[:k]))
+    ideal = sorted(gold.values(), reverse=True)[:k]
+    idcg = sum(g / math.log2(i + 2) for i, g in enumerate(ideal))
+    return dcg / idcg if idcg else 0.0
+
+
+def recall_at(ranked: list[str], gold: dict[str, int], k: int) -> float:
+    rel = {p for p, g in gold.items() if g > 0}
+    return len(rel & set(ranked[:k])) / len(rel) if rel else 0.0
+
+
+def mrr_at(ranked: list[str], gold: dict[str, int], k: int = 10) -> float:
+    for i, pid in enumerate(ranked[:k]):
+        if gold.get(pid, 0) > 0:
+            return 1.0 / (i + 1)
+    return 0.0
+
+
+def metrics(runs: list[list[str]], items: list[Item], ks: tuple[int, ...] = (10, 100)) -> dict[str, float]:
+    out = {"nDCG@10": mean([ndcg_at(r, g) for r, (_, g) in zip(runs, items)])}
+    for k in ks:
+        out[f"R@{k}"] = mean([recall_at(r, g, k) for r, (_, g) in zip(runs, items)])
+    out["MRR@10"] = mean([mrr_at(r, g) for r, (_, g) in zip(runs, items)])
+    return out
 
 
 def print_table(title: str, table: dict[str, dict[str, float]]) -> None:
@@ -55,84 +84,209 @@ def print_table(title: str, table: dict[str, dict[str, float]]) -> None:
         print(f"| {method} | " + " | ".join(f"{row[c]:.3f}" for c in cols) + " |")
 
 
-def bench_questions(path: Path) -> None:
-    with tempfile.TemporaryDirectory() as tmp:
-        settings = Settings(home=Path(tmp))
-        store = open_store(settings)
-        t0 = time.perf_counter()
-        index_corpus(store, None, settings)
-        build_s = time.perf_counter() - t0
-        t0 = time.perf_counter()
-        _, report = index_corpus(open_store(settings), None, settings)
-        reindex_s = time.perf_counter() - t0
-        assert report.summary()["unchanged"] == 205, report.summary()
-
-        retriever = Retriever(store, settings)
-        by_title = {title_key(p.title): p.id for p in retriever.papers.values()}
-        questions = [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
-        items, by_type = [], {}
-        for q in questions:
-            gold = {by_title[title_key(t)] for t in q.get("gold_titles", [])}
-            if not gold:
-                continue
-            items.append((q["question"], gold))
-            by_type.setdefault(q["type"], []).append((q["question"], gold))
-        print(f"# Retrieval benchmark — {len(items)} questions with gold papers from {path.name}")
-        print_table("All questions", score(retriever, items, (5, 10)))
-        for qtype, typed in sorted(by_type.items()):
-            print_table(f"{qtype} ({len(typed)})", score(retriever, typed, (5, 10)))
-        para = [(q["question"], {by_title[title_key(t)] for t in q["gold_titles"]}) for q in questions if q.get("paraphrased") and q.get("gold_titles")]
-        print_table(f"paraphrased ({len(para)})", score(retriever, para, (5, 10)))
-
-        # Warm-process latency over 100+ queries (each question plus variants).
-        queries = [q for q, _ in items]
-        queries = (queries * (120 // max(1, len(queries)) + 1))[:120]
-        retriever.search("warm up", 10)
-        latencies = []
-        for q in queries:
-            t0 = time.perf_counter()
-            retriever.search(q, 10)
-            latencies.append(time.perf_counter() - t0)
-        print("\n### Latency (bundled corpus, 205 papers, 2 CPU cores)\n")
-        print(f"- index build (embed + write 205 papers, model load included): {build_s:.2f} s")
-        print(f"- re-index with nothing changed: {reindex_s:.2f} s")
-        print(f"- hybrid search, warm, {len(latencies)} queries: p50 {percentile(latencies, 50) * 1000:.1f} ms, p95 {percentile(latencies, 95) * 1000:.1f} ms")
-
-
-def bench_pubmedqa(directory: Path, limit: int | None) -> None:
-    data = json.loads((directory / "ori_pqal.json").read_text(encoding="utf-8"))
+# ---------------------------------------------------------------------------- corpora
+def scifact_corpus() -> tuple[list[Paper], list[tuple[str, str, dict[str, int]]]]:
     papers = []
-    for pmid, item in data.items():
-        title = f"PubMed {pmid}"
-        papers.append(Paper(id=f"pm{pmid}", title=title, abstract=" ".join(item["CONTEXTS"]), original_title=title, source="pubmedqa"))
-    with tempfile.TemporaryDirectory() as tmp:
-        settings = Settings(home=Path(tmp))
-        store = open_store(settings)
+    with (EXTERNAL / "beir-scifact" / "corpus.jsonl").open(encoding="utf-8") as fh:
+        for line in fh:
+            d = json.loads(line)
+            title = d["title"].strip() or f"SciFact {d['_id']}"
+            papers.append(Paper(id=f"sf{d['_id']}", title=title, abstract=d["text"], original_title=title, source="beir-scifact"))
+    queries = {}
+    with (EXTERNAL / "beir-scifact" / "queries-train.jsonl").open(encoding="utf-8") as fh:
+        for line in fh:
+            q = json.loads(line)
+            queries[q["_id"]] = q["text"]
+    qrels: dict[str, dict[str, int]] = {}
+    for line in (EXTERNAL / "beir-scifact" / "qrels" / "train.tsv").read_text().splitlines()[1:]:
+        qid, did, score = line.split("\t")
+        qrels.setdefault(qid, {})[f"sf{did}"] = int(score)
+    return papers, [(qid, queries[qid], rel) for qid, rel in qrels.items() if qid in queries]
+
+
+def pubmedqa_corpus() -> tuple[list[Paper], list[Item]]:
+    data = json.loads((EXTERNAL / "pubmedqa" / "ori_pqal.json").read_text(encoding="utf-8"))
+    papers = [
+        Paper(id=f"pm{pmid}", title=f"PubMed {pmid}", abstract=" ".join(it["CONTEXTS"]), original_title=f"PubMed {pmid}", source="pubmedqa")
+        for pmid, it in data.items()
+    ]
+    return papers, [(it["QUESTION"], {f"pm{pmid}": 1}) for pmid, it in data.items()]
+
+
+def slug(spec: str) -> str:
+    return re.sub(r"[^A-Za-z0-9]+", "-", spec).strip("-")[-40:]
+
+
+def open_bench_store(name: str, settings: Settings, papers: list[Paper] | None, fresh: bool) -> Retriever:
+    home = ROOT / "artifacts" / "bench-retrieval" / f"{name}-{slug(settings.index.embed_model)}"
+    if fresh and home.exists():
+        shutil.rmtree(home)
+    s = settings.with_overrides(home=home)
+    store = open_store(s)
+    t0 = time.perf_counter()
+    if papers is None:
+        index_corpus(store, None, s)
+    else:
+        store.sync(papers, sorted({p.source for p in papers}))
+    print(f"[{name}] index ready in {time.perf_counter() - t0:.1f}s ({store.count()} papers)", file=sys.stderr, flush=True)
+    return Retriever(store, s)
+
+
+# ---------------------------------------------------------------------------- runs
+def candidate_lists(r: Retriever, items: list[Item]) -> list[dict[str, list[tuple[str, float]]]]:
+    """Every query's BM25, dense and name lists (computed once; fusion variants are replayed on them)."""
+    out = []
+    for i, (q, _) in enumerate(items):
+        out.append({"bm25": r.bm25.search(q, DEPTH), "dense": r._dense(q, DEPTH), "name": r.names.search(q)})
+        if i % 200 == 199:
+            print(f"  {i + 1}/{len(items)} queries", file=sys.stderr, flush=True)
+    return out
+
+
+def fused_runs(lists: list[dict], weights: dict[str, float], method: str, rrf_k: int) -> list[list[str]]:
+    return [[pid for pid, _, _ in fuse(ls, weights, method, rrf_k)[:DEPTH]] for ls in lists]  # type: ignore[arg-type]
+
+
+def method_table(
+    lists: list[dict], items: list[Item], settings: Settings, extra: dict[str, Callable] | None = None,
+    rerank_items: dict[str, Paper] | None = None,
+) -> dict:
+    cfg = settings.retrieval
+    shipped = {"bm25": cfg.lexical_weight, "dense": cfg.dense_weight, "name": cfg.name_match_weight}
+    table = {
+        "bm25": metrics([[p for p, _ in ls["bm25"]] for ls in lists], items),
+        "dense": metrics([[p for p, _ in ls["dense"]] for ls in lists], items),
+        f"hybrid ({cfg.fusion}, shipped)": metrics(fused_runs(lists, shipped, cfg.fusion, cfg.rrf_k), items),
+        "hybrid (rrf k=10, name 2; previous)": metrics(fused_runs(lists, {"bm25": 1, "dense": 1, "name": 2}, "rrf", 10), items),
+    }
+    if rerank_items is not None:
+        from agent.faithfulness.verifier import get_verifier
+        from agent.retrieval.rerank import rerank
+        from agent.types import SearchHit
+
+        score = get_verifier(None).score
+        runs = []
+        shipped_runs = fused_runs(lists, shipped, cfg.fusion, cfg.rrf_k)
+        for (q, _), ls, run in zip(items, lists, shipped_runs):
+            scores = {pid: sc for pid, sc, _ in fuse(ls, shipped, cfg.fusion, cfg.rrf_k)}
+            hits = [SearchHit(paper=rerank_items[pid], score=scores[pid]) for pid in run[: cfg.rerank_top]]
+            runs.append([h.paper.id for h in rerank(q, hits, score, cfg.rerank_top, cfg.rerank_weight)] + run[cfg.rerank_top :])
+        table[f"hybrid + verifier rerank (top {cfg.rerank_top}, weight {cfg.rerank_weight})"] = metrics(runs, items)
+    for name, fn in (extra or {}).items():
+        table[name] = metrics(fn(lists), items)
+    return table
+
+
+def sweep(lists: list[dict], items: list[Item]) -> None:
+    print("\n### Fusion sweep (tuning queries only)\n\n| fusion | bm25 | dense | name | rrf_k | nDCG@10 | R@10 |\n|---|---|---|---|---|---|---|")
+    rows = []
+    for dense in (0.3, 0.5, 0.7, 1.0, 1.5, 2.0):
+        for name in (0.0, 0.1, 0.3, 0.5):
+            m = metrics(fused_runs(lists, {"bm25": 1.0, "dense": dense, "name": name}, "convex", 60), items)
+            rows.append(("convex", 1.0, dense, name, "-", m))
+    for k in (5, 10, 30, 60):
+        for dense in (0.5, 1.0, 1.5):
+            m = metrics(fused_runs(lists, {"bm25": 1.0, "dense": dense, "name": 0.0}, "rrf", k), items)
+            rows.append(("rrf", 1.0, dense, 0.0, k, m))
+    for row in sorted(rows, key=lambda r: -r[-1]["nDCG@10"])[:15]:
+        print(f"| {row[0]} | {row[1]} | {row[2]} | {row[3]} | {row[4]} | {row[5]['nDCG@10']:.4f} | {row[5]['R@10']:.4f} |")
+
+
+def latency(r: Retriever, queries: list[str], n: int = 120) -> None:
+    qs = (queries * (n // max(1, len(queries)) + 1))[:n]
+    r.search("warm up", 10)
+    stages: dict[str, list[float]] = {"bm25": [], "dense (embed + Chroma)": [], "fusion": [], "hybrid search total": []}
+    cfg = r.settings.retrieval
+    weights = {"bm25": cfg.lexical_weight, "dense": cfg.dense_weight, "name": cfg.name_match_weight}
+    for q in qs:
         t0 = time.perf_counter()
-        store.sync(papers, ["pubmedqa"])
-        build_s = time.perf_counter() - t0
-        retriever = Retriever(store, settings)
-        items = [(item["QUESTION"], {f"pm{pmid}"}) for pmid, item in data.items()]
-        if limit:
-            random.Random(0).shuffle(items)
-            items = items[:limit]
-        print(f"\n# PubMedQA — {len(papers)} contexts indexed in {build_s:.1f} s; {len(items)} questions, gold = own abstract")
-        print_table("PubMedQA (all 1,000 labelled questions)", score(retriever, items, (1, 10)))
+        b = r.bm25.search(q, cfg.candidates)
+        t1 = time.perf_counter()
+        d = r._dense(q, cfg.candidates)
+        t2 = time.perf_counter()
+        fuse({"bm25": b, "dense": d, "name": r.names.search(q)}, weights, cfg.fusion, cfg.rrf_k)
+        t3 = time.perf_counter()
+        r.search(q, 10)
+        t4 = time.perf_counter()
+        for key, dt in zip(stages, (t1 - t0, t2 - t1, t3 - t2, t4 - t3)):
+            stages[key].append(dt)
+    print(f"\nwarm latency over {len(qs)} queries, {len(r.papers)} papers (ms): " + "; ".join(
+        f"{k} p50 {percentile(v, 50) * 1000:.1f} / p95 {percentile(v, 95) * 1000:.1f}" for k, v in stages.items()
+    ))
+
+
+def bench_scifact(settings: Settings, fresh: bool, do_sweep: bool) -> None:
+    papers, queries = scifact_corpus()
+    r = open_bench_store("beir-scifact", settings, papers, fresh)
+    tune = [(q, rel) for qid, q, rel in queries if not is_heldout("scifact", qid)]
+    held = [(q, rel) for qid, q, rel in queries if is_heldout("scifact", qid)]
+    print(f"\n# BEIR SciFact train queries: {len(tune)} tuning + {len(held)} held-out, {len(papers)} abstracts ({r.store.count()} indexed)")
+    lists_tune, lists_held = candidate_lists(r, tune), candidate_lists(r, held)
+    if do_sweep:
+        sweep(lists_tune, tune)
+    rr = r.papers if RERANK else None
+    print_table("BEIR SciFact — tuning part (80% of train queries)", method_table(lists_tune, tune, r.settings, rerank_items=rr))
+    print_table("BEIR SciFact — our held-out part (20% of train queries)", method_table(lists_held, held, r.settings, rerank_items=rr))
+    latency(r, [q for q, _ in held])
+
+
+def bench_dev(settings: Settings, fresh: bool, path: Path) -> None:
+    r = open_bench_store("bundled", settings, None, fresh)
+    by_title = {title_key(p.title): p.id for p in r.papers.values()}
+    items: list[Item] = []
+    for line in path.read_text(encoding="utf-8").splitlines():
+        if line.strip():
+            q = json.loads(line)
+            gold = {by_title[title_key(t)]: 1 for t in q.get("gold_titles", []) if title_key(t) in by_title}
+            if gold:
+                items.append((q["question"], gold))
+    print(f"\n# Bundled corpus, {path.name}: {len(items)} questions with gold papers ({len(r.papers)} papers)")
+    rr = r.papers if RERANK else None
+    print_table(f"dev ({path.name}; tuned on in earlier rounds)", method_table(candidate_lists(r, items), items, r.settings, rerank_items=rr))
+    latency(r, [q for q, _ in items])
+
+
+def bench_pubmedqa(settings: Settings, fresh: bool) -> None:
+    papers, items = pubmedqa_corpus()
+    r = open_bench_store("pubmedqa", settings, papers, fresh)
+    lists = candidate_lists(r, items)
+    table = method_table(lists, items, r.settings, rerank_items=r.papers if RERANK else None)
+    runs_shipped = fused_runs(lists, {"bm25": r.settings.retrieval.lexical_weight, "dense": r.settings.retrieval.dense_weight,
+                                      "name": r.settings.retrieval.name_match_weight}, r.settings.retrieval.fusion, r.settings.retrieval.rrf_k)
+    print(f"\n# PubMedQA: {len(items)} questions, {len(papers)} contexts; gold = own abstract")
+    print_table("PubMedQA (1,000 labelled questions)", table)
+    print(f"\nPubMedQA recall@1 — bm25 {mean([recall_at([p for p, _ in ls['bm25']], g, 1) for ls, (_, g) in zip(lists, items)]):.3f}, "
+          f"dense {mean([recall_at([p for p, _ in ls['dense']], g, 1) for ls, (_, g) in zip(lists, items)]):.3f}, "
+          f"hybrid (shipped) {mean([recall_at(run, g, 1) for run, (_, g) in zip(runs_shipped, items)]):.3f}")
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--questions", type=Path, default=ROOT / "evals" / "questions.jsonl")
-    parser.add_argument("--pubmedqa", type=Path, default=ROOT.parent / "shared" / "external" / "pubmedqa")
-    parser.add_argument("--skip-pubmedqa", action="store_true")
-    parser.add_argument("--pubmedqa-limit", type=int, default=None)
-    args = parser.parse_args()
-    bench_questions(args.questions)
-    if not args.skip_pubmedqa:
-        if (args.pubmedqa / "ori_pqal.json").is_file():
-            bench_pubmedqa(args.pubmedqa, args.pubmedqa_limit)
-        else:
-            print(f"\n(PubMedQA not found at {args.pubmedqa}; skipped)")
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--sets", default="scifact,dev,pubmedqa", help="comma-separated: scifact, dev, pubmedqa")
+    ap.add_argument("--questions", type=Path, default=ROOT / "evals" / "questions.jsonl", help="the dev question set")
+    ap.add_argument("--embed-model", default=None, help="override index.embed_model")
+    ap.add_argument("--sweep", action="store_true", help="print the fusion grid on the SciFact tuning queries")
+    ap.add_argument("--fresh", action="store_true", help="re-index from scratch")
+    ap.add_argument("--rerank", action="store_true", help="also score hybrid + verifier re-ranking (slow: ~200 verifier calls a query)")
+    ap.add_argument("--fusion", choices=["rrf", "convex"], default=None, help="override retrieval.fusion")
+    ap.add_argument("--weights", default=None, help="override bm25,dense,name weights, e.g. 1,0.7,0.1")
+    args = ap.parse_args()
+    global RERANK
+    RERANK = args.rerank
+    settings = Settings()
+    if args.embed_model:
+        settings = settings.with_overrides(**{"index.embed_model": args.embed_model})
+    if args.fusion:
+        settings = settings.with_overrides(**{"retrieval.fusion": args.fusion})
+    if args.weights:
+        b, d, n = (float(x) for x in args.weights.split(","))
+        settings = settings.with_overrides(**{"retrieval.lexical_weight": b, "retrieval.dense_weight": d, "retrieval.name_match_weight": n})
+    print(f"embedder: {settings.index.embed_model}; fusion: {settings.retrieval.fusion} "
+          f"(bm25 {settings.retrieval.lexical_weight}, dense {settings.retrieval.dense_weight}, name {settings.retrieval.name_match_weight})")
+    for name in [s.strip() for s in args.sets.split(",") if s.strip()]:
+        {"scifact": lambda: bench_scifact(settings, args.fresh, args.sweep),
+         "dev": lambda: bench_dev(settings, args.fresh, args.questions),
+         "pubmedqa": lambda: bench_pubmedqa(settings, args.fresh)}[name]()
 
 
 if __name__ == "__main__":

@@ -44,7 +44,7 @@ def bow_embed(texts: list[str]) -> np.ndarray:
 
 @pytest.fixture()
 def checker() -> FaithfulnessChecker:
-    return FaithfulnessChecker(embed=bow_embed)
+    return FaithfulnessChecker(embed=bow_embed, config=CheckerConfig(engine="rules"))
 
 
 FAITHFUL = (
@@ -135,7 +135,7 @@ def test_thorough_mode_uses_the_judge_only_there() -> None:
         assert evidence and title
         return "10 points" not in claim  # rejects one claim
 
-    checker = FaithfulnessChecker(embed=bow_embed, judge=judge)
+    checker = FaithfulnessChecker(embed=bow_embed, judge=judge, config=CheckerConfig(engine="rules"))
     fast = checker.check(FAITHFUL, CONTEXTS, mode="fast")
     assert fast.verdict.verdict == "faithful" and calls == [] and fast.verdict.mode == "fast"
     thorough = checker.check(FAITHFUL, CONTEXTS, mode="thorough")
@@ -147,13 +147,13 @@ def test_thorough_mode_uses_the_judge_only_there() -> None:
 
 def test_thorough_mode_without_judge_is_an_error() -> None:
     with pytest.raises(ValueError):
-        FaithfulnessChecker(embed=bow_embed).check(FAITHFUL, CONTEXTS, mode="thorough")
+        FaithfulnessChecker(embed=bow_embed, config=CheckerConfig(engine="rules")).check(FAITHFUL, CONTEXTS, mode="thorough")
     with pytest.raises(ValueError):
-        FaithfulnessChecker(embed=bow_embed).check(FAITHFUL, CONTEXTS, mode="quick")
+        FaithfulnessChecker(embed=bow_embed, config=CheckerConfig(engine="rules")).check(FAITHFUL, CONTEXTS, mode="quick")
 
 
 def test_threshold_comes_from_config() -> None:
-    strict = FaithfulnessChecker(embed=bow_embed, config=CheckerConfig(support_threshold=0.99, align_high=2.0))
+    strict = FaithfulnessChecker(embed=bow_embed, config=CheckerConfig(engine="rules", support_threshold=0.99, align_high=2.0))
     assert strict.check(FAITHFUL, CONTEXTS).verdict.verdict == "unfaithful"
 
 
@@ -170,7 +170,7 @@ def test_tuned_thresholds_live_in_settings_with_descriptions() -> None:
     fs = FaithfulnessSettings()
     for name, info in FaithfulnessSettings.model_fields.items():
         assert info.description, f"FaithfulnessSettings.{name} has no description"
-    cfg = CheckerConfig()
+    cfg = CheckerConfig(engine="rules")
     for name in ("align_low", "align_high", "similarity_weight", "attribution_margin", "uncited_min_score", "judge_max_base"):
         assert getattr(cfg, name) == getattr(fs, name)
     s = Settings().with_overrides(**{"faithfulness.attribution_margin": 0.3, "faithfulness.judge_top_k": 5})
@@ -183,10 +183,10 @@ def test_judge_no_overrules_only_claims_below_judge_max_base() -> None:
     def judge(claim: str, title: str, evidence: list[str]) -> bool:
         return False
 
-    trusting = FaithfulnessChecker(embed=bow_embed, judge=judge, config=CheckerConfig(judge_max_base=0.0))
+    trusting = FaithfulnessChecker(embed=bow_embed, judge=judge, config=CheckerConfig(engine="rules", judge_max_base=0.0))
     result = trusting.check(FAITHFUL, CONTEXTS, mode="thorough")
     assert result.judge_calls == 3 and result.verdict.verdict == "faithful"
-    strict = FaithfulnessChecker(embed=bow_embed, judge=judge, config=CheckerConfig(judge_max_base=1.0))
+    strict = FaithfulnessChecker(embed=bow_embed, judge=judge, config=CheckerConfig(engine="rules", judge_max_base=1.0))
     assert strict.check(FAITHFUL, CONTEXTS, mode="thorough").verdict.verdict == "unfaithful"
 
 
@@ -222,7 +222,7 @@ def test_judge_probability_threshold_and_rescue() -> None:
     def judge(claim: str, title: str, evidence: list[str]) -> float:
         return next((p for key, p in probs.items() if key in claim), 0.4)
 
-    lenient = CheckerConfig(judge_threshold=0.3, judge_rescue_min=0.9, align_low=0.6)
+    lenient = CheckerConfig(engine="rules", judge_threshold=0.3, judge_rescue_min=0.9, align_low=0.6)
     fast = FaithfulnessChecker(embed=bow_embed, judge=judge, config=lenient).check(answer, CONTEXTS, mode="fast")
     assert [s.supported for s in fast.sentences][-2:] == [False, False]  # the weak claim needs the judge
     result = FaithfulnessChecker(embed=bow_embed, judge=judge, config=lenient).check(answer, CONTEXTS, mode="thorough")
@@ -231,7 +231,7 @@ def test_judge_probability_threshold_and_rescue() -> None:
     assert "12" in result.sentences[4].reason
     assert [c.judge for c in result.claims][:3] == [0.4, 0.4, 0.4]
 
-    strict = CheckerConfig(judge_threshold=0.5, judge_rescue_min=1.01, align_low=0.6)
+    strict = CheckerConfig(engine="rules", judge_threshold=0.5, judge_rescue_min=1.01, align_low=0.6)
     result = FaithfulnessChecker(embed=bow_embed, judge=judge, config=strict).check(answer, CONTEXTS, mode="thorough")
     assert [s.supported for s in result.sentences] == [False, False, False, False, False]
     assert "P(yes) 0.40" in result.sentences[0].reason
@@ -268,11 +268,11 @@ def test_tune_judge_replays_the_checkers_judge_rule() -> None:
         return next((p for key, p in probs.items() if key in claim), 0.6)
 
     base = {"align_low": 0.6}
-    fast = FaithfulnessChecker(embed=bow_embed, config=CheckerConfig(**base)).check(answer, CONTEXTS)
+    fast = FaithfulnessChecker(embed=bow_embed, config=CheckerConfig(engine="rules", **base)).check(answer, CONTEXTS)
     records = [{"supported": c.supported, "base": c.base_score, "issues": [i.kind for i in c.issues]} for c in fast.claims]
     kinds = [("alignment",), ("alignment", "quantifier"), ("negation",)]
     for (t, r, b), k in itertools.product([(0.1, 0.9, 1.0), (0.4, 0.95, 1.0), (0.5, 1.01, 1.0), (0.4, 0.9, 0.5), (0.0, 0.5, 1.0)], kinds):
-        cfg = CheckerConfig(judge_threshold=t, judge_rescue_min=r, judge_max_base=b, judge_rescue_kinds=k, **base)
+        cfg = CheckerConfig(engine="rules", judge_threshold=t, judge_rescue_min=r, judge_max_base=b, judge_rescue_kinds=k, **base)
         thorough = FaithfulnessChecker(embed=bow_embed, judge=judge, config=cfg).check(answer, CONTEXTS, mode="thorough")
         asked = {c.claim.text: c.judge for c in thorough.claims}
         replayed = [tune.claim_supported(rec, asked[c.claim.text], cfg) for rec, c in zip(records, fast.claims)]

@@ -40,7 +40,9 @@ class Retriever:
         vector = embedder.embed([query])[0].tolist()
         return self.store.dense_search(vector, n)
 
-    def search(self, query: str, k: int | None = None, method: Method = "hybrid") -> list[SearchHit]:
+    def search(
+        self, query: str, k: int | None = None, method: Method = "hybrid", rerank: bool | None = None
+    ) -> list[SearchHit]:
         """The ``k`` best papers for ``query`` by ``method`` (hybrid by default)."""
         cfg = self.settings.retrieval
         k = k or cfg.k
@@ -53,8 +55,16 @@ class Retriever:
         n = max(cfg.candidates, k)
         lists = {"bm25": self.bm25.search(query, n), "dense": self._dense(query, n), "name": self.names.search(query)}
         weights = {"bm25": cfg.lexical_weight, "dense": cfg.dense_weight, "name": cfg.name_match_weight}
-        fused = fuse(lists, weights, cfg.fusion, cfg.rrf_k)[:k]
-        return [SearchHit(paper=self.papers[pid], score=score, ranks=ranks) for pid, score, ranks in fused if pid in self.papers]
+        do_rerank = cfg.rerank if rerank is None else rerank
+        fused = fuse(lists, weights, cfg.fusion, cfg.rrf_k)[: max(k, cfg.rerank_top) if do_rerank else k]
+        hits = [SearchHit(paper=self.papers[pid], score=score, ranks=ranks) for pid, score, ranks in fused if pid in self.papers]
+        if do_rerank:
+            from agent.faithfulness.verifier import get_verifier
+            from agent.retrieval.rerank import rerank as rerank_hits
+
+            path = self.settings.faithfulness.verifier_path
+            hits = rerank_hits(query, hits, get_verifier(str(path) if path else None).score, cfg.rerank_top, cfg.rerank_weight)
+        return hits[:k]
 
     def _hits(self, scored: list[tuple[str, float]], name: str) -> list[SearchHit]:
         return [

@@ -1,0 +1,143 @@
+"""The learned claim verifier: P(evidence supports claim) from a small cross-encoder.
+
+A MiniLM-L6 cross-encoder fine-tuned on labelled claim/evidence pairs
+(SciFact, Citation-Integrity, HealthVer, COVID-Fact, AttributionBench, WiCE)
+and synthetic perturbations of real abstract sentences; trained by
+``evals/train_verifier.py`` and shipped as int8 ONNX (~23 MB) with its
+tokenizer and a manifest (name, version, training data, SHA-256, decision
+threshold) in ``agent/models/verifier``. Runs on onnxruntime and the
+``tokenizers`` library: no torch import.
+
+Every load checks the files against the manifest's SHA-256; a missing or
+corrupt file raises :class:`VerifierError` with what to do.
+"""
+
+from __future__ import annotations
+
+import functools
+import hashlib
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+#: Where the shipped model lives (package data).
+PACKAGED_DIR = Path(__file__).resolve().parent.parent / "models" / "verifier"
+FILES = ("model.onnx", "tokenizer.json")
+
+
+class VerifierError(RuntimeError):
+    """The verifier model is missing, corrupt or cannot be loaded."""
+
+
+@dataclass(frozen=True)
+class VerifierInfo:
+    """What the manifest says about the model."""
+
+    name: str
+    version: str
+    threshold: float
+    max_length: int
+    sha256: dict[str, str]
+
+    @property
+    def label(self) -> str:
+        return f"{self.name} {self.version}"
+
+
+def _sha256(path: Path) -> str:
+    h = hashlib.sha256()
+    with path.open("rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+def read_manifest(directory: Path) -> VerifierInfo:
+    """The manifest of the model in ``directory``, after checking every file's SHA-256."""
+    manifest_path = directory / "manifest.json"
+    if not manifest_path.is_file():
+        raise VerifierError(
+            f"verifier model not found: {manifest_path} is missing. Reinstall citewise, or point "
+            "CITEWISE_FAITHFULNESS__VERIFIER_PATH at a directory made by evals/train_verifier.py"
+        )
+    try:
+        raw = json.loads(manifest_path.read_text(encoding="utf-8"))
+        info = VerifierInfo(
+            name=str(raw["name"]), version=str(raw["version"]), threshold=float(raw["threshold"]),
+            max_length=int(raw["max_length"]), sha256=dict(raw["sha256"]),
+        )
+    except (ValueError, KeyError, TypeError) as exc:
+        raise VerifierError(f"verifier manifest {manifest_path} is unreadable: {exc}") from exc
+    for name in FILES:
+        path = directory / name
+        if not path.is_file():
+            raise VerifierError(f"verifier file missing: {path}; reinstall citewise or retrain with evals/train_verifier.py")
+        digest = _sha256(path)
+        if digest != info.sha256.get(name):
+            raise VerifierError(
+                f"verifier file {path} is corrupt: SHA-256 {digest} does not match the manifest's "
+                f"{info.sha256.get(name)}; reinstall citewise"
+            )
+    return info
+
+
+class Verifier:
+    """Scores (evidence, claim) pairs; build once per process (:func:`get_verifier`)."""
+
+    def __init__(self, directory: Path, threads: int | None = None, batch_size: int = 32) -> None:
+        self.directory = Path(directory)
+        self.info = read_manifest(self.directory)
+        self.batch_size = batch_size
+        try:
+            import onnxruntime as ort
+            from tokenizers import Tokenizer
+        except ImportError as exc:  # pragma: no cover - dependencies of the package
+            raise VerifierError(f"the verifier needs onnxruntime and tokenizers: {exc}") from exc
+        self._tok = Tokenizer.from_file(str(self.directory / "tokenizer.json"))
+        self._tok.enable_truncation(self.info.max_length, strategy="longest_first")
+        self._tok.enable_padding(pad_id=self._tok.token_to_id("[PAD]") or 0, pad_token="[PAD]")
+        opts = ort.SessionOptions()
+        if threads:
+            opts.intra_op_num_threads = threads
+        opts.log_severity_level = 3
+        try:
+            self._session: Any = ort.InferenceSession(
+                str(self.directory / "model.onnx"), opts, providers=["CPUExecutionProvider"]
+            )
+        except Exception as exc:  # onnxruntime raises its own exception types
+            raise VerifierError(f"cannot load the verifier model {self.directory / 'model.onnx'}: {exc}") from exc
+        self._inputs = {i.name for i in self._session.get_inputs()}
+
+    @property
+    def threshold(self) -> float:
+        return self.info.threshold
+
+    def score(self, pairs: list[tuple[str, str]]) -> np.ndarray:
+        """P(support) for each (evidence, claim) pair, shape (len(pairs),)."""
+        out: list[np.ndarray] = []
+        # Similar lengths together: less padding per batch.
+        order = sorted(range(len(pairs)), key=lambda i: len(pairs[i][0]) + len(pairs[i][1]))
+        for start in range(0, len(order), self.batch_size):
+            idx = order[start : start + self.batch_size]
+            encs = self._tok.encode_batch([pairs[i] for i in idx])
+            feed = {
+                "input_ids": np.array([e.ids for e in encs], dtype=np.int64),
+                "attention_mask": np.array([e.attention_mask for e in encs], dtype=np.int64),
+                "token_type_ids": np.array([e.type_ids for e in encs], dtype=np.int64),
+            }
+            logits = self._session.run(None, {k: v for k, v in feed.items() if k in self._inputs})[0].reshape(-1)
+            out.append(logits)
+        if not out:
+            return np.zeros(0, dtype=np.float32)
+        logits = np.empty(len(pairs), dtype=np.float32)
+        logits[order] = np.concatenate(out)
+        return 1.0 / (1.0 + np.exp(-logits))
+
+
+@functools.lru_cache(maxsize=2)
+def get_verifier(directory: str | None = None, threads: int | None = None) -> Verifier:
+    """One shared verifier per model directory in a process (``None`` = the packaged model)."""
+    return Verifier(Path(directory) if directory else PACKAGED_DIR, threads)
