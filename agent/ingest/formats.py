@@ -133,8 +133,10 @@ _BRACES = re.compile(r"[{}]")
 
 
 def read_bibtex(text: str, source: str) -> tuple[list[RawEntry], list[Problem]]:
-    """BibTeX entries; the citation key becomes the paper id."""
+    """BibTeX entries; the citation key becomes the paper id (through :func:`key_to_id` when it has odd characters)."""
     import bibtexparser
+
+    from agent.ingest.normalize import key_to_id
 
     library = bibtexparser.parse_string(text)
     entries: list[RawEntry] = []
@@ -147,7 +149,7 @@ def read_bibtex(text: str, source: str) -> tuple[list[RawEntry], list[Problem]]:
     for entry in library.entries:
         line = (entry.start_line + 1) if getattr(entry, "start_line", None) is not None else 0
         fields: dict[str, Any] = {f.key.lower(): _BRACES.sub("", str(f.value)) for f in entry.fields}
-        fields["id"] = entry.key
+        fields["id"] = key_to_id(entry.key)
         if "author" in fields and "authors" not in fields:
             fields["authors"] = [a.strip() for a in fields.pop("author").split(" and ") if a.strip()]
         if "url" not in fields and fields.get("doi"):
