@@ -138,13 +138,21 @@ def read_bibtex(text: str, source: str) -> tuple[list[RawEntry], list[Problem]]:
 
     from agent.ingest.normalize import key_to_id
 
+    import logging
+
+    # bibtexparser logs each broken block to stderr itself; the reason is reported below, by line.
+    logging.getLogger("bibtexparser").setLevel(logging.ERROR)
     library = bibtexparser.parse_string(text)
     entries: list[RawEntry] = []
     problems: list[Problem] = []
     for block in library.failed_blocks:
         line = getattr(block, "start_line", None)
+        why = " ".join(str(getattr(getattr(block, "error", None), "abort_reason", "") or "").split())
         problems.append(
-            Problem(source, (line + 1) if line is not None else None, "malformed", f"unparseable BibTeX block: {type(block).__name__}; skipped")
+            Problem(
+                source, (line + 1) if line is not None else None, "malformed",
+                f"unparseable BibTeX entry{': ' + why if why else ''}; skipped",
+            )
         )
     for entry in library.entries:
         line = (entry.start_line + 1) if getattr(entry, "start_line", None) is not None else 0
