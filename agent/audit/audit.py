@@ -174,6 +174,7 @@ class Auditor:
         papers: Mapping[str, Paper] = self.retriever.papers
         self.papers = papers
         self._folded = {pid.casefold(): pid for pid in papers}
+        self._memo: dict[tuple[str, tuple[str, ...]], Support] = {}
 
     # -- keys -------------------------------------------------------------
     def resolve(self, key: str) -> str | None:
@@ -196,7 +197,13 @@ class Auditor:
 
     # -- checking ---------------------------------------------------------
     def support(self, text: str, ids: list[str]) -> Support:
-        """Check ``text`` against the papers ``ids`` (all of them cited)."""
+        """Check ``text`` against the papers ``ids`` (all of them cited); a repeated check is answered from memory."""
+        key = (text, tuple(ids))
+        if key not in self._memo:
+            self._memo[key] = self._support(text, ids)
+        return self._memo[key]
+
+    def _support(self, text: str, ids: list[str]) -> Support:
         contexts = {pid: (self.papers[pid].title, self.papers[pid].abstract) for pid in ids}
         markers = "".join(f"[{pid}]" for pid in ids)
         # Each piece the checker's splitter may cut carries the markers, so no piece reads as uncited.
