@@ -176,6 +176,7 @@ def scifact(args: argparse.Namespace, settings: Settings) -> list[tuple[str, dic
     others = sorted((d for d in corpus if d not in wanted), key=int)
     others = random.Random(args.seed).sample(others, min(args.distractors, len(others)))
     home = Path(args.scifact_home or tempfile.mkdtemp(prefix="citewise-bench-audit-"))
+    home.mkdir(parents=True, exist_ok=True)
     lib = home / "scifact-library.jsonl"
     with lib.open("w", encoding="utf-8") as fh:
         for d in sorted(wanted | set(others), key=int):
