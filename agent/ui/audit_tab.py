@@ -116,11 +116,10 @@ def results_html(report: AuditReport) -> str:
             extra += f'<div class="cw-ev">“{esc(row.quote)}”</div>'
         for s in row.suggestions:
             extra += f'<div class="cw-ev">↪ [{esc(s.id)}] {esc(s.title)}: “{esc(s.quote)}”</div>'
-        cites = f' <span class="cw-cite">[{esc(", ".join(row.citations))}]</span>' if row.citations else ""
         items.append(
             f'<li class="cw-audit-row {MARK_CLASS[row.verdict]}" data-verdict="{row.verdict}" title="{esc(label)}: {esc(row.reason)}">'
             f'<span class="cw-icon" aria-hidden="true">{icon}</span> <span class="cw-meta">line {row.line}</span> '
-            f"<b>{esc(label)}</b> — {esc(row.text)}{cites}"
+            f"<b>{esc(label)}</b> — {esc(row.text)}"
             f'<div class="cw-ev">{esc(row.reason)}</div>{extra}</li>'
         )
     notes = "".join(f"<li>{esc(p)}</li>" for p in report.problems)
