@@ -163,3 +163,16 @@ def test_key_to_id_is_valid_and_deterministic(key: str) -> None:
     if VALID_ID.match(key):
         assert pid == key
     assert key_to_id("smith/2020") != key_to_id("smith_2020")
+
+
+def test_latex_items_and_environment_parameters() -> None:
+    text = (
+        "\\begin{itemize}[noitemsep]\n\\item {Bold} text claims stuff \\cite{a}.\n"
+        "\\item[(b)] Labelled item claims more \\cite{b}.\n\\end{itemize}\n"
+        "\\begin{minipage}{0.5\\textwidth}Inside the box we claim \\cite{c}.\\end{minipage}\n"
+    )
+    assert rows(text, "latex") == [
+        (2, "Bold text claims stuff.", ["a"]),
+        (3, "Labelled item claims more.", ["b"]),
+        (5, "Inside the box we claim.", ["c"]),
+    ]

@@ -175,6 +175,7 @@ class Auditor:
         self.papers = papers
         self._folded = {pid.casefold(): pid for pid in papers}
         self._memo: dict[tuple[str, tuple[str, ...]], Support] = {}
+        self._found: dict[tuple[str, tuple[str, ...]], list[Suggestion]] = {}
 
     # -- keys -------------------------------------------------------------
     def resolve(self, key: str) -> str | None:
@@ -225,7 +226,13 @@ class Auditor:
         return Support(supported, score, quote, quote_id, worst.reason or "", None if supported else _problem(result))
 
     def better_sources(self, text: str, exclude: set[str]) -> list[Suggestion]:
-        """Library papers (not in ``exclude``) that support ``text``, best first."""
+        """Library papers (not in ``exclude``) that support ``text``, best first (remembered per sentence)."""
+        key = (text, tuple(sorted(exclude)))
+        if key not in self._found:
+            self._found[key] = self._better_sources(text, exclude)
+        return list(self._found[key])
+
+    def _better_sources(self, text: str, exclude: set[str]) -> list[Suggestion]:
         cfg = self.settings.audit
         hits = self.retriever.search(text, cfg.candidates + len(exclude))
         found: list[tuple[float, int, Suggestion]] = []

@@ -349,9 +349,10 @@ class _Latex:
             out.brk(i)
             return k
         if base == "item":
-            opts, _, k = self._args(j, end)
             out.brk(i)
-            return k if opts else j
+            k = _skip_ws(t, j, end)
+            close = _match_bracket(t, k, end) if k < end and t[k] == "[" else -1
+            return close + 1 if close >= 0 else j
         if "cite" in base.lower() and base != "nocite":
             return self.cite(i, j, end, name)
         if base in HEADING_CMDS:
@@ -396,8 +397,8 @@ class _Latex:
             out.brk(i)
             return close + len(f"\\end{{{env}}}")
         out.brk(i)
-        _, _, k = self._args(m.end(), end)  # e.g. \begin{tabular}{ll} is dropped above; \begin{list}{..}
-        return k if k > m.end() and t[m.end() : k].lstrip().startswith("[") else m.end()
+        _, _, k = self._args(m.end(), end)  # environment parameters (\begin{minipage}{.5\textwidth}) are no prose
+        return k
 
     def cite(self, i: int, j: int, end: int, name: str) -> int:
         out = self.out
