@@ -293,6 +293,12 @@ class AuditSettings(BaseModel):
         description="Checker score at or above which the cited paper supports a sentence; None = the checker's own "
         "verdict (faithfulness.support_threshold).",
     )
+    unconfirmed_suggestions: bool = Field(
+        default=True,
+        description="For an uncited sentence, fill the suggestions up to max_suggestions with the closest retrieved "
+        "papers the checker did not confirm (listed as such in the reason), confirmed ones first: a paper to "
+        "consider citing. Off = only confirmed supporting papers are suggested.",
+    )
     min_claim_words: int = Field(
         default=4, ge=1, description="A sentence with fewer words than this states no claim (not checkable)."
     )

@@ -188,7 +188,7 @@ def scifact(args: argparse.Namespace, settings: Settings) -> list[tuple[str, dic
     index_s = time.perf_counter() - t0
     retriever = open_retriever(s, auto_index=False)
     auditor = open_auditor(s, "fast", retriever=retriever)
-    hit3 = ret3 = retk = 0
+    hit3 = conf3 = ret3 = retk = 0
     verdicts: dict[str, int] = {}
     t0 = time.perf_counter()
     for c in claims:
@@ -197,12 +197,14 @@ def scifact(args: argparse.Namespace, settings: Settings) -> list[tuple[str, dic
         verdicts[row.verdict] = verdicts.get(row.verdict, 0) + 1
         g = gold[c["id"]]
         hit3 += bool(g & {x.id for x in row.suggestions[:3]})
+        conf3 += bool(g & {x.id for x in [x for x in row.suggestions if x.confirmed][:3]})
         hits = [h.paper.id for h in retriever.search(text, settings.audit.candidates)]
         ret3 += bool(g & set(hits[:3]))
         retk += bool(g & set(hits))
     n = max(len(claims), 1)
     return [
-        ("audit: gold in top-3 suggestions", {"n": len(claims), "rate": hit3 / n}),
+        ("audit: gold in top-3 suggestions (confirmed first, then close ones)", {"n": len(claims), "rate": hit3 / n}),
+        ("audit: gold in top-3 confirmed suggestions only", {"n": len(claims), "rate": conf3 / n}),
         ("baseline: gold in top-3 retrieved (no check)", {"n": len(claims), "rate": ret3 / n}),
         (f"gold among the {settings.audit.candidates} candidates checked", {"n": len(claims), "rate": retk / n}),
         ("library / timing", {"papers": len(wanted) + len(others), "index_s": index_s, "s_per_claim": (time.perf_counter() - t0) / n,

@@ -68,7 +68,9 @@ def test_each_verdict_kind(report) -> None:
     assert rows[7].verdict == "unknown_key" and "nosuchkey2020" in rows[7].reason
     assert rows[8].verdict == "better_source" and rows[8].citations == []
     assert rows[8].suggestions[0].id == LIGHTGCL
-    assert rows[9].verdict == "uncited" and rows[9].suggestions == []
+    assert rows[9].verdict == "uncited"
+    assert not any(s.confirmed for s in rows[9].suggestions)  # at most close papers, marked as not confirmed
+    assert not rows[9].suggestions or "not confirmed" in rows[9].reason
     assert rows[10].verdict == "not_checkable"  # the draft's own work
     assert report.summary() == {
         "supported": 1, "unsupported": 1, "better_source": 2, "uncited": 1, "unknown_key": 1, "not_checkable": 3,
@@ -85,6 +87,18 @@ def test_public_json_shape(report) -> None:
         for s in row["suggestions"]:
             assert set(s) == {"id", "title", "quote"}
     json.dumps(doc)
+
+
+def test_only_confirmed_suggestions_when_asked(bundled_home: Path) -> None:
+    from agent.audit import open_auditor
+    from agent.retrieval import open_retriever
+    from agent.settings import Settings
+
+    settings = Settings(home=bundled_home).with_overrides(**{"audit.unconfirmed_suggestions": False})
+    auditor = open_auditor(settings, "fast", retriever=open_retriever(settings, auto_index=False))
+    rows = by_line(auditor.audit(parse_draft(DRAFT, name="draft.md")))
+    assert rows[9].verdict == "uncited" and rows[9].suggestions == []
+    assert [s.id for s in rows[8].suggestions] == [LIGHTGCL]
 
 
 def test_mixed_known_and_unknown_keys(auditor: Auditor) -> None:

@@ -74,6 +74,7 @@ class Suggestion:
     title: str
     quote: str
     score: float = 0.0
+    confirmed: bool = True  # the checker found the paper supports the sentence (else: only a close paper)
 
     def public(self) -> dict[str, str]:
         return {"id": self.id, "title": self.title, "quote": self.quote}
@@ -176,6 +177,7 @@ class Auditor:
         self._folded = {pid.casefold(): pid for pid in papers}
         self._memo: dict[tuple[str, tuple[str, ...]], Support] = {}
         self._found: dict[tuple[str, tuple[str, ...]], list[Suggestion]] = {}
+        self._hits: dict[tuple[str, int], list] = {}
 
     # -- keys -------------------------------------------------------------
     def resolve(self, key: str) -> str | None:
@@ -225,25 +227,68 @@ class Auditor:
             quote, quote_id = None, None
         return Support(supported, score, quote, quote_id, worst.reason or "", None if supported else _problem(result))
 
-    def better_sources(self, text: str, exclude: set[str]) -> list[Suggestion]:
-        """Library papers (not in ``exclude``) that support ``text``, best first (remembered per sentence)."""
+    def better_sources(self, text: str, exclude: set[str], fill: bool = False) -> list[Suggestion]:
+        """Library papers (not in ``exclude``) that support ``text``, best checker score first; with ``fill``,
+        up to ``audit.max_suggestions`` by adding the closest retrieved papers the checker did not confirm.
+        Remembered per sentence."""
         key = (text, tuple(sorted(exclude)))
         if key not in self._found:
             self._found[key] = self._better_sources(text, exclude)
-        return list(self._found[key])
+        found = self._found[key]
+        confirmed = [s for s in found if s.confirmed]
+        n = self.settings.audit.max_suggestions
+        if not fill:
+            return confirmed[:n]
+        return (confirmed + [s for s in found if not s.confirmed])[:n]
 
     def _better_sources(self, text: str, exclude: set[str]) -> list[Suggestion]:
         cfg = self.settings.audit
-        hits = self.retriever.search(text, cfg.candidates + len(exclude))
-        found: list[tuple[float, int, Suggestion]] = []
+        hits = self._search(text, cfg.candidates + len(exclude))
+        found: list[tuple[bool, float, int, Suggestion]] = []
         for rank, hit in enumerate(h for h in hits if h.paper.id not in exclude):
             if rank >= cfg.candidates:
                 break
             s = self.support(text, [hit.paper.id])
-            if s.supported:
-                found.append((-s.score, rank, Suggestion(hit.paper.id, hit.paper.title, s.quote or "", s.score)))
-        found.sort(key=lambda x: (x[0], x[1]))
-        return [s for _, _, s in found[: cfg.max_suggestions]]
+            sug = Suggestion(hit.paper.id, hit.paper.title, s.quote or "", s.score, s.supported)
+            # confirmed ones by score (ties: retrieval rank); the others by retrieval rank
+            found.append((not s.supported, -s.score if s.supported else 0.0, rank, sug))
+        found.sort(key=lambda x: x[:3])
+        return [s for *_, s in found]
+
+    def _search(self, text: str, k: int) -> list:
+        key = (text, k)
+        if key not in self._hits:
+            self._hits[key] = self.retriever.search(text, k)
+        return self._hits[key]
+
+    def prewarm(self, draft: ParsedDraft) -> None:
+        """Embed, in large batches, the abstracts the audit will read: the cited papers and the candidate
+        sources of uncited sentences. Many small embedding calls (one per check) cost several times more
+        on a CPU. Only an optimisation: a checker without ``embed`` is left alone."""
+        embed = getattr(self.checker, "embed", None)
+        try:
+            from agent.faithfulness.align import paper_units
+        except ImportError:  # pragma: no cover - the checker's internals changed
+            return
+        if embed is None:
+            return
+        windows = bool(getattr(getattr(self.checker, "config", None), "windows", False))
+        ids: list[str] = []
+        for sentence in draft.sentences:
+            text = claim_text(sentence)
+            if is_checkable(sentence, text, self.settings):
+                continue
+            if sentence.citations:
+                ids += [pid for pid in map(self.resolve, sentence.citations) if pid is not None]
+            else:
+                ids += [h.paper.id for h in self._search(text, self.settings.audit.candidates)]
+        texts: list[str] = []
+        for pid in dict.fromkeys(ids):
+            p = self.papers[pid]
+            texts += [u.text for u in paper_units(pid, p.title, p.abstract, windows)]
+        step = 256
+        for start in range(0, len(texts), step):
+            embed(texts[start : start + step])
 
     # -- one sentence -----------------------------------------------------
     def audit_sentence(self, sentence: DraftSentence) -> SentenceAudit:
@@ -254,14 +299,18 @@ class Auditor:
             row.reason = why_not
             return row
         if not sentence.citations:
-            row.suggestions = self.better_sources(text, set())
-            if row.suggestions:
+            row.suggestions = self.better_sources(text, set(), fill=self.settings.audit.unconfirmed_suggestions)
+            confirmed = [s for s in row.suggestions if s.confirmed]
+            close = [s for s in row.suggestions if not s.confirmed]
+            if confirmed:
                 row.verdict = "better_source"
-                row.quote = row.suggestions[0].quote
-                row.reason = f"uncited; [{row.suggestions[0].id}] in your library supports it"
+                row.quote = confirmed[0].quote
+                row.reason = f"uncited; {_ids(confirmed)} in your library {'supports' if len(confirmed) == 1 else 'support'} it"
             else:
                 row.verdict = "uncited"
-                row.reason = "factual sentence without a citation; no paper in the library supports it"
+                row.reason = "factual sentence without a citation; no paper in the library is confirmed to support it"
+            if close:
+                row.reason += f"; close but not confirmed by the checker: {_ids(close)}"
             return row
         ids: list[str] = []
         unknown: list[str] = []
@@ -300,6 +349,7 @@ class Auditor:
         import time
 
         t0 = time.perf_counter()
+        self.prewarm(draft)
         rows: list[SentenceAudit] = []
         total = len(draft.sentences)
         if progress:
@@ -315,6 +365,10 @@ class Auditor:
                 report.problems.append(f"key {key!r} is indexed as [{pid}] (ids keep only A-Z a-z 0-9 _ . : -)")
         report.seconds = time.perf_counter() - t0
         return report
+
+
+def _ids(suggestions: list[Suggestion]) -> str:
+    return ", ".join(f"[{s.id}]" for s in suggestions)
 
 
 def _problem(result: Any) -> str | None:
