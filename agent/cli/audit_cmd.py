@@ -17,8 +17,8 @@ from agent.cli.common import UserError, err_console, load_settings, out_console,
 AUDIT_HELP = """Audit the citations of a draft: is each sentence supported by the paper it cites?
 
 DRAFT is LaTeX (\\cite{a,b}, \\citep[..]{..}, \\citet, \\parencite, \\autocite, ...),
-Markdown/pandoc ([@key], [@a; @b], in-text @key) or plain text with Citewise's
-[id] markers; the style is taken from the extension (.tex, .md) or the text.
+Markdown/pandoc (\\[@key], \\[@a; @b], in-text @key) or plain text with Citewise's
+\\[id] markers; the style is taken from the extension (.tex, .md) or the text.
 Citation keys are paper ids (a BibTeX key is its entry's id; see `citewise index`).
 The --bib files are indexed first, incrementally, as `citewise index` does: broken
 entries are reported by line and the rest are used. Without --bib the draft is
