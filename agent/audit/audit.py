@@ -25,7 +25,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Mapping
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from agent.audit.parse import DraftSentence, ParsedDraft
@@ -383,7 +383,3 @@ def _problem(result: Any) -> str | None:
                 kinds.append(kind)
     return ", ".join(kinds) or None
 
-
-def report_dict(report: AuditReport) -> dict[str, Any]:
-    """Everything in a report (for the HTML page and tests), beyond the public JSON."""
-    return asdict(report)
