@@ -313,6 +313,40 @@ class FaithfulnessSettings(BaseModel):
     )
 
 
+class AuditSettings(BaseModel):
+    """``citewise audit``: checking the citations of a draft against the library."""
+
+    candidates: int = Field(
+        default=5,
+        ge=1,
+        description="Papers retrieved (hybrid search) for an unsupported or uncited sentence and checked one by one "
+        "as a better source.",
+    )
+    max_suggestions: int = Field(default=3, ge=1, description="Most better-source suggestions listed per sentence.")
+    support_threshold: float | None = Field(
+        default=None,
+        ge=0,
+        le=1,
+        description="Checker score at or above which the cited paper supports a sentence; None = the checker's own "
+        "verdict (faithfulness.support_threshold).",
+    )
+    unconfirmed_suggestions: bool = Field(
+        default=True,
+        description="For an uncited sentence, fill the suggestions up to max_suggestions with the closest retrieved "
+        "papers the checker did not confirm (listed as such in the reason), confirmed ones first: a paper to "
+        "consider citing. Off = only confirmed supporting papers are suggested.",
+    )
+    min_claim_words: int = Field(
+        default=4, ge=1, description="A sentence with fewer words than this states no claim (not checkable)."
+    )
+    own_work_not_checkable: bool = Field(
+        default=True,
+        description="An uncited sentence about the draft's own work ('We propose ...', 'Our method ...') needs no "
+        "citation: not checkable instead of an uncited claim.",
+    )
+    max_draft_mb: float = Field(default=10.0, gt=0, description="Largest draft file accepted, in MiB.")
+
+
 class UISettings(BaseModel):
     """The Gradio chat."""
 
@@ -344,6 +378,7 @@ class Settings(BaseSettings):
     llm: LLMSettings = Field(default_factory=LLMSettings, description="Answering model.")
     answer: AnswerSettings = Field(default_factory=AnswerSettings, description="Answer chain.")
     faithfulness: FaithfulnessSettings = Field(default_factory=FaithfulnessSettings, description="Checker.")
+    audit: AuditSettings = Field(default_factory=AuditSettings, description="Draft citation audit.")
     ui: UISettings = Field(default_factory=UISettings, description="Web UI.")
 
     @classmethod

@@ -334,3 +334,68 @@ def test_fresh_home_serves_the_page_at_once_and_answers_once_indexed(browser, ar
             _close(context, artifacts, "fresh-home")
     finally:
         _kill(proc)
+
+
+AUDIT_DRAFT = (
+    "# Related work\n\n"
+    "Decoupled contrastive learning removes the positive term from the denominator of the InfoNCE loss [p196b093a].\n"
+    "SimCLR with DCL reaches 75.1% ImageNet-1K top-1 accuracy with batch size 256 [p196b093a].\n"
+    "LightGCL is robust against data sparsity and popularity bias.\n"
+    "A <b>claim</b> with a key that is not in the library [@ghost2020].\n"
+)
+
+
+def test_audit_report_renders(browser, bundled_home, tmp_path, artifacts):
+    """The HTML report of `citewise audit` in a real browser: marks, summary, hover tooltip with quote."""
+    from agent.audit import open_auditor, parse_draft
+    from agent.audit.report import render_report
+    from agent.retrieval import open_retriever
+    from agent.settings import Settings
+
+    settings = Settings(home=bundled_home)
+    auditor = open_auditor(settings, "fast", retriever=open_retriever(settings, auto_index=False))
+    path = tmp_path / "audit.html"
+    path.write_text(render_report(auditor.audit(parse_draft(AUDIT_DRAFT, name="draft.md"))), encoding="utf-8")
+    context = browser.new_context(viewport={"width": 1200, "height": 900}, offline=True)
+    page = context.new_page()
+    try:
+        page.goto(path.as_uri())
+        verdicts = page.locator("#draft .s").evaluate_all("els => els.map(e => e.dataset.verdict)")
+        assert verdicts == ["not_checkable", "supported", "unsupported", "better_source", "unknown_key"]
+        assert page.locator('#summary [data-verdict="supported"] b').inner_text() == "1"
+        assert "<b>claim</b>" in page.locator("#draft").inner_text()  # escaped, shown as text
+        tip = page.locator("#s2 .tip")
+        assert not tip.is_visible()
+        page.hover("#s2")
+        assert tip.is_visible() and "68.2%" in tip.inner_text()
+        page.screenshot(path=str(artifacts / "20-audit-report.png"), full_page=True)
+    finally:
+        _close(context, artifacts, "audit-report")
+
+
+def test_check_a_draft_tab(browser, app_url, artifacts, tmp_path):
+    context, page = _open(browser, app_url)
+    try:
+        page.get_by_role("tab", name="Check a draft").click()
+        page.fill("#cw-draft textarea", AUDIT_DRAFT)
+        page.click("#cw-audit")
+        page.wait_for_selector("#cw-audit-out .cw-audit-row", timeout=ANSWER_TIMEOUT_MS)
+        rows = page.locator("#cw-audit-out .cw-audit-row")
+        verdicts = rows.evaluate_all("els => els.map(e => e.dataset.verdict)")
+        assert verdicts == ["not_checkable", "supported", "unsupported", "better_source", "unknown_key"]
+        assert "68.2%" in rows.nth(2).inner_text()  # the closest sentence of the cited abstract
+        assert "<b>claim</b>" in rows.nth(4).inner_text()
+        page.wait_for_selector("#cw-audit-report a[href*='citation-audit']", timeout=ANSWER_TIMEOUT_MS)
+        page.screenshot(path=str(artifacts / "21-check-a-draft.png"), full_page=True)
+
+        # an uploaded binary .tex is rejected with a clear message
+        bad = tmp_path / "binary.tex"
+        bad.write_bytes(b"\\section{x}\x00\x01")
+        page.locator("#cw-draft-file input[type=file]").set_input_files(str(bad))
+        page.wait_for_selector("#cw-draft-file a[href*='binary']", timeout=ANSWER_TIMEOUT_MS)
+        page.click("#cw-audit")
+        page.wait_for_function(
+            "() => document.querySelector('#cw-audit-out').innerText.includes('binary file')", timeout=ANSWER_TIMEOUT_MS
+        )
+    finally:
+        _close(context, artifacts, "check-a-draft")

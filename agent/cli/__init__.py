@@ -25,6 +25,7 @@ COMMAND_MODULES = (
     "agent.cli.answer_cmd",
     "agent.cli.check_cmd",
     "agent.cli.eval_cmd",
+    "agent.cli.audit_cmd",
     "agent.cli.ui_cmd",
 )
 

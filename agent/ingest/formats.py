@@ -152,13 +152,15 @@ def _failed_block_reason(block: Any) -> str:
 
 
 def read_bibtex(text: str, source: str) -> tuple[list[RawEntry], list[Problem]]:
-    """BibTeX entries; the citation key becomes the paper id.
+    """BibTeX entries; the citation key becomes the paper id (through :func:`key_to_id` when it has odd characters).
 
     A block the parser cannot read becomes one line-numbered ``malformed``
     problem (the parser's own log output is silenced) and the rest of the file
     is still read.
     """
     import bibtexparser
+
+    from agent.ingest.normalize import key_to_id
 
     logging.getLogger(BIBTEX_LOGGER).setLevel(logging.CRITICAL + 1)
     try:
@@ -170,13 +172,14 @@ def read_bibtex(text: str, source: str) -> tuple[list[RawEntry], list[Problem]]:
     problems: list[Problem] = []
     for block in library.failed_blocks:
         line = getattr(block, "start_line", None)
+        why = " ".join(str(getattr(getattr(block, "error", None), "abort_reason", "") or "").split())
         problems.append(
             Problem(source, (line + 1) if line is not None else None, "malformed", f"unreadable BibTeX entry: {_failed_block_reason(block)}; skipped")
         )
     for entry in library.entries:
         line = (entry.start_line + 1) if getattr(entry, "start_line", None) is not None else 0
         fields: dict[str, Any] = {f.key.lower(): _BRACES.sub("", str(f.value)) for f in entry.fields}
-        fields["id"] = entry.key
+        fields["id"] = key_to_id(entry.key)
         if "author" in fields and "authors" not in fields:
             fields["authors"] = [a.strip() for a in fields.pop("author").split(" and ") if a.strip()]
         if "url" not in fields and fields.get("doi"):

@@ -25,13 +25,11 @@ from typing import Any
 from agent.errors import IngestError
 from agent.ingest.decoding import Decoded, UndecodableError, decode_bytes
 from agent.ingest.formats import READERS, Problem, RawEntry
-from agent.ingest.normalize import clean_display, paper_id, title_key
+from agent.ingest.normalize import VALID_ID, clean_display, paper_id, title_key
 from agent.types import Paper
 
 BUNDLED_NAME = "papers-page.txt"
 BUNDLED_SOURCE = f"bundled:{BUNDLED_NAME}"
-#: Ids must be safe inside ``[ID]`` citation markers.
-VALID_ID = re.compile(r"^[A-Za-z0-9_.:-]{1,64}$")
 
 
 @dataclass

@@ -23,6 +23,11 @@ _LATEX_ESCAPES = {
 _LATEX_CMD_ARG = re.compile(r"\\(?:emph|textit|textbf|texttt|textsc|mathrm|mathbf|text)\{([^{}]*)\}")
 _WS = re.compile(r"\s+")
 _NON_ALNUM = re.compile(r"[^0-9a-z]+")
+#: Ids must be safe inside ``[ID]`` citation markers.
+VALID_ID = re.compile(r"^[A-Za-z0-9_.:-]{1,64}$")
+_ID_UNSAFE = re.compile(r"[^A-Za-z0-9_.:-]+")
+#: Characters kept from a citation key that is not a valid id, before its hash suffix.
+KEY_ID_STEM = 48
 
 
 def clean_display(text: str) -> str:
@@ -48,3 +53,19 @@ def paper_id(title: str, abstract: str | None = None) -> str:
     key = title_key(title) if abstract is None else f"{title_key(title)}\n{title_key(abstract)}"
     digest = hashlib.blake2b(key.encode("utf-8"), digest_size=4).hexdigest()
     return f"p{digest}"
+
+
+def key_to_id(key: str) -> str:
+    """The paper id of a citation key (BibTeX, pandoc ``@key``, LaTeX ``\\cite{key}``).
+
+    A key that is already a valid id is its own id. Any other key (``müller2020``,
+    ``smith/2020``, a key over 64 characters) keeps its safe characters and gets a
+    short hash of the exact key, so the mapping is deterministic: re-indexing keeps
+    the id, and ``citewise audit`` finds the paper from the key alone.
+    """
+    key = unicodedata.normalize("NFC", key.strip())
+    if VALID_ID.match(key):
+        return key
+    digest = hashlib.blake2b(key.encode("utf-8"), digest_size=4).hexdigest()
+    stem = _ID_UNSAFE.sub("_", unicodedata.normalize("NFKD", key).encode("ascii", "ignore").decode()).strip("_")
+    return f"{stem[:KEY_ID_STEM]}-{digest}" if stem else f"k{digest}"

@@ -7,7 +7,7 @@ from typing import Any
 
 import gradio as gr
 
-from agent.ui import chat, corpus, evals, render
+from agent.ui import audit_tab, chat, corpus, evals, render
 from agent.ui.services import CHECK_MODES, MAX_PAPERS, Services, api_key_status
 
 EXAMPLES = [
@@ -142,6 +142,28 @@ def build_app(services: Services, *, locked: bool = False, runs_dirs: list[Path]
                     add = gr.Button("Add to index", variant="primary", elem_id="cw-add")
                     report = gr.HTML(elem_id="cw-report")
 
+            # -- Check a draft ------------------------------------------------
+            with gr.Tab("Check a draft", id="audit"):
+                gr.Markdown(
+                    "Paste a draft or upload a .tex / .md file: each sentence is checked against the paper it cites "
+                    "(LaTeX `\\cite{key}`, pandoc `[@key]`, or `[id]` markers; keys are the ids in the Corpus tab). "
+                    f"At most {settings.audit.max_draft_mb:g} MiB; fast check."
+                )
+                with gr.Row(equal_height=False):
+                    with gr.Column(scale=3):
+                        draft_box = gr.Textbox(
+                            label="Draft", lines=10, max_lines=30, elem_id="cw-draft",
+                            placeholder="Decoupled contrastive learning removes the positive term [p196b093a].",
+                        )
+                    with gr.Column(scale=2):
+                        draft_file = gr.File(
+                            file_count="single", file_types=list(audit_tab.DRAFT_EXTENSIONS), type="filepath",
+                            label="…or upload a draft (.tex, .md, .txt)", elem_id="cw-draft-file",
+                        )
+                        audit_btn = gr.Button("Check citations", variant="primary", elem_id="cw-audit")
+                        audit_file = gr.File(label="report (download)", interactive=False, elem_id="cw-audit-report")
+                audit_out = gr.HTML(elem_id="cw-audit-out")
+
             # -- Evals --------------------------------------------------------
             with gr.Tab("Evals", id="evals"):
                 roots_note = ", ".join(str(r) for r in runs_roots) or "(none configured)"
@@ -232,6 +254,27 @@ def build_app(services: Services, *, locked: bool = False, runs_dirs: list[Path]
             outputs=[report, count, table, upload],
             concurrency_limit=1,
             concurrency_id="ingest",
+            api_visibility="private",
+        )
+
+        def do_audit(text: str, upload: str | None, request: gr.Request, progress: gr.Progress = gr.Progress()) -> tuple:
+            def on_progress(done: int, total: int) -> None:
+                if total:
+                    progress((done, total), desc="Checking sentences", unit="sentences")
+
+            session_id = getattr(request, "session_hash", None) or "default"
+            try:
+                report, path = audit_tab.run_audit(services, text, upload, session_id, on_progress)
+            except audit_tab.DraftRejected as exc:
+                return f'<div class="cw-badge cw-bad"><span class="cw-icon">✗</span> {render.esc(exc)}</div>', None
+            return audit_tab.results_html(report), path
+
+        audit_btn.click(
+            do_audit,
+            inputs=[draft_box, draft_file],
+            outputs=[audit_out, audit_file],
+            concurrency_limit=1,
+            concurrency_id="audit",
             api_visibility="private",
         )
 

@@ -70,12 +70,15 @@ def safe_name(name: str) -> str:
     return stem[:MAX_STEM] + suffix
 
 
-def validate_upload(path: Path, name: str, max_mb: float) -> None:
-    """Raise :class:`UploadRejected` with a user-facing reason when ``path`` may not be indexed."""
+def validate_upload(path: Path, name: str, max_mb: float, accepted: tuple[str, ...] = ACCEPTED_EXTENSIONS) -> str:
+    """Raise :class:`UploadRejected` with a user-facing reason when ``path`` may not be read; else return its text.
+
+    ``accepted``: the extensions allowed (corpus formats by default; the draft checker passes its own).
+    """
     suffix = Path(str(name)).suffix.lower()
-    if suffix not in READERS:
+    if suffix not in accepted:
         shown = suffix or "(no extension)"
-        raise UploadRejected(f"unsupported file type {shown}; accepted: {', '.join(ACCEPTED_EXTENSIONS)}")
+        raise UploadRejected(f"unsupported file type {shown}; accepted: {', '.join(accepted)}")
     try:
         size = path.stat().st_size
     except OSError:
@@ -91,6 +94,7 @@ def validate_upload(path: Path, name: str, max_mb: float) -> None:
         raise UploadRejected(str(exc)) from None
     if not text.strip():
         raise UploadRejected("only whitespace")
+    return text
 
 
 def stage_uploads(

@@ -28,6 +28,12 @@ a.cw-cite:hover, a.cw-cite:focus { background: rgba(59, 130, 246, .32); outline:
 .cw-checks { margin: .3em 0 0 0; padding-left: 1.2em; list-style: none; }
 .cw-checks li { margin: .15em 0; }
 .cw-ev { font-size: .9em; opacity: .8; margin-left: 1.4em; }
+.cw-badge.cw-warn { border-color: #b45309; background: rgba(245, 158, 11, .12); }
+.cw-audit-row { border-radius: 4px; padding: 2px 4px; margin: .25em 0; }
+.cw-audit-row.cw-ok { background: rgba(34, 160, 80, .08); }
+.cw-audit-row.cw-bad { background: rgba(220, 50, 50, .08); }
+.cw-audit-row.cw-warn { background: rgba(245, 158, 11, .10); }
+.cw-warn > .cw-icon, .cw-badge.cw-warn .cw-icon { color: #b45309; }
 .cw-refs-h { font-weight: 700; margin: .4em 0 .2em 0; }
 .cw-card { border: 1px solid rgba(128, 128, 128, .35); border-radius: 8px; padding: 4px 10px; margin: 4px 0; }
 .cw-card[open] { background: rgba(128, 128, 128, .05); }
