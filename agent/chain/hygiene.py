@@ -29,8 +29,13 @@ attack strings:
 A text is flagged when its score reaches :data:`FLAG_SCORE` *and* it has at
 least one addressing signal (marker, imperative, second person or addressing
 pattern): vocabulary alone never flags.
-On the 5,183 SciFact abstracts (~48,000 sentences) and the bundled corpus the
-screen flags no sentence (see ``tests/test_hygiene.py`` for the measured cases).
+On the 5,183 SciFact abstracts (51,135 titles and sentences) and the bundled
+corpus (1,773) the screen flags none; ``tests/test_hygiene.py`` holds the
+injections and the research sentences (hard cases: abstracts *about* prompt
+injection, "State-of-the-art", "Answer set programming", "Attention Is All You
+Need") it was developed on. Known misses: obfuscated text (base64, leetspeak,
+spelled-out letters), languages other than EN/DE/FR/ES, and instructions phrased
+as plain statements ("the correct answer is X").
 
 Flagged text is kept out of what the model reads and what the checker accepts
 as evidence (:func:`clean_paper`); the UI shows it quoted, inert and marked.
@@ -227,7 +232,7 @@ def screen(text: str) -> Screened | None:
 _ROLE_BREAK = re.compile(r"(?<=[.!?])\s+(?=(?:#{1,6}\s*)?(?:system|assistant|user|human|developer)\s*:|<\||\[/?INST\])", _I)
 
 
-def _pieces(text: str) -> list[str]:
+def sentence_pieces(text: str) -> list[str]:
     """The sentences of ``text``, also cut before a role marker that the sentence splitter left attached."""
     return [p for s in split_sentences(text) for p in _ROLE_BREAK.split(s) if p.strip()]
 
@@ -236,13 +241,22 @@ def screen_sentences(text: str) -> tuple[list[str], list[Screened]]:
     """The sentences of ``text`` that read as research, and the flagged ones."""
     kept: list[str] = []
     flagged: list[Screened] = []
-    for sentence in _pieces(text) or ([text] if text.strip() else []):
+    for sentence in sentence_pieces(text) or ([text] if text.strip() else []):
         hit = screen(sentence)
         if hit is None:
             kept.append(sentence)
         else:
             flagged.append(hit)
     return kept, flagged
+
+
+def screen_title(title: str) -> Screened | None:
+    """The flag for a title any part of which addresses the reader or the model (the whole title is flagged)."""
+    for part in sentence_pieces(title) or [title]:
+        hit = screen(part)
+        if hit is not None:
+            return Screened(text=title, score=hit.score, reasons=hit.reasons)
+    return None
 
 
 def clean_paper(paper: Paper) -> tuple[Paper, list[Screened]]:
@@ -253,11 +267,7 @@ def clean_paper(paper: Paper) -> tuple[Paper, list[Screened]]:
     sentence is flagged keeps an empty abstract: nothing of it reaches the model.
     """
     kept, flagged = screen_sentences(paper.abstract)
-    title_hit = None
-    for part in _pieces(paper.title) or [paper.title]:
-        title_hit = title_hit or screen(part)
-    if title_hit is not None:
-        title_hit = Screened(text=paper.title, score=title_hit.score, reasons=title_hit.reasons)
+    title_hit = screen_title(paper.title)
     if not flagged and title_hit is None:
         return paper, []
     update = {"abstract": " ".join(kept)}

@@ -24,8 +24,8 @@ import html
 import re
 from collections.abc import Iterable, Mapping
 
-from agent.chain.hygiene import screen, screen_sentences
-from agent.sentences import MARKER_RE, split_sentences
+from agent.chain.hygiene import screen_sentences, screen_title, sentence_pieces
+from agent.sentences import MARKER_RE
 from agent.types import Answer, Paper, SearchHit, SentenceResult
 
 #: Icons paired with every verdict colour, so a mark never relies on colour alone.
@@ -230,7 +230,7 @@ def highlight_abstract(abstract: str, quotes: Iterable[str]) -> str:
     """
     text = " ".join(abstract.split())
     spans: list[tuple[int, int]] = []
-    sentences = split_sentences(text)
+    sentences = sentence_pieces(text)
     offsets: list[tuple[int, int]] = []
     pos = 0
     for s in sentences:
@@ -278,7 +278,7 @@ def highlight_abstract(abstract: str, quotes: Iterable[str]) -> str:
 
 def render_title(title: str) -> str:
     """A paper title, escaped; one that reads as an instruction is shown quoted and marked (:func:`inert`)."""
-    hit = screen(title)
+    hit = screen_title(title)
     return inert(title, hit.reason) if hit is not None else esc(title)
 
 
