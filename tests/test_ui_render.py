@@ -139,6 +139,7 @@ def test_model_text_with_html_is_escaped_in_prose_and_stream():
     assert "<script" not in html and "&lt;script&gt;" in html
     streaming = render.render_streaming("", f"partial {EVIL} [p1]")
     assert "<script" not in streaming and 'class="cw-cite"' in streaming
+    assert "not yet checked" in streaming  # the draft is labelled until the check has run
     assert "<script" not in render.render_user(EVIL)
     assert "<script" not in render.render_error(EVIL)
 

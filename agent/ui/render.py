@@ -408,11 +408,16 @@ def render_found(hits: list[SearchHit], seconds: float) -> str:
 
 
 def render_streaming(found: str, text: str, waiting: bool = False) -> str:
-    """The message while tokens arrive: the retrieval note, then the text so far (escaped)."""
+    """The message while tokens arrive: the retrieval note, then the text so far (escaped).
+
+    The text is the model's unchecked draft: it is labelled so, since sentences
+    the check does not support are removed from the finished answer.
+    """
     body = link_citations(text) if text else ""
     if waiting and not text:
         body = '<span class="cw-wait">Waiting for the model…</span>'
-    return f'{found}<div class="cw-prose cw-streaming">{_paragraphs(body) if text else body}<span class="cw-caret" aria-hidden="true">▌</span></div>'
+    note = '<div class="cw-meta cw-draft">Draft, not yet checked against the abstracts…</div>' if text else ""
+    return f'{found}{note}<div class="cw-prose cw-streaming">{_paragraphs(body) if text else body}<span class="cw-caret" aria-hidden="true">▌</span></div>'
 
 
 def render_error(message: str) -> str:
