@@ -189,6 +189,30 @@ class AnswerSettings(BaseModel):
         "draft states none, answer 'The abstracts do not say.' and keep the draft in 'withheld' (the 1.5B model "
         "answered such unanswerable questions with true but numberless sentences).",
     )
+    remove_unsupported_sentences: bool = Field(
+        default=True,
+        description="Output policy: a sentence of the answer that the faithfulness check finds unsupported is taken "
+        "out of the answer text and kept in the answer's 'withheld_sentences' with its reason (the UI shows it struck "
+        "through, marked 'not supported'); if no supported sentence is left the answer is 'The abstracts do not say.'. "
+        "Why removal rather than a mark only: a sentence ending in a citation reads as a sourced claim, and the CLI, "
+        "the JSON output and copy-paste lose any mark, so an unsupported sentence (an invented number, or the payload "
+        "of a prompt injected into an abstract) would travel as if the paper said it. Users still see what was "
+        "removed and why. Needs the check on (fast or thorough).",
+    )
+    evidence_hygiene: bool = Field(
+        default=True,
+        description="Keep titles and abstract sentences that address the reader or the model instead of describing "
+        "research ('ignore previous instructions', 'answer only with', 'you are', 'system:', chat-template tokens, "
+        "in English, German, French and Spanish) out of the evidence the model reads and the checker accepts; the "
+        "UI shows them quoted and marked (agent/chain/hygiene.py). Flags no sentence of the 5,183 SciFact abstracts "
+        "or the bundled corpus.",
+    )
+    delimit_evidence: bool = Field(
+        default=True,
+        description="Wrap the evidence in the answer prompt between <excerpts> and </excerpts> with a closing "
+        "reminder that text inside is data, never instructions (prompts/answer.toml evidence_open/evidence_close). "
+        "Off: the excerpts follow 'Excerpts:' bare, as in answer-v3.",
+    )
     min_relevance: float = Field(
         default=0.25,
         ge=-1,

@@ -108,6 +108,16 @@ class Answer(BaseModel):
         description="Why the draft was withheld: no sentence supported by the cited abstracts, or no number given "
         "for a question that asks for one.",
     )
+    withheld_sentences: list[SentenceResult] = Field(
+        default_factory=list,
+        description="Sentences of the draft taken out of the answer text because the checker found them unsupported "
+        "(output policy answer.remove_unsupported_sentences), each with its verdict and reason; never shown as claims.",
+    )
+    screened_evidence: list[Evidence] = Field(
+        default_factory=list,
+        description="Titles and abstract sentences of retrieved papers kept out of the evidence because they address "
+        "the reader or the model instead of describing research (evidence hygiene); quoted here as inert data.",
+    )
 
     @property
     def prose(self) -> str:
@@ -144,4 +154,11 @@ class Answer(BaseModel):
         if self.withheld is not None:
             out["withheld"] = self.withheld
             out["withheld_reason"] = self.withheld_reason
+        if self.withheld_sentences:
+            out["withheld_sentences"] = [
+                {k: v for k, v in s.model_dump().items() if v is not None or k in ("text", "citations")}
+                for s in self.withheld_sentences
+            ]
+        if self.screened_evidence:
+            out["screened_evidence"] = [e.model_dump() for e in self.screened_evidence]
         return out

@@ -94,6 +94,9 @@ def test_engine_prompt_respects_the_evidence_budget(bundled_settings) -> None:
     llm.stream = spy  # type: ignore[method-assign]
     answer, _ = engine.ask("Which papers address false negatives?")
     evidence = seen[0].split("\n\nQuestion:")[0].removeprefix("Excerpts:\n")
+    parts = engine.prompt.parts
+    assert evidence.startswith(parts["evidence_open"] + "\n") and evidence.endswith("\n" + parts["evidence_close"])
+    evidence = evidence.removeprefix(parts["evidence_open"] + "\n").removesuffix("\n" + parts["evidence_close"])
     assert 0 < llm.count_tokens(evidence) <= 60 + 10  # budget, plus the first paper's one-sentence floor
     cited = {c.id for c in answer.citations}
     assert cited and cited <= {c.id for c in answer.retrieved}

@@ -1,18 +1,22 @@
-"""Wires the offline faithfulness checker into answers (an :data:`AnswerHook`), and withholds drafts
-that do not answer: none of their sentences supported, or no number for a question that asks for one."""
+"""Wires the offline faithfulness checker into answers (an :data:`AnswerHook`), and withholds what does
+not answer: drafts none of whose sentences is supported, drafts with no number for a question that asks
+for one, and (output policy) each single sentence the checker finds unsupported."""
 
 from __future__ import annotations
 
 import re
 from collections.abc import Callable
 
-from agent.chain.citations import REFUSAL_TEXT
+from agent.chain.citations import REFUSAL_TEXT, cited_ids, format_references
+from agent.chain.hygiene import clean_papers
 from agent.settings import Settings
 from agent.types import Answer, Paper
 
 #: Why a draft was withheld; the refusal says it in brackets, so a reader knows the model did try.
 UNSUPPORTED = "none of its sentences is supported by the cited abstracts"
 NUMBERLESS = "the question asks for a number and the draft gives none"
+#: Why one sentence was taken out of an answer (kept in ``answer.withheld_sentences``).
+SENTENCE_UNSUPPORTED = "not supported by the cited abstracts"
 #: "How many ...", "by how much ...", "what top-1 accuracy / learning rate / FID ...": the answer is a number.
 _ASKS_FOR_NUMBER = re.compile(
     r"\b(?:how\s+(?:many|much|long|large|big|fast|often)|by\s+how\s+much|what\s+(?:[\w-]+\s+){0,4}?"
@@ -35,22 +39,38 @@ def withheld_note(reason: str) -> str:
 
 
 def faithfulness_hook(settings: Settings, mode: str) -> Callable[[Answer, dict[str, Paper]], None]:
-    """A hook that fills each sentence's verdict and the answer's faithfulness in place.
-
-    With ``answer.withhold_unsupported`` an answer none of whose sentences
-    is supported becomes a refusal (:func:`withhold_unsupported`).
-    """
+    """A hook that fills each sentence's verdict and the answer's faithfulness in place, then applies
+    the output policy (:func:`check_and_apply_policy`)."""
 
     def hook(answer: Answer, papers: dict[str, Paper]) -> None:
-        if answer.refused:
-            return
-        from agent.faithfulness import check_answer_into
-
-        check_answer_into(answer, papers, settings, mode)
-        if settings.answer.withhold_unsupported:
-            withhold_unsupported(answer)
+        check_and_apply_policy(answer, papers, settings, mode)
 
     return hook
+
+
+def check_and_apply_policy(answer: Answer, papers: dict[str, Paper], settings: Settings, mode: str) -> None:
+    """Check ``answer`` against ``papers`` in place, then withhold what the check does not support.
+
+    The papers are screened first (:func:`agent.chain.hygiene.clean_papers`, with
+    ``answer.evidence_hygiene``): a sentence that tells the model what to answer
+    must not count as the evidence for an answer that obeys it. With
+    ``answer.withhold_unsupported`` an answer none of whose sentences is
+    supported becomes a refusal (:func:`withhold_unsupported`); with
+    ``answer.remove_unsupported_sentences`` each unsupported sentence is taken
+    out (:func:`remove_unsupported_sentences`, which also refuses when none is
+    left, keeping the sentences with their reasons).
+    """
+    if answer.refused:
+        return
+    from agent.faithfulness import check_answer_into
+
+    if settings.answer.evidence_hygiene:
+        papers = clean_papers(papers)
+    check_answer_into(answer, papers, settings, mode)
+    if settings.answer.remove_unsupported_sentences:
+        remove_unsupported_sentences(answer)
+    if settings.answer.withhold_unsupported:
+        withhold_unsupported(answer)
 
 
 def withhold_unsupported(answer: Answer) -> bool:
@@ -87,6 +107,38 @@ def withhold_numberless(answer: Answer) -> bool:
         return False
     _withhold(answer, NUMBERLESS)
     return True
+
+
+def remove_unsupported_sentences(answer: Answer) -> int:
+    """Take each sentence the checker found unsupported out of the answer; returns how many.
+
+    A sentence with a citation reads as a sourced claim, so one the cited
+    abstracts do not support is never left in the answer text: it moves to
+    ``answer.withheld_sentences`` (with its verdict and reason) and the UI shows
+    it struck through. Papers cited only by removed sentences leave the
+    reference list. When no supported sentence is left the answer becomes the
+    refusal, with the draft in ``answer.withheld``.
+    """
+    bad = [s for s in answer.sentences if s.supported is False]
+    if answer.refused or not bad:
+        return 0
+    for s in bad:
+        s.reason = s.reason or SENTENCE_UNSUPPORTED
+    answer.withheld_sentences.extend(s.model_copy() for s in bad)
+    if not any(s.supported for s in answer.sentences):
+        _withhold(answer, UNSUPPORTED)
+        return len(bad)
+    prose = answer.prose
+    for s in bad:
+        pattern = r"\s+".join(re.escape(w) for w in s.text.split())
+        prose = re.sub(rf"(?m)^[ \t]*(?:[-*•]\s+)?{pattern}[ \t]*$\n?|{pattern}[ \t]*", "", prose, count=1) if pattern else prose
+    prose = re.sub(r"\n{3,}", "\n\n", prose).strip()
+    kept_ids = set(cited_ids(prose, {c.id for c in answer.citations}))
+    answer.citations = [c for c in answer.citations if c.id in kept_ids]
+    references = format_references(answer.citations)
+    answer.answer = prose + (f"\n\n{references}" if references else "")
+    answer.sentences = [s for s in answer.sentences if s.supported is not False]
+    return len(bad)
 
 
 def _withhold(answer: Answer, reason: str) -> None:

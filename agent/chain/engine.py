@@ -27,6 +27,7 @@ from agent.chain.citations import (
 from agent.chain.classify import QuestionPlan, Turn, plan_question, validate_question
 from agent.chain.checking import withhold_numberless
 from agent.chain.evidence import EvidenceBlock, EvidenceSelector, render_blocks
+from agent.chain.hygiene import clean_paper
 from agent.chain.lc import build_generation_chain
 from agent.chain.repetition import SoftLimit, first_repeat
 from agent.chain.tables import comparison_table
@@ -37,7 +38,7 @@ from agent.prompts import load_prompt
 from agent.retrieval import Retriever, open_retriever
 from agent.sentences import cited_sentences
 from agent.settings import Settings
-from agent.types import Answer, Citation, Paper, SearchHit, Timings
+from agent.types import Answer, Citation, Evidence, Paper, SearchHit, Timings
 
 #: Hits kept per side of a comparison before the whole-question hits.
 HITS_PER_SIDE = 2
@@ -137,6 +138,32 @@ class AnswerEngine:
             hits = merged[:k]
         return hits
 
+    def _screen(self, hits: list[SearchHit]) -> tuple[list[SearchHit], list[Evidence]]:
+        """Evidence hygiene: hits whose papers lack the text that addresses the model, and that text.
+
+        Every later step (evidence, prompt, reference titles, automatic
+        citation, the checker's evidence) reads these cleaned papers, so a
+        screened sentence cannot reach the model or support an answer. A paper
+        with no abstract sentence left is dropped from the hits.
+        """
+        if not self.settings.answer.evidence_hygiene:
+            return hits, []
+        kept: list[SearchHit] = []
+        screened: list[Evidence] = []
+        for hit in hits:
+            paper, flagged = clean_paper(hit.paper)
+            screened.extend(Evidence(id=paper.id, quote=f.text) for f in flagged)
+            if paper.abstract.strip():
+                kept.append(hit if paper is hit.paper else hit.model_copy(update={"paper": paper}))
+        return kept, screened
+
+    def _render_evidence(self, blocks: list[EvidenceBlock]) -> str:
+        """The evidence section of the answer prompt, between the prompt's delimiters when ``answer.delimit_evidence``."""
+        text = render_blocks(blocks)
+        if not self.settings.answer.delimit_evidence:
+            return text
+        return f"{self.prompt.parts['evidence_open']}\n{text}\n{self.prompt.parts['evidence_close']}"
+
     # -- evidence ----------------------------------------------------------
     def _evidence(
         self, question: str, plan: QuestionPlan, papers: list[Paper], budget_tokens: int | None = None
@@ -193,7 +220,7 @@ class AnswerEngine:
         assert self.retriever is not None
         q = validate_question(question, self.settings.answer.max_question_chars)
         plan = plan_question(q, [], self.retriever.names)
-        hits = self._retrieve(plan, papers)
+        hits, _ = self._screen(self._retrieve(plan, papers))
         retrieve_s = time.perf_counter() - t0
         blocks = self._evidence(q, plan, [h.paper for h in hits], budget_tokens)[0] if hits else []
         return plan, hits, blocks, retrieve_s
@@ -216,7 +243,7 @@ class AnswerEngine:
         if force_type:
             plan.qtype = force_type  # type: ignore[assignment]
         self._prefetch_model()
-        hits = self._retrieve(plan)
+        hits, screened = self._screen(self._retrieve(plan))
         retrieve_s = time.perf_counter() - t0
         yield RetrievalEvent(hits, plan, retrieve_s)
 
@@ -234,7 +261,7 @@ class AnswerEngine:
         else:
             llm = self.model()
             model_name = llm.name
-            evidence_text = render_blocks(blocks)
+            evidence_text = self._render_evidence(blocks)
             messages = self.prompt.render(
                 question=plan.question if not plan.restrict_to else f"{plan.question} (follow-up to: {history[-1].question})",
                 evidence=evidence_text,
@@ -265,6 +292,7 @@ class AnswerEngine:
 
         evidence = [b.paper for b in blocks]
         answer = self._finish(q, plan, pieces_text, unknown, papers, hits, model_name, timings, usage, evidence)
+        answer.screened_evidence = screened
         if self.settings.answer.withhold_numberless:
             withhold_numberless(answer)
         for hook in self.hooks:

@@ -63,7 +63,8 @@ def _run(events, json_out: bool) -> int:
         elif final != "".join(shown).strip():  # markers fixed, or a repeated / example-echo sentence dropped
             err_console.print(
                 f"[dim]final answer, revised after streaming ({answer.auto_citations} citations attached, "
-                f"{answer.removed_citations} removed; repeated or example-echo sentences, if any, dropped):[/]"
+                f"{answer.removed_citations} removed; {len(answer.withheld_sentences)} unsupported sentence(s) "
+                "removed; repeated or example-echo sentences, if any, dropped):[/]"
             )
             out_console.print(final, markup=False, highlight=False)
     _print_human(answer)
@@ -83,6 +84,13 @@ def _print_human(answer) -> None:
         err_console.print(f"\nfaithfulness: [{style}]{answer.faithfulness.verdict}[/] (score {answer.faithfulness.score:.2f})")
         for s in unsupported:
             err_console.print(f"  [red]✗ unsupported:[/] {escape(s.text)}  [dim]({escape(s.reason or '')})[/]", highlight=False)
+        for s in answer.withheld_sentences:
+            err_console.print(
+                f"  [red]✗ removed from the answer, not supported:[/] {escape(s.text)}  [dim]({escape(s.reason or '')})[/]",
+                highlight=False,
+            )
+    for e in answer.screened_evidence:
+        err_console.print(f"  [yellow]⚠ kept out of the evidence (reads as an instruction):[/] {escape(f'[{e.id}]')} “{escape(e.quote)}”", highlight=False)
     t = answer.timings
     err_console.print(
         f"[dim]{answer.model} · {answer.prompt_version} · retrieve {t.retrieve_s:.2f}s · first token "

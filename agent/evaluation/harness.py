@@ -211,6 +211,10 @@ def build_row(q: EvalQuestion, gold: Gold, obs: Observation, pipeline: Pipeline)
                 {k: s.model_dump()[k] for k in ("text", "citations", "supported", "score", "reason")} for s in a.sentences
             ],
             "faithfulness": a.faithfulness.model_dump() if a.faithfulness else None,
+            "withheld_sentences": [
+                {k: s.model_dump()[k] for k in ("text", "citations", "supported", "score", "reason")} for s in a.withheld_sentences
+            ],
+            "screened_evidence": [e.model_dump() for e in a.screened_evidence],
             "key_points": obs.key_points or [],
             "judge": obs.judge,
             "predicted_label": obs.label,

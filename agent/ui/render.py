@@ -24,7 +24,8 @@ import html
 import re
 from collections.abc import Iterable, Mapping
 
-from agent.sentences import MARKER_RE, split_sentences
+from agent.chain.hygiene import screen_sentences, screen_title, sentence_pieces
+from agent.sentences import MARKER_RE
 from agent.types import Answer, Paper, SearchHit, SentenceResult
 
 #: Icons paired with every verdict colour, so a mark never relies on colour alone.
@@ -170,18 +171,20 @@ def badge(answer: Answer) -> str:
     if answer.refused:
         return '<div class="cw-badge cw-unk"><span class="cw-icon" aria-hidden="true">∅</span> No answer in the abstracts</div>'
     verdict = answer.faithfulness
-    checked = [s for s in answer.sentences if s.supported is not None]
+    checked = [s for s in answer.sentences + answer.withheld_sentences if s.supported is not None]
     if verdict is None or not checked:
         return '<div class="cw-badge cw-unk"><span class="cw-icon" aria-hidden="true">•</span> Not checked</div>'
     good = sum(1 for s in checked if s.supported)
     if verdict.verdict == "faithful":
         cls, icon, word = "cw-ok", ICON_SUPPORTED, "Faithful"
     else:
-        cls, icon, word = "cw-bad", ICON_UNSUPPORTED, "Unfaithful"
+        cls, icon, word = "cw-bad", ICON_UNSUPPORTED, "Unfaithful draft" if answer.withheld_sentences else "Unfaithful"
     return (
         f'<div class="cw-badge {cls}" title="answer score {verdict.score:.2f} (lowest sentence score)">'
         f'<span class="cw-icon" aria-hidden="true">{icon}</span> {word} · {esc(verdict.mode)} check · '
-        f"{good}/{len(checked)} sentences supported</div>"
+        f"{good}/{len(checked)} sentences supported"
+        + (f" · {len(answer.withheld_sentences)} removed" if answer.withheld_sentences else "")
+        + "</div>"
     )
 
 
@@ -209,15 +212,25 @@ def _words(text: str) -> set[str]:
     return set(_WORD.findall(text.lower()))
 
 
+def inert(text: str, reason: str) -> str:
+    """Text of a paper that reads as an instruction to the model: escaped, quoted and marked, never evidence."""
+    return (
+        f'<span class="cw-inert" title="{esc(_clip("Kept out of the evidence the model reads: " + reason))}">'
+        f'<span class="cw-inert-tag">⚠ not research, not shown to the model:</span> “{esc(text)}”</span>'
+    )
+
+
 def highlight_abstract(abstract: str, quotes: Iterable[str]) -> str:
     """``abstract`` escaped, with the sentences that support the answer wrapped in ``<mark>``.
 
     A quote found verbatim (whitespace-insensitive) is marked exactly; otherwise
     each abstract sentence sharing most of its words with a quote is marked.
+    Sentences that address the reader or the model (:mod:`agent.chain.hygiene`)
+    are shown quoted and marked as inert text instead (:func:`inert`).
     """
     text = " ".join(abstract.split())
     spans: list[tuple[int, int]] = []
-    sentences = split_sentences(text)
+    sentences = sentence_pieces(text)
     offsets: list[tuple[int, int]] = []
     pos = 0
     for s in sentences:
@@ -226,6 +239,8 @@ def highlight_abstract(abstract: str, quotes: Iterable[str]) -> str:
             continue
         offsets.append((start, start + len(s)))
         pos = start + len(s)
+    flagged = {hit.text: hit for hit in screen_sentences(text)[1]}
+    inert_spans = [(a, b) for a, b in offsets if text[a:b] in flagged]
     for quote in quotes:
         quote = " ".join((quote or "").split())
         if len(quote.strip(" .…")) < 8:
@@ -239,7 +254,8 @@ def highlight_abstract(abstract: str, quotes: Iterable[str]) -> str:
             swords = _words(text[a:b])
             if swords and qwords and len(swords & qwords) / min(len(swords), len(qwords)) >= 0.6:
                 spans.append((a, b))
-    if not spans:
+    spans = [(a, b) for a, b in spans if not any(a < y and x < b for x, y in inert_spans)]
+    if not spans and not inert_spans:
         return esc(text)
     merged: list[list[int]] = []
     for a, b in sorted(spans):
@@ -247,13 +263,23 @@ def highlight_abstract(abstract: str, quotes: Iterable[str]) -> str:
             merged[-1][1] = max(merged[-1][1], b)
         else:
             merged.append([a, b])
+    marks = [(a, b, "hl") for a, b in merged] + [(a, b, "inert") for a, b in inert_spans]
     out, pos = [], 0
-    for a, b in merged:
+    for a, b, kind in sorted(marks):
         out.append(esc(text[pos:a]))
-        out.append(f'<mark class="cw-hl">{esc(text[a:b])}</mark>')
+        if kind == "inert":
+            out.append(inert(text[a:b], flagged[text[a:b]].reason))
+        else:
+            out.append(f'<mark class="cw-hl">{esc(text[a:b])}</mark>')
         pos = b
     out.append(esc(text[pos:]))
     return "".join(out)
+
+
+def render_title(title: str) -> str:
+    """A paper title, escaped; one that reads as an instruction is shown quoted and marked (:func:`inert`)."""
+    hit = screen_title(title)
+    return inert(title, hit.reason) if hit is not None else esc(title)
 
 
 def evidence_card(paper: Paper, prefix: str, quotes: list[str], cited_by: list[int], open_: bool = False) -> str:
@@ -272,7 +298,7 @@ def evidence_card(paper: Paper, prefix: str, quotes: list[str], cited_by: list[i
     note = "" if quotes else '<div class="cw-meta">No supporting sentence was identified for this paper.</div>'
     return (
         f'<details class="cw-card" id="{card_id(prefix, paper.id)}"{" open" if open_ else ""}>'
-        f'<summary><span class="cw-cid">[{esc(paper.id)}]</span> <span class="cw-title">{esc(paper.title)}</span>{esc(year)}</summary>'
+        f'<summary><span class="cw-cid">[{esc(paper.id)}]</span> <span class="cw-title">{render_title(paper.title)}</span>{esc(year)}</summary>'
         f'<div class="cw-abstract">{highlight_abstract(paper.abstract, quotes)}</div>{meta_html}{note}</details>'
     )
 
@@ -303,6 +329,21 @@ def references(answer: Answer, papers: Mapping[str, Paper], prefix: str) -> str:
     return f'<div class="cw-refs"><div class="cw-refs-h">References</div>{"".join(cards)}</div>'
 
 
+def removed_sentences(sentences: list[SentenceResult]) -> str:
+    """Sentences taken out of the answer as unsupported: struck through, marked, citations as plain text."""
+    items = "".join(
+        f'<li class="cw-bad" title="{esc(sentence_reason(s))}"><span class="cw-icon" aria-hidden="true">{ICON_UNSUPPORTED}</span> '
+        f'<del class="cw-struck">{esc(s.text)}</del> <span class="cw-sr-visible">(not supported'
+        f'{": " + esc(_clip(s.reason, 160)) if s.reason else ""})</span></li>'
+        for s in sentences
+    )
+    n = len(sentences)
+    return (
+        f'<div class="cw-removed"><div class="cw-meta">Removed from the answer — {n} sentence{"s" if n != 1 else ""} '
+        f"not supported by the cited abstracts:</div><ul>{items}</ul></div>"
+    )
+
+
 def markdown_table(table: str) -> str:
     """A simple markdown pipe table (as made by the comparison chain) as an escaped HTML table."""
     rows = [ln.strip() for ln in table.strip().splitlines() if ln.strip().startswith("|")]
@@ -326,7 +367,9 @@ def render_answer(answer: Answer, papers: Mapping[str, Paper], prefix: str, note
     if answer.table:
         parts.append(markdown_table(answer.table))
     parts.append(check_details(answer))
-    if answer.withheld:
+    if answer.withheld_sentences:
+        parts.append(removed_sentences(answer.withheld_sentences))
+    elif answer.withheld:
         parts.append(
             f'<details class="cw-withheld"><summary>Withheld draft: {esc(answer.withheld_reason or "withheld")}'
             f'</summary><div class="cw-ev">{esc(answer.withheld)}</div></details>'
@@ -370,11 +413,16 @@ def render_found(hits: list[SearchHit], seconds: float) -> str:
 
 
 def render_streaming(found: str, text: str, waiting: bool = False) -> str:
-    """The message while tokens arrive: the retrieval note, then the text so far (escaped)."""
+    """The message while tokens arrive: the retrieval note, then the text so far (escaped).
+
+    The text is the model's unchecked draft: it is labelled so, since sentences
+    the check does not support are removed from the finished answer.
+    """
     body = link_citations(text) if text else ""
     if waiting and not text:
         body = '<span class="cw-wait">Waiting for the model…</span>'
-    return f'{found}<div class="cw-prose cw-streaming">{_paragraphs(body) if text else body}<span class="cw-caret" aria-hidden="true">▌</span></div>'
+    note = '<div class="cw-meta cw-draft">Draft, not yet checked against the abstracts…</div>' if text else ""
+    return f'{found}{note}<div class="cw-prose cw-streaming">{_paragraphs(body) if text else body}<span class="cw-caret" aria-hidden="true">▌</span></div>'
 
 
 def render_error(message: str) -> str:
@@ -399,7 +447,7 @@ def render_paper(paper: Paper | None) -> str:
     url = safe_url(paper.url)
     link = f' · <a href="{esc(url)}" target="_blank" rel="noopener noreferrer">link</a>' if url else ""
     return (
-        f'<div class="cw-paper"><div class="cw-title">{esc(paper.title)}</div>'
+        f'<div class="cw-paper"><div class="cw-title">{render_title(paper.title)}</div>'
         f'<div class="cw-meta">{" · ".join(bits)}{link}</div>'
-        f'<div class="cw-abstract">{esc(paper.abstract)}</div></div>'
+        f'<div class="cw-abstract">{highlight_abstract(paper.abstract, [])}</div></div>'
     )

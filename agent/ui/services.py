@@ -278,15 +278,15 @@ class Services:
 
     # -- on-demand checking --------------------------------------------------------
     def check(self, answer: Answer, papers: dict[str, Paper], prefs: Prefs, mode: str) -> Answer:
-        """A re-checked copy of ``answer`` (e.g. the thorough check run on demand)."""
-        from agent.faithfulness import check_answer_into
+        """A re-checked copy of ``answer`` (e.g. the thorough check run on demand), with the same output policy."""
+        from agent.chain.checking import check_and_apply_policy
 
         out = answer.model_copy(deep=True)
         if out.refused:
             return out
         settings = self.settings_for(prefs)
         with self._check_lock:
-            check_answer_into(out, papers, settings, mode)
+            check_and_apply_policy(out, papers, settings, mode)
         return out
 
     # -- corpus --------------------------------------------------------------

@@ -41,6 +41,10 @@ a.cw-cite:hover, a.cw-cite:focus { background: rgba(59, 130, 246, .32); outline:
 .cw-cid { font-family: var(--font-mono, monospace); font-size: .85em; opacity: .8; }
 .cw-title { font-weight: 600; }
 .cw-abstract { margin: .4em 0; font-size: .95em; }
+.cw-inert { font-family: var(--font-mono, monospace); font-size: .9em; background: rgba(128, 128, 128, .12); border: 1px dashed rgba(180, 83, 9, .7); border-radius: 3px; padding: 0 3px; }
+.cw-inert-tag { color: #b45309; font-weight: 600; font-family: var(--font-sans, sans-serif); }
+.cw-removed ul { margin: .2em 0 0 0; padding-left: 1.2em; list-style: none; }
+del.cw-struck { text-decoration: line-through; opacity: .75; }
 mark.cw-hl { background: rgba(250, 204, 21, .45); color: inherit; padding: 0 1px; border-radius: 2px; }
 .cw-meta { font-size: .85em; opacity: .75; }
 .cw-foot { font-size: .78em; opacity: .6; margin-top: .5em; }
