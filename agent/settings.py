@@ -117,11 +117,12 @@ class LLMSettings(BaseModel):
         description="llama.cpp flash attention for local models: 7-13% faster prompt reading on 2 cores, same outputs "
         "up to rounding.",
     )
-    cpu_extra_buffers: bool = Field(
-        default=True,
+    cpu_extra_buffers: bool | None = Field(
+        default=None,
         description="Let llama.cpp use its CPU 'extra buffer types' (AMX tiles, repacked weights) for local models. "
-        "Turn off (CITEWISE_LLM__CPU_EXTRA_BUFFERS=false) on virtual machines whose CPU advertises AMX that the "
-        "hypervisor does not enable: there loading or running a model dies with 'Illegal instruction'.",
+        "None (default) = yes, except where the CPU advertises AMX and a one-time probe in a child process crashed "
+        "(virtual machines that advertise AMX without the hypervisor enabling it: running a model there kills the "
+        "process); the result is cached in <home>/cache. true/false forces it.",
     )
     seed: int = Field(default=0, description="Sampling seed for local models, for reproducible runs.")
     model_cache: Path | None = Field(

@@ -99,7 +99,7 @@ def test_extra_buffers_can_be_turned_off_for_one_load(stub, settings):
     seen: list[bool] = []
     StubLlama.on_init = lambda: seen.append(bool(low.llama_model_default_params().use_extra_bufts))
     try:
-        load_llm(f"local:{stub}", settings)
+        load_llm(f"local:{stub}", settings.with_overrides(**{"llm.cpu_extra_buffers": True}))
         load_llm(f"local:{stub}", settings.with_overrides(**{"llm.cpu_extra_buffers": False}))
     finally:
         del StubLlama.on_init

@@ -216,9 +216,12 @@ class LlamaCppLLM(LLM):
         self.seed = cfg.seed
         n_threads = cfg.n_threads or os.cpu_count() or 1
         cache_dir = settings.home / "cache" / "kv" if cfg.prefix_cache else None
-        self._loaded: _Loaded | None = _load(
-            path, cfg.n_ctx, n_threads, cfg.seed, cfg.flash_attn, cache_dir, cfg.cpu_extra_buffers
-        )
+        extra = cfg.cpu_extra_buffers
+        if extra is None:
+            from agent.llm.cpu_probe import extra_buffers_work
+
+            extra = extra_buffers_work(path, settings.home / "cache")
+        self._loaded: _Loaded | None = _load(path, cfg.n_ctx, n_threads, cfg.seed, cfg.flash_attn, cache_dir, extra)
 
     @property
     def llama(self) -> Any:
