@@ -122,3 +122,19 @@ def test_cli_index_reads_other_encodings_with_a_note_and_one_line_per_broken_bib
     out = _cli(["papers", "--json"], home)
     titles = {p["title"] for p in json.loads(out.stdout)}
     assert titles == {"“Café” über Straße", "First Paper", "Third Paper"}
+
+
+def test_convex_fusion_keeps_a_confident_hit_ahead_where_rrf_does_not() -> None:
+    """BM25 is sure of 'a' (score far ahead); dense mildly prefers 'b'. Rank fusion treats both as 'first
+    in one list, second in the other'; score-aware fusion keeps the confident hit first."""
+    from agent.retrieval.fusion import convex_fuse, fuse, rrf_fuse
+
+    lists = {"bm25": [("a", 30.0), ("b", 5.0), ("c", 4.0)], "dense": [("b", 0.62), ("a", 0.60), ("c", 0.2)]}
+    convex = convex_fuse(lists, {"bm25": 1.0, "dense": 1.0})
+    assert [pid for pid, _, _ in convex][:2] == ["a", "b"]
+    assert convex[0][2] == {"bm25": 1, "dense": 2}
+    rrf = rrf_fuse({k: [p for p, _ in v] for k, v in lists.items()}, {"bm25": 1.0, "dense": 1.0}, 10)
+    assert rrf[0][1] == rrf[1][1]  # a tie: ranks alone cannot tell them apart
+    assert fuse(lists, {"bm25": 1.0, "dense": 1.0}, "rrf", 10) == rrf
+    # A paper missing from a list scores 0 there; an empty list changes nothing.
+    assert [p for p, _, _ in convex_fuse({"bm25": [("x", 2.0)], "dense": []}, {})] == ["x"]
