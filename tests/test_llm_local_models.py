@@ -1,5 +1,5 @@
 """Real local models: the packaged Qwen2.5-Coder-0.5B through llama.cpp in-process and
-through ``python -m llama_cpp.server`` with the ``openai:`` backend (slow: seconds each).
+through ``python -m agent.llm.llama_server`` (llama_cpp.server with the AMX probe) with the ``openai:`` backend (slow: seconds each).
 
 The model is assembled once per session into a shared temporary home.
 """
@@ -103,7 +103,7 @@ def llama_server(gguf_path: Path, tmp_path_factory: pytest.TempPathFactory) -> I
     port = _free_port()
     log_path = tmp_path_factory.mktemp("llama-server") / "server.log"
     cmd = [
-        sys.executable, "-m", "llama_cpp.server",
+        sys.executable, "-m", "agent.llm.llama_server",  # llama_cpp.server with the CPU probe applied
         "--model", str(gguf_path), "--host", "127.0.0.1", "--port", str(port),
         "--n_ctx", "2048", "--n_threads", "2", "--model_alias", "qwen-0.5b",
     ]  # fmt: skip

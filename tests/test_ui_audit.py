@@ -55,7 +55,7 @@ def test_uploaded_tex_is_parsed_as_latex(services, tmp_path: Path) -> None:
         ("draft.exe", b"text", "unsupported file type .exe"),
         ("draft.tex", b"", "empty file"),
         ("draft.md", b"abc\x00def", "binary file"),
-        ("draft.md", "café".encode("latin-1"), "not UTF-8"),
+        ("draft.md", b"\xef\xbb\xbfcaf\xe9 \xff\xfe", "UTF-8"),  # a UTF-8 mark over bytes that are not UTF-8
     ],
 )
 def test_bad_uploads_are_rejected_like_corpus_uploads(services, tmp_path: Path, name: str, content: bytes, message: str) -> None:
