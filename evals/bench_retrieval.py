@@ -25,7 +25,6 @@ import re
 import shutil
 import sys
 import time
-from collections.abc import Callable
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -147,10 +146,7 @@ def fused_runs(lists: list[dict], weights: dict[str, float], method: str, rrf_k:
     return [[pid for pid, _, _ in fuse(ls, weights, method, rrf_k)[:DEPTH]] for ls in lists]  # type: ignore[arg-type]
 
 
-def method_table(
-    lists: list[dict], items: list[Item], settings: Settings, extra: dict[str, Callable] | None = None,
-    rerank_items: dict[str, Paper] | None = None,
-) -> dict:
+def method_table(lists: list[dict], items: list[Item], settings: Settings, rerank_items: dict[str, Paper] | None = None) -> dict:
     cfg = settings.retrieval
     shipped = {"bm25": cfg.lexical_weight, "dense": cfg.dense_weight, "name": cfg.name_match_weight}
     table = {
@@ -172,8 +168,6 @@ def method_table(
             hits = [SearchHit(paper=rerank_items[pid], score=scores[pid]) for pid in run[: cfg.rerank_top]]
             runs.append([h.paper.id for h in rerank(q, hits, score, cfg.rerank_top, cfg.rerank_weight)] + run[cfg.rerank_top :])
         table[f"hybrid + verifier rerank (top {cfg.rerank_top}, weight {cfg.rerank_weight})"] = metrics(runs, items)
-    for name, fn in (extra or {}).items():
-        table[name] = metrics(fn(lists), items)
     return table
 
 

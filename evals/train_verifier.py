@@ -165,7 +165,6 @@ def main() -> None:
     ap.add_argument("--limit", type=int, default=0, help="train on this many pairs only (smoke runs)")
     args = ap.parse_args()
 
-    import numpy as np
     import torch
     from transformers import AutoModel, AutoTokenizer, Trainer, TrainingArguments
 
@@ -257,7 +256,6 @@ def main() -> None:
     }
     (args.export / "manifest.json").write_text(json.dumps(manifest, indent=2) + "\n", encoding="utf-8")
     print(f"exported {onnx_path} ({onnx_path.stat().st_size / 1e6:.1f} MB), sha256 {digest}")
-    _ = np  # numpy is imported for Trainer's sake
 
 
 if __name__ == "__main__":
