@@ -216,6 +216,60 @@ class AnswerSettings(BaseModel):
         "reminder that text inside is data, never instructions (prompts/answer.toml evidence_open/evidence_close). "
         "Off: the excerpts follow 'Excerpts:' bare, as in answer-v3.",
     )
+    pipeline: Literal["quotes", "free"] = Field(
+        default="quotes",
+        description="How answers are built. 'quotes': small decisions, one paper at a time (agent/chain/compose.py): "
+        "candidates are screened by the model's YES/NO probability, and each answer sentence is written from one "
+        "paper's quoted sentences, or is the quote itself when the written one fails the checks. 'free': one "
+        "generation over the compact evidence of all papers (prompts/answer.toml), as before.",
+    )
+    screen_candidates: int = Field(
+        default=12, ge=1, description="List and summary questions: top hybrid-search candidates screened one by one."
+    )
+    screen_threshold: float = Field(
+        default=0.55,
+        ge=0,
+        le=1,
+        description="List and summary questions: a candidate is included when the model's P(YES) is at least this. "
+        "Chosen on the tuning part of evals/questions.jsonl (evals/tune_screening.py, 1.5B, quotes-v2): 25 questions, "
+        "280 candidates, AUC 0.88; at 0.55 precision 0.59, recall 0.89 of the gold papers (0.50: 0.45 / 0.90; "
+        "0.65: 0.73 / 0.74).",
+    )
+    single_threshold: float = Field(
+        default=0.45,
+        ge=0,
+        le=1,
+        description="Single-paper questions: a candidate's quotes answer the question when P(YES) is at least this; "
+        "with none, the answer is a refusal. On the tuning part (28 questions, AUC 0.78): 1 of 18 answerable "
+        "questions refused, 10 of 10 unanswerable ones refused (0.40: 1/18 and 9/10; 0.55: 2/18 and 10/10).",
+    )
+    screen_stop_after: int = Field(
+        default=0,
+        ge=0,
+        description="Stop screening after this many candidates in a row are rejected, once screen_min_checked have "
+        "been checked (0: check every candidate). On the tuning questions 5-after-8 checked 10 of 12 on average "
+        "but lost 3 of 67 gold papers, so it is off by default.",
+    )
+    screen_min_checked: int = Field(default=8, ge=1, description="Candidates always checked before screen_stop_after applies.")
+    near_miss_p: float = Field(
+        default=0.2, ge=0, le=1, description="Rejected candidates with at least this P(YES) are listed as 'also considered'."
+    )
+    quotes_per_paper: int = Field(default=2, ge=1, description="Quoted sentences per paper when screening and writing list/summary answers.")
+    single_candidates: int = Field(default=3, ge=1, description="Single-paper questions: top candidates screened.")
+    single_quotes: int = Field(default=3, ge=1, description="Quoted sentences the single answer is written from.")
+    single_sentences: int = Field(default=2, ge=1, description="Most sentences of a single-paper answer.")
+    summary_papers: int = Field(default=5, ge=1, description="Most papers (one sentence each) in a topic summary.")
+    summary_group_similarity: float = Field(
+        default=0.45, ge=-1, le=1, description="Summary sentences at least this similar (MiniLM cosine) share a paragraph."
+    )
+    compare_papers: int = Field(default=2, ge=2, description="Papers compared (the best hit for each named side first).")
+    compare_quotes: int = Field(default=3, ge=1, description="Quoted sentences per compared paper.")
+    compare_aspects: list[str] = Field(
+        default_factory=lambda: ["Problem", "Method", "Result"], description="Columns of the comparison table."
+    )
+    write_max_tokens: int = Field(default=70, ge=8, description="Token limit of one written sentence (quote-built answers).")
+    aspect_max_tokens: int = Field(default=60, ge=8, description="Token limit of one paper's table cells.")
+    contrast_max_tokens: int = Field(default=70, ge=8, description="Token limit of the comparison's contrast sentences.")
     min_relevance: float = Field(
         default=0.25,
         ge=-1,

@@ -68,6 +68,16 @@ class SentenceResult(BaseModel):
     reason: str | None = None
 
 
+class ScreenedPaper(BaseModel):
+    """One candidate paper's screening decision: does its abstract address the question?"""
+
+    id: str
+    title: str
+    included: bool
+    p: float = Field(description="The model's probability that the paper addresses the question (YES vs NO).")
+    quote: str = Field(description="The abstract sentence closest to the question (what the decision read first).")
+
+
 class FaithfulnessVerdict(BaseModel):
     verdict: Literal["faithful", "unfaithful"]
     score: float
@@ -112,6 +122,16 @@ class Answer(BaseModel):
         default_factory=list,
         description="Sentences of the draft taken out of the answer text because the checker found them unsupported "
         "(output policy answer.remove_unsupported_sentences), each with its verdict and reason; never shown as claims.",
+    )
+    screened: list[ScreenedPaper] = Field(
+        default_factory=list,
+        description="Quote-built answers: every candidate paper the model decided on, in the order checked, with "
+        "its probability and the quote it read.",
+    )
+    notes: str | None = Field(
+        default=None,
+        description="Text after the answer that makes no claim about a paper's content (papers considered and not "
+        "included, how many candidates were checked); not checked for faithfulness.",
     )
     screened_evidence: list[Evidence] = Field(
         default_factory=list,
@@ -159,6 +179,10 @@ class Answer(BaseModel):
                 {k: v for k, v in s.model_dump().items() if v is not None or k in ("text", "citations")}
                 for s in self.withheld_sentences
             ]
+        if self.screened:
+            out["screened"] = [s.model_dump() for s in self.screened]
+        if self.notes:
+            out["notes"] = self.notes
         if self.screened_evidence:
             out["screened_evidence"] = [e.model_dump() for e in self.screened_evidence]
         return out

@@ -18,6 +18,12 @@ from agent.retrieval.names import NameIndex
 from agent.types import Paper
 
 
+@pytest.fixture(autouse=True)
+def _free_pipeline(monkeypatch: pytest.MonkeyPatch) -> None:
+    """These tests cover the one-generation ('free') answer path; quote-built answers: test_chain_quotes.py."""
+    monkeypatch.setenv("CITEWISE_ANSWER__PIPELINE", "free")
+
+
 @pytest.mark.parametrize(
     ("question", "qtype"),
     [

@@ -2,7 +2,8 @@
 
 from agent.chain.checking import faithfulness_hook
 from agent.chain.classify import QuestionPlan, Turn
-from agent.chain.engine import AnswerEngine, Conversation, DoneEvent, Event, RetrievalEvent, TokenEvent
+from agent.chain.engine import AnswerEngine, Conversation
+from agent.chain.events import DoneEvent, Event, RetrievalEvent, ScreenEvent, TokenEvent
 
 __all__ = [
     "AnswerEngine",
@@ -11,6 +12,7 @@ __all__ = [
     "Event",
     "QuestionPlan",
     "RetrievalEvent",
+    "ScreenEvent",
     "TokenEvent",
     "Turn",
     "faithfulness_hook",

@@ -26,9 +26,12 @@ from agent.chain.citations import (
 )
 from agent.chain.classify import QuestionPlan, Turn, plan_question, validate_question
 from agent.chain.checking import withhold_numberless
+from agent.chain.compose import Composed, Composer
+from agent.chain.events import DoneEvent, Event, RetrievalEvent, ScreenEvent, TokenEvent
 from agent.chain.evidence import EvidenceBlock, EvidenceSelector, render_blocks
 from agent.chain.hygiene import clean_paper
 from agent.chain.lc import build_generation_chain
+from agent.chain.quotes import QuoteSteps
 from agent.chain.repetition import SoftLimit, first_repeat
 from agent.chain.tables import comparison_table
 from agent.errors import QuestionError
@@ -46,25 +49,6 @@ HITS_PER_SIDE = 2
 WHOLE_ABSTRACT_PAPERS = 2
 
 
-@dataclass
-class RetrievalEvent:
-    hits: list[SearchHit]
-    plan: QuestionPlan
-    retrieve_s: float
-
-
-@dataclass
-class TokenEvent:
-    text: str
-
-
-@dataclass
-class DoneEvent:
-    answer: Answer
-    turn: Turn
-
-
-Event = RetrievalEvent | TokenEvent | DoneEvent
 #: Post-processing hook (the faithfulness checker): (answer, evidence papers by id) -> None, edits in place.
 AnswerHook = Callable[[Answer, dict[str, Paper]], None]
 
@@ -86,6 +70,7 @@ class AnswerEngine:
         self._model_lock = threading.Lock()
         self.prompt = load_prompt("answer")
         self.condense_prompt = load_prompt("condense")
+        self.quotes_prompt = load_prompt("quotes")
 
     # -- model ---------------------------------------------------------------
     def model(self) -> LLM:
@@ -119,7 +104,9 @@ class AnswerEngine:
             if unknown:
                 raise QuestionError(f"unknown paper id(s): {', '.join(sorted(unknown))} (see `citewise papers`)")
             return [SearchHit(paper=p, score=1.0, ranks={"pinned": i}) for i, p in enumerate(papers, start=1)]
-        k = k or (cfg.list_papers if plan.qtype in ("list", "summary") else cfg.papers)
+        if k is None and plan.qtype in ("list", "summary"):
+            k = cfg.screen_candidates if cfg.pipeline == "quotes" else cfg.list_papers
+        k = k or cfg.papers
         if plan.restrict_to:
             allowed = set(plan.restrict_to)
             hits = [h for h in self.retriever.search(plan.retrieval_query, self.settings.retrieval.candidates) if h.paper.id in allowed]
@@ -249,6 +236,7 @@ class AnswerEngine:
 
         papers = [h.paper for h in hits]
         by_id = {p.id: p for p in papers}
+        composed: Composed | None = None
         blocks, relevance = self._evidence(q, plan, papers) if papers else ([], 0.0)
         timings = Timings(retrieve_s=round(retrieve_s, 4))
         model_name = self.settings.llm.model if self.llm is None else self.llm.name
@@ -258,6 +246,19 @@ class AnswerEngine:
             yield TokenEvent(text)
             pieces_text, unknown, usage = text, 0, (0, 0)
             timings.first_token_s = round(time.perf_counter() - t0, 4)
+        elif self.settings.answer.pipeline == "quotes":
+            llm = self.model()
+            model_name = llm.name
+            steps = QuoteSteps(llm, self.quotes_prompt, self._supports, self.settings.answer.write_max_tokens)
+            for event in Composer(steps, self.selector, self.settings.answer).run(q, plan.qtype, hits):
+                if isinstance(event, Composed):
+                    composed = event
+                    continue
+                if timings.first_token_s is None:  # the first visible result: a decided paper or a sentence
+                    timings.first_token_s = round(time.perf_counter() - t0, 4)
+                yield event
+            pieces_text = composed.text or f"{REFUSAL_TEXT} ({composed.refusal}.)"
+            unknown, usage = 0, (steps.tokens_in, steps.tokens_out)
         else:
             llm = self.model()
             model_name = llm.name
@@ -291,12 +292,18 @@ class AnswerEngine:
             usage = (llm.last_usage.tokens_in, llm.last_usage.tokens_out)
 
         evidence = [b.paper for b in blocks]
-        answer = self._finish(q, plan, pieces_text, unknown, papers, hits, model_name, timings, usage, evidence)
+        answer = self._finish(q, plan, pieces_text, unknown, papers, hits, model_name, timings, usage, evidence, composed)
         answer.screened_evidence = screened
         if self.settings.answer.withhold_numberless:
             withhold_numberless(answer)
         for hook in self.hooks:
             hook(answer, by_id)
+        if composed is not None:
+            answer.withheld_sentences[:0] = composed.replaced
+            answer.screened = composed.screened
+            if composed.notes:
+                answer.notes = composed.notes
+                answer.answer = f"{answer.answer}\n\n{composed.notes}"
         answer.timings.total_s = round(time.perf_counter() - t0, 4)
         yield DoneEvent(answer, Turn(question=q, retrieved=[p.id for p in papers], cited=[c.id for c in answer.citations]))
 
@@ -312,6 +319,7 @@ class AnswerEngine:
         timings: Timings,
         usage: tuple[int, int],
         evidence: list[Paper] | None = None,
+        composed: Composed | None = None,
     ) -> Answer:
         allowed = {p.id for p in papers}
         prose, removed = clean_markers(text, allowed)
@@ -325,7 +333,9 @@ class AnswerEngine:
         by_id = {p.id: p for p in papers}
         citations = reference_list([by_id[i] for i in cited])
         table = None
-        if plan.qtype == "compare" and not refused:
+        if composed is not None:
+            table = composed.table if not refused else None
+        elif plan.qtype == "compare" and not refused:
             table = comparison_table([by_id[i] for i in cited] or papers[: max(2, len(plan.sides))])
         references = format_references(citations)
         return Answer(
@@ -335,7 +345,7 @@ class AnswerEngine:
             sentences=cited_sentences(prose),
             refused=refused,
             model=model_name,
-            prompt_version=self.prompt.version,
+            prompt_version=self.quotes_prompt.version if composed is not None else self.prompt.version,
             timings=timings,
             question_type=plan.qtype,
             retrieved=[Citation(id=h.paper.id, title=h.paper.title) for h in hits],
@@ -345,6 +355,13 @@ class AnswerEngine:
             tokens_in=usage[0],
             tokens_out=usage[1],
         )
+
+    def _supports(self, sentence: str, paper: Paper) -> bool:
+        """The fast checker's verdict on one sentence against one paper (the quote-built answers' gate)."""
+        from agent.faithfulness.answers import checker_for
+
+        result = checker_for(self.settings, "fast").check(f"{sentence} [{paper.id}]", {paper.id: (paper.title, paper.abstract)})
+        return result.verdict.verdict == "faithful"
 
     def _closest_paper(self, papers: list[Paper]) -> Callable[[str], str | None]:
         """For automatic citation: the paper with the abstract sentence closest to a text, if close enough."""

@@ -33,7 +33,7 @@ def _engine(settings: Settings, check: str | None):
 
 def _run(events, json_out: bool) -> int:
     """Consume engine events: show retrieval, stream tokens, then print the result."""
-    from agent.chain import DoneEvent, RetrievalEvent, TokenEvent
+    from agent.chain import DoneEvent, RetrievalEvent, ScreenEvent, TokenEvent
 
     answer = None
     streamed = False
@@ -42,6 +42,8 @@ def _run(events, json_out: bool) -> int:
         if isinstance(event, RetrievalEvent):
             names = escape(", ".join(f"[{h.paper.id}]" for h in event.hits))
             err_console.print(f"[dim]found {len(event.hits)} papers ({event.plan.qtype}) in {event.retrieve_s:.2f}s: {names}[/]")
+        elif isinstance(event, ScreenEvent):
+            _print_decision(event)
         elif isinstance(event, TokenEvent) and not json_out:
             sys.stdout.write(event.text)
             sys.stdout.flush()
@@ -71,9 +73,24 @@ def _run(events, json_out: bool) -> int:
     return 0
 
 
+def _print_decision(event) -> None:
+    """One screening decision on stderr as it is made (the first one announces how many will be checked)."""
+    from agent.retrieval.names import display_name
+
+    if event.index == 1:
+        err_console.print(f"[dim]Checking {event.total} candidates…[/]")
+    name = escape(display_name(event.paper))
+    if event.included:
+        err_console.print(f"  [green]✓[/] {name} [dim](p {event.p:.2f})[/] — “{escape(event.quote)}”", highlight=False)
+    else:
+        err_console.print(f"  [dim]✗ {name} (p {event.p:.2f})[/]", highlight=False)
+
+
 def _print_human(answer) -> None:
     if answer.table:
         out_console.print(answer.table, markup=False, highlight=False)
+    if answer.notes:
+        out_console.print(f"\n{answer.notes}", markup=False, highlight=False)
     if answer.citations:
         out_console.print("\nReferences:", style="bold")
         for c in answer.citations:

@@ -45,6 +45,7 @@ from agent.evaluation.scoring import (
     empty_metrics,
     parse_label,
     question_metrics,
+    substantive_sentences,
 )
 from agent.evaluation.summary import summarize
 
@@ -99,7 +100,8 @@ class EnginePipeline:
         self.retriever = retriever or open_retriever(settings)
         self.model_name = settings.llm.model
         self.label_mode = label_mode
-        self.prompt_version = load_prompt(DECIDE_PROMPT if label_mode == "direct" else "answer").version
+        answer_prompt = "quotes" if settings.answer.pipeline == "quotes" else "answer"
+        self.prompt_version = load_prompt(DECIDE_PROMPT if label_mode == "direct" else answer_prompt).version
         self.serialize = not self.model_name.strip().lower().startswith(PARALLEL_PREFIXES)
         self.keypoints = KeyPointScorer(checker_for(settings, "fast"))
         self.judge_model = judge_model
@@ -167,12 +169,14 @@ class EnginePipeline:
                 label, reply = self._label(engine, q, answer)
         ranking = [h.paper.id for h in self.retriever.search(plan.retrieval_query, max(RECALL_DEPTHS))]
         prose = answer_prose(answer)
+        # Key points are judged on the substantive sentences only: a re-listed title covers none.
+        claims = " ".join(substantive_sentences(answer))
         key_points = None
         if q.key_points and q.answerable:
             if answer.refused:
                 key_points = [{"text": k, "covered": False, "score": 0.0} for k in q.key_points]
             else:
-                key_points = self.keypoints.score(q.key_points, prose)
+                key_points = self.keypoints.score(q.key_points, claims)
         judge = None
         if self.judge_model and q.key_points and q.answerable:
             from agent.evaluation.judge import judge_key_points

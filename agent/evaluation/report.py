@@ -19,7 +19,7 @@ from agent.evaluation.scoring import COST_METRICS, METRICS
 #: Quality metrics drawn in the per-type bar chart.
 CHART_METRICS = ("recall@10", "evidence_recall", "citation_precision", "citation_recall", "key_point_coverage", "faithful", "refusal_correct")
 #: Columns of the per-question table.
-TABLE_METRICS = ("recall@10", "citation_precision", "citation_recall", "key_point_coverage", "faithfulness_score", "refusal_correct", "total_s")
+TABLE_METRICS = ("recall@10", "citation_precision", "citation_recall", "key_point_coverage", "substantive_sentences", "faithfulness_score", "refusal_correct", "total_s")
 
 CSS = """
 body{font-family:system-ui,-apple-system,Segoe UI,Roboto,sans-serif;margin:2rem auto;max-width:1200px;color:#222;padding:0 1rem}

@@ -29,6 +29,7 @@ QUALITY_METRICS = (
     "citation_precision",
     "citation_recall",
     "key_point_coverage",
+    "substantive_sentences",
     "faithful",
     "faithfulness_score",
     "refusal_correct",
@@ -59,6 +60,32 @@ def clean(value: float | None) -> float | None:
 def answer_prose(answer: Answer) -> str:
     """The answer without its reference list and ``[id]`` markers."""
     return _MARKER.sub("", answer.prose).strip()
+
+
+#: A sentence is substantive when it has at least this many content words beyond the titles of the papers.
+MIN_SUBSTANTIVE_TERMS = 3
+
+
+def substantive_sentences(answer: Answer) -> list[str]:
+    """The answer's sentences that say more than a paper's title (markers removed).
+
+    A sentence's stemmed content words, less those of every retrieved or cited
+    paper's title, must number at least :data:`MIN_SUBSTANTIVE_TERMS`: a bare
+    re-listing ("- [p1] LightGCL: Simple Yet Effective Graph Contrastive
+    Learning") makes no claim and must not count as covering a key point.
+    """
+    from agent.chain.quotes import terms
+    from agent.sentences import cited_sentences, strip_markers
+
+    title_terms: set[str] = set()
+    for c in [*answer.citations, *answer.retrieved]:
+        title_terms |= terms(c.title)
+    out = []
+    for s in cited_sentences(answer.prose):
+        text = strip_markers(s.text).strip()
+        if len(terms(text) - title_terms) >= MIN_SUBSTANTIVE_TERMS:
+            out.append(text)
+    return out
 
 
 class KeyPointScorer:
@@ -122,6 +149,7 @@ def question_metrics(q: EvalQuestion, gold: Gold, obs: Observation) -> dict[str,
     m["evidence_recall"] = recall_at_k(evidence, gold.ids, len(evidence))
     precision, recall = precision_recall(cited, gold.ids, gold.borderline)
     m["citation_precision"], m["citation_recall"] = precision, recall
+    m["substantive_sentences"] = float(len(substantive_sentences(a))) if q.answerable and not a.refused else None
     if q.key_points and q.answerable and obs.key_points is not None:
         m["key_point_coverage"] = sum(1 for k in obs.key_points if k["covered"]) / len(q.key_points)
     else:

@@ -17,9 +17,10 @@ Tokens are whitespace-separated words.
 
 from __future__ import annotations
 
+import math
 import re
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from typing import TYPE_CHECKING
 
 from agent.llm.base import LLM, ChatMessage, EndpointError, LLMError, Usage
@@ -103,6 +104,30 @@ class FakeLLM(LLM):
         tail = stops.flush()
         if tail:
             yield tail
+
+    def choice_logprobs(self, messages: list[ChatMessage], choices: Sequence[str]) -> dict[str, float] | None:
+        """Deterministic yes/no: P(first choice) = share of the question's content words found in the evidence.
+
+        The question is the last user message's ``Question:`` line; the
+        evidence is its ``[n] Title`` blocks (see :func:`fake_answer`). Words
+        of four or more letters count. The other choices share the rest.
+        """
+        self.last_usage = Usage(tokens_in=sum(self.count_tokens(m["content"]) for m in messages), tokens_out=1)
+        if self.variant == "error":
+            raise EndpointError(f"{self.name}: simulated endpoint failure")
+        text = next((m["content"] for m in reversed(messages) if m["role"] == "user"), "")
+        asked = re.search(r"^Question:\s*(.*)$", text, re.M)
+        evidence, inside = [], False
+        for line in text.splitlines():
+            inside = bool(_HEADER.match(line)) or (inside and bool(line.strip()))
+            if inside:
+                evidence.append(line)
+        words = set(re.findall(r"[a-z]{4,}", (asked.group(1) if asked else "").lower()))
+        found = set(re.findall(r"[a-z]{4,}", " ".join(evidence).lower()))
+        p = 0.0 if self.variant == "refuse" or not words else len(words & found) / len(words)
+        p = min(max(p, 1e-6), 1 - 1e-6)
+        rest = math.log((1 - p) / max(len(choices) - 1, 1))
+        return {c: (math.log(p) if i == 0 else rest) for i, c in enumerate(choices)}
 
     def count_tokens(self, text: str) -> int:
         """Whitespace word count."""

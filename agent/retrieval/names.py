@@ -85,3 +85,30 @@ class NameIndex:
             if len(tkey) >= MIN_TITLE_KEY and f" {tkey} " in qkey:
                 hits[pid] = max(hits.get(pid, 0.0), TITLE_NAME + 0.5)
         return sorted(hits.items(), key=lambda kv: -kv[1])
+
+
+#: Longest title shown whole as a paper's display name, in words.
+DISPLAY_TITLE_WORDS = 8
+
+
+def _initials_match(name: str, title: str) -> bool:
+    """True when the letters of ``name`` (DCLR) follow the initials of the title's words in order."""
+    initials = "".join(w[0] for w in re.findall(r"[A-Za-z][\w'-]*", title)).lower()
+    letters = [c for c in name.lower() if c.isalpha()]
+    it = iter(initials)
+    return len(letters) >= 2 and all(c in it for c in letters)
+
+
+def display_name(paper: Paper) -> str:
+    """How an answer names a paper: the name its title defines (``LightGCL``), else a name its abstract
+    introduces that abbreviates the title (``DCLR``), else its title (cut after a few words)."""
+    names = NameIndex._paper_names(paper)
+    for name, strength in names:
+        if strength == TITLE_NAME:
+            return name
+    tokens = [t for t in _NAME_TOKEN.findall(paper.abstract) if looks_like_name(t) or (t.isupper() and len(t) >= 2)]
+    abbreviations = [t for t in tokens if _initials_match(t, paper.title)]
+    if abbreviations:
+        return max(dict.fromkeys(abbreviations), key=abbreviations.count)
+    words = paper.title.split()
+    return " ".join(words[:DISPLAY_TITLE_WORDS]) + (" …" if len(words) > DISPLAY_TITLE_WORDS else "")

@@ -15,10 +15,11 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
-from agent.chain import DoneEvent, RetrievalEvent, TokenEvent
+from agent.chain import DoneEvent, RetrievalEvent, ScreenEvent, TokenEvent
 from agent.chain.classify import Turn
 from agent.errors import CitewiseError
 from agent.llm.base import LLMError
+from agent.retrieval.names import display_name
 from agent.types import Answer, Paper
 from agent.ui import render
 from agent.ui.services import Prefs, Services, validate_prefs
@@ -90,14 +91,23 @@ def respond(
         engine = services.engine(prefs)
         keep = engine.settings.answer.history_turns
         found, text = "", ""
+        decisions: list[tuple[str, str, bool, float, str]] = []
+        screen_total = 0
         for event in engine.stream(question, session.turns[-keep:] if keep else []):
             if isinstance(event, RetrievalEvent):
                 found = render.render_found(event.hits, event.retrieve_s)
                 history[index] = {"role": "assistant", "content": render.render_streaming(found, "", waiting=True)}
                 yield "", list(history), session
+            elif isinstance(event, ScreenEvent):  # a candidate paper decided: shown at once
+                decisions.append((event.paper.id, display_name(event.paper), event.included, event.p, event.quote))
+                screen_total = event.total
+                screening = render.render_screening(decisions, screen_total)
+                history[index] = {"role": "assistant", "content": render.render_streaming(found + screening, text, waiting=not text)}
+                yield "", list(history), session
             elif isinstance(event, TokenEvent):
                 text += event.text
-                history[index] = {"role": "assistant", "content": render.render_streaming(found, text)}
+                screening = render.render_screening(decisions, screen_total)
+                history[index] = {"role": "assistant", "content": render.render_streaming(found + screening, text)}
                 yield "", list(history), session
             elif isinstance(event, DoneEvent):
                 session.asked += 1

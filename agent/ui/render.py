@@ -374,6 +374,19 @@ def render_answer(answer: Answer, papers: Mapping[str, Paper], prefix: str, note
             f'<details class="cw-withheld"><summary>Withheld draft: {esc(answer.withheld_reason or "withheld")}'
             f'</summary><div class="cw-ev">{esc(answer.withheld)}</div></details>'
         )
+    if answer.notes:
+        parts.append(f'<div class="cw-meta cw-notes">{_paragraphs(esc(answer.notes))}</div>')
+    if answer.screened:
+        from agent.retrieval.names import display_name
+
+        rows = [
+            (s.id, display_name(papers.get(s.id) or Paper(id=s.id, title=s.title, abstract="")), s.included, s.p, s.quote)
+            for s in answer.screened
+        ]
+        parts.append(
+            f'<details class="cw-status cw-screen"><summary>Screened {len(rows)} candidate papers, '
+            f'{sum(1 for r in rows if r[2])} included</summary><ul>{_decision_items(rows)}</ul></details>'
+        )
     parts.append(references(answer, papers, prefix))
     t = answer.timings
     foot = f"{esc(answer.model)} · retrieval {t.retrieve_s:.2f}s"
@@ -410,6 +423,26 @@ def render_found(hits: list[SearchHit], seconds: float) -> str:
         f'<details class="cw-status cw-found"><summary>Found {n} paper{"s" if n != 1 else ""} '
         f"in {seconds:.2f}s</summary><ol>{items}</ol></details>"
     )
+
+
+def _decision_items(decisions: Iterable[tuple[str, str, bool, float, str]]) -> str:
+    out = []
+    for pid, name, included, p, quote in decisions:
+        mark, cls = ("✓", "cw-in") if included else ("✗", "cw-out")
+        said = f" — “{esc(_clip(quote, 200))}”" if included else ""
+        out.append(
+            f'<li class="{cls}"><span class="cw-mark">{mark}</span> {esc(name)} '
+            f'<span class="cw-cid">[{esc(pid)}]</span> <span class="cw-p">p {p:.2f}</span>{said}</li>'
+        )
+    return "".join(out)
+
+
+def render_screening(decisions: list[tuple[str, str, bool, float, str]], total: int, done: bool = False) -> str:
+    """The per-paper decisions of a quote-built answer, shown as they are made (id, name, included, p, quote)."""
+    if not decisions:
+        return ""
+    head = f"Checked {len(decisions)} of {total} candidates" if done else f"Checking {total} candidates… {len(decisions)} done"
+    return f'<details class="cw-status cw-screen" open><summary>{esc(head)}</summary><ul>{_decision_items(decisions)}</ul></details>'
 
 
 def render_streaming(found: str, text: str, waiting: bool = False) -> str:

@@ -1,0 +1,271 @@
+"""Quote-built answers for every question type: extract, then write, one paper at a time.
+
+The model never sees two papers' text when it writes about one of them, so it
+cannot swap attributions; every number it writes must be in that paper's
+quotes (:mod:`agent.chain.quotes`). Per type:
+
+* single - the top candidates are screened ("do these quotes answer the
+  question?"); the model answers from the quotes of the most likely paper; a
+  sentence that fails the checks is replaced by the quote. Refused when no
+  candidate's quotes answer it.
+* list - each candidate is screened on its own ("does this paper address the
+  question?") and, when included, gets one bullet saying what it does about
+  the question. Near-misses are listed with their probability, and how many
+  candidates were checked.
+* summary - screened like a list; one sentence per included paper (at most
+  ``answer.summary_papers``), grouped by similarity.
+* compare - each side written from its own paper's quotes, a paper x aspect
+  table of short cells (``not stated`` when the quotes do not say; a cell with
+  a number its abstract lacks is ``not stated`` too), and a contrast written
+  from the cells alone.
+
+:meth:`Composer.run` yields :class:`ScreenEvent` and :class:`TokenEvent` as
+decisions and sentences are made, then one :class:`Composed`.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from agent.chain.citations import MarkerMapper
+from agent.chain.events import ScreenEvent, TokenEvent
+from agent.chain.evidence import EvidenceSelector
+from agent.chain.quotes import QuoteSteps, Quotes, Written, has_foreign_numbers, pick_quotes, quote_sentence
+from agent.retrieval.names import display_name
+from agent.sentences import split_sentences
+from agent.settings import AnswerSettings
+from agent.types import Paper, ScreenedPaper, SearchHit, SentenceResult
+
+NOT_STATED = "not stated"
+#: Why a model sentence was replaced by its quote (prefix of the withheld sentence's reason).
+REPLACED = "replaced by the paper's own words"
+_ABOUT = re.compile(r"^(?:the|this)\s+(?:paper|work|study|article|method|approach)\b|^the authors\b|^it\b", re.I)
+
+
+@dataclass
+class Composed:
+    """A quote-built answer before citations are resolved and checked."""
+
+    text: str = ""  # prose with [id] markers; "" means refuse
+    refusal: str | None = None  # why, when refusing
+    table: str | None = None
+    screened: list[ScreenedPaper] = field(default_factory=list)
+    replaced: list[SentenceResult] = field(default_factory=list)
+    notes: str | None = None
+
+
+def about(name: str, text: str) -> str:
+    """``text`` about the paper called ``name``: "The paper proposes X" -> "DCLR proposes X"; else "DCLR: text"."""
+    if text.startswith("“"):
+        return f"{name}: {text}"
+    m = _ABOUT.match(text)
+    if m:
+        return f"{name}{text[m.end():]}"
+    return f"{name}: {text}"
+
+
+def group_by_similarity(vectors: np.ndarray, threshold: float) -> list[list[int]]:
+    """Greedy single-link groups of row indices whose cosine is at least ``threshold``, in first-seen order."""
+    groups: list[list[int]] = []
+    for i in range(len(vectors)):
+        for g in groups:
+            if max(float(vectors[i] @ vectors[j]) for j in g) >= threshold:
+                g.append(i)
+                break
+        else:
+            groups.append([i])
+    return groups
+
+
+def parse_cells(reply: str, aspects: list[str], source: str) -> dict[str, str]:
+    """``Aspect: value`` lines of the model's reply; a missing, empty or number-inventing value is not stated."""
+    cells = dict.fromkeys(aspects, NOT_STATED)
+    for line in reply.splitlines():
+        m = re.match(r"^\s*[-*]?\s*\**([A-Za-z ]+?)\**\s*:\s*(.+)$", line)
+        if not m:
+            continue
+        key = next((a for a in aspects if a.lower() == m.group(1).strip().lower()), None)
+        value = m.group(2).strip().strip("*").strip().rstrip(".")
+        if key is None or not value or cells[key] != NOT_STATED:
+            continue
+        if has_foreign_numbers(value, source) or value.lower().startswith("not stated"):
+            continue
+        words = value.split()
+        cells[key] = " ".join(words[:12]).replace("|", "/")
+    return cells
+
+
+class Composer:
+    """Builds one answer from per-paper decisions; see the module docstring."""
+
+    def __init__(self, steps: QuoteSteps, selector: EvidenceSelector, cfg: AnswerSettings) -> None:
+        self.steps = steps
+        self.selector = selector
+        self.cfg = cfg
+
+    def run(self, question: str, qtype: str, hits: list[SearchHit]) -> Iterator[ScreenEvent | TokenEvent | Composed]:
+        papers = [h.paper for h in hits]
+        if qtype == "compare":
+            yield from self._compare(question, papers)
+        elif qtype in ("list", "summary"):
+            yield from self._screened(question, papers, qtype)
+        else:
+            yield from self._single(question, papers)
+
+    # -- shared -------------------------------------------------------------
+    def _quotes(self, question: str, papers: list[Paper], n: int) -> list[Quotes]:
+        qvec = self.selector.embedder.embed([question])[0]
+        return [pick_quotes(self.selector, question, p, n, qvec) for p in papers]
+
+    def _sentence(self, written: Written, paper: Paper, out: Composed, name: str | None = None) -> str:
+        """The answer sentence for ``written`` with its marker; a replaced draft is kept in ``out.replaced``."""
+        if not written.from_model and written.draft:
+            out.replaced.append(
+                SentenceResult(text=written.draft, citations=[paper.id], supported=False, reason=f"{REPLACED}: {written.reason}")
+            )
+        text = about(name, written.text) if name else written.text
+        return f"{text} [{paper.id}]"
+
+    @staticmethod
+    def _decision(quotes: Quotes, p: float, included: bool) -> ScreenedPaper:
+        return ScreenedPaper(id=quotes.paper.id, title=quotes.paper.title, included=included, p=round(p, 4), quote=quotes.best)
+
+    # -- single -------------------------------------------------------------
+    def _single(self, question: str, papers: list[Paper]) -> Iterator[ScreenEvent | TokenEvent | Composed]:
+        out = Composed()
+        quotes = self._quotes(question, papers[: self.cfg.single_candidates], self.cfg.single_quotes)
+        scored: list[tuple[float, int]] = []
+        for i, qt in enumerate(quotes):
+            p = self.steps.screen(question, qt, "single")
+            included = p >= self.cfg.single_threshold
+            out.screened.append(self._decision(qt, p, included))
+            yield ScreenEvent(i + 1, len(quotes), qt.paper, included, p, qt.best)
+            if included:
+                scored.append((p, i))
+        for _, i in sorted(scored, key=lambda t: (-t[0], t[1])):
+            written = self.steps.write(question, quotes[i], "single", max_sentences=self.cfg.single_sentences)
+            if written is None:
+                continue
+            out.text = self._sentence(written, quotes[i].paper, out)
+            yield TokenEvent(out.text)
+            break
+        if not out.text:
+            out.refusal = f"none of the {len(quotes)} best-matching abstracts answers the question"
+        yield out
+
+    # -- list and summary -----------------------------------------------------
+    def _screened(self, question: str, papers: list[Paper], qtype: str) -> Iterator[ScreenEvent | TokenEvent | Composed]:
+        cfg = self.cfg
+        out = Composed()
+        candidates = papers[: cfg.screen_candidates]
+        quotes = self._quotes(question, candidates, cfg.quotes_per_paper)
+        lines: list[str] = []
+        written_for: list[Paper] = []
+        misses = 0
+        checked = 0
+        for i, qt in enumerate(quotes):
+            checked += 1
+            p = self.steps.screen(question, qt, qtype)
+            included = p >= cfg.screen_threshold and not (qtype == "summary" and len(written_for) >= cfg.summary_papers)
+            out.screened.append(self._decision(qt, p, included))
+            yield ScreenEvent(i + 1, len(quotes), qt.paper, included, p, qt.best)
+            if included:
+                misses = 0
+                # Written right after its decision: llama.cpp still holds this paper's quotes in its context.
+                written = self.steps.write(question, qt, qtype) or Written(quote_sentence(qt.best), from_model=False)
+                line = self._sentence(written, qt.paper, out, name=display_name(qt.paper))
+                lines.append(line)
+                written_for.append(qt.paper)
+                yield TokenEvent(("- " if qtype == "list" else "") + line + "\n")
+            else:
+                misses += 1
+                if cfg.screen_stop_after and misses >= cfg.screen_stop_after and i + 1 >= cfg.screen_min_checked:
+                    break
+        if not lines:
+            out.refusal = f"none of the {checked} candidate papers checked addresses the question"
+        elif qtype == "list":
+            out.text = "\n".join(f"- {line}" for line in lines)
+        else:
+            out.text = self._grouped(lines)
+        out.notes = self._notes(out.screened, checked, len(quotes))
+        yield out
+
+    def _grouped(self, lines: list[str]) -> str:
+        """Summary sentences in paragraphs of similar contributions (MiniLM cosine of the sentences)."""
+        if len(lines) < 3:
+            return " ".join(lines)
+        vecs = self.selector.embedder.embed(lines)
+        groups = group_by_similarity(vecs, self.cfg.summary_group_similarity)
+        return "\n\n".join(" ".join(lines[i] for i in g) for g in groups)
+
+    def _notes(self, screened: list[ScreenedPaper], checked: int, total: int) -> str:
+        near = [s for s in screened if not s.included and s.p >= self.cfg.near_miss_p]
+        parts = []
+        if near:
+            parts.append("Also considered, not included:")
+            parts.extend(f"- {s.title} ({s.id}): judged not to address the question (p {s.p:.2f})" for s in near)
+        parts.append(f"Checked {checked} of {total} candidates.")
+        return "\n".join(parts)
+
+    # -- compare ----------------------------------------------------------------
+    def _compare(self, question: str, papers: list[Paper]) -> Iterator[ScreenEvent | TokenEvent | Composed]:
+        out = Composed()
+        chosen = papers[: max(2, self.cfg.compare_papers)]
+        if len(chosen) < 2:
+            yield from self._single(question, papers)
+            return
+        aspects = list(self.cfg.compare_aspects)
+        task = self.steps.prompt.parts["aspects"].replace("{aspect_lines}", "\n".join(f"{a}:" for a in aspects))
+        lines: list[str] = []
+        rows: list[tuple[Paper, str, dict[str, str]]] = []
+        for qt in self._quotes(question, chosen, self.cfg.compare_quotes):
+            name = display_name(qt.paper)
+            written = self.steps.write(question, qt, "compare") or Written(quote_sentence(qt.best), from_model=False)
+            line = self._sentence(written, qt.paper, out, name=name)
+            lines.append(line)
+            yield TokenEvent(line + " ")
+            reply = self.steps.generate(question, qt.block(), task, max_tokens=self.cfg.aspect_max_tokens)
+            rows.append((qt.paper, name, parse_cells(reply, aspects, qt.paper.abstract)))
+        out.table = self._table(rows, aspects)
+        contrast = self._contrast(question, rows)
+        if contrast:
+            lines.append(contrast)
+            yield TokenEvent(contrast)
+        out.text = " ".join(lines)
+        yield out
+
+    @staticmethod
+    def _table(rows: list[tuple[Paper, str, dict[str, str]]], aspects: list[str]) -> str:
+        header = "| Paper | " + " | ".join(aspects) + " |"
+        rule = "|---" * (len(aspects) + 1) + "|"
+        body = [f"| {name} [{paper.id}] | " + " | ".join(cells[a] for a in aspects) + " |" for paper, name, cells in rows]
+        return "\n".join([header, rule, *body])
+
+    def _contrast(self, question: str, rows: list[tuple[Paper, str, dict[str, str]]]) -> str:
+        """One or two sentences written from the table cells only; markers [n] become the papers' ids."""
+        blocks = []
+        for n, (_, name, cells) in enumerate(rows, start=1):
+            stated = [f"{a}: {v}" for a, v in cells.items() if v != NOT_STATED]
+            if stated:
+                blocks.append(f"[{n}] {name}\n" + "\n".join(stated))
+        if len(blocks) < 2:
+            return ""
+        text = "Papers:\n" + "\n\n".join(blocks)
+        messages = self.steps.prompt.render(question=question, paper=text, task=self.steps.prompt.parts["contrast"])
+        reply = self.steps.llm.complete(messages, max_tokens=self.cfg.contrast_max_tokens)
+        mapper = MarkerMapper({n: paper.id for n, (paper, _, _) in enumerate(rows, start=1)})
+        reply = "".join(mapper.map_stream([reply]))
+        ids = [paper.id for paper, _, _ in rows]
+        source = " ".join(paper.abstract for paper, _, _ in rows)
+        kept = []
+        for s in split_sentences(reply)[:2]:
+            if has_foreign_numbers(s, source) or not re.search(r"[A-Za-z]{3}", s):
+                continue
+            if not re.search(r"\[[^\]]+\]\s*[.!?]?$", s):
+                s = s.rstrip(".") + " " + "".join(f"[{i}]" for i in ids) + "."
+            kept.append(s)
+        return " ".join(kept)

@@ -1,0 +1,41 @@
+"""What the answer engine streams: retrieval, screening decisions, answer text, the finished answer."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from agent.chain.classify import QuestionPlan, Turn
+from agent.types import Answer, Paper, SearchHit
+
+
+@dataclass
+class RetrievalEvent:
+    hits: list[SearchHit]
+    plan: QuestionPlan
+    retrieve_s: float
+
+
+@dataclass
+class ScreenEvent:
+    """One candidate paper decided (quote-built answers): shown as it is made ("✓ DCLR — 'we design ...'")."""
+
+    index: int  # 1-based position in the checking order
+    total: int  # candidates to check
+    paper: Paper
+    included: bool
+    p: float
+    quote: str
+
+
+@dataclass
+class TokenEvent:
+    text: str
+
+
+@dataclass
+class DoneEvent:
+    answer: Answer
+    turn: Turn
+
+
+Event = RetrievalEvent | ScreenEvent | TokenEvent | DoneEvent

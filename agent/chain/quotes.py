@@ -1,0 +1,212 @@
+"""Small decisions for the small model, one paper at a time: pick quotes, say yes/no, write one sentence.
+
+A 1.5B model cannot weigh eight abstracts in one free-form answer: it swaps
+attributions and invents numbers. Here every model call sees one question and
+ONE paper's quotes (verbatim abstract sentences, chosen by embedding
+similarity), and makes one small decision:
+
+* :meth:`QuoteSteps.screen` - does this paper address the question? The
+  probability is read from the model's YES/NO first-token log-probabilities
+  (:meth:`agent.llm.LLM.choice_logprobs`), so a threshold decides, not the
+  greedy word; backends without log-probabilities answer in words (p is 1 or 0).
+* :meth:`QuoteSteps.write` - one short sentence about this paper from its
+  quotes. The sentence is kept only if every number in it is in the quotes and
+  the faithfulness checker finds it supported by that paper; otherwise the best
+  quote itself is the sentence (true by construction).
+
+All steps share one prompt layout (``prompts/quotes.toml``: system prompt,
+question, this paper's quotes, then the task), so llama.cpp reuses the
+evaluated prefix: screening the next paper re-reads only that paper's quotes,
+and writing about a paper just screened re-reads only the task line.
+"""
+
+from __future__ import annotations
+
+import functools
+import math
+import re
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from agent.chain.citations import is_refusal
+from agent.chain.evidence import EvidenceSelector
+from agent.llm import LLM
+from agent.prompts import Prompt
+from agent.sentences import split_sentences, strip_markers
+from agent.types import Paper
+
+#: A number as written in abstracts and answers: 75.3, 1,000, 12%, 2x (digits only; words are not numbers here).
+_NUMBER = re.compile(r"(?<![\w.])\d+(?:[.,]\d+)*")
+_MARKERS = re.compile(r"\s*\[[^\]]{1,40}\]")
+_FIRST_PERSON = re.compile(r"^\s*(?:we|our)\b", re.I)
+
+
+def numbers_in(text: str) -> set[str]:
+    """The numbers written with digits in ``text``, normalized (``1,000`` -> ``1000``)."""
+    return {n.replace(",", "") for n in _NUMBER.findall(text)}
+
+
+def has_foreign_numbers(sentence: str, source: str) -> bool:
+    """True if ``sentence`` has a digit-written number that ``source`` does not contain."""
+    return bool(numbers_in(strip_markers(sentence)) - numbers_in(source))
+
+
+@dataclass
+class Quotes:
+    """One paper's sentences that bear on the question, in abstract order, and which one is closest."""
+
+    paper: Paper
+    sentences: list[str]
+    best_index: int = 0
+    best_score: float = 0.0
+
+    @property
+    def best(self) -> str:
+        """The sentence closest to the question (the title when the abstract has no sentence)."""
+        return self.sentences[self.best_index] if self.sentences else self.paper.title
+
+    def block(self, number: int = 1) -> str:
+        """The quotes as the model sees them: ``Paper:``, ``[n] Title``, then one quote a line, in abstract order."""
+        body = "\n".join(self.sentences)
+        return f"Paper:\n[{number}] {self.paper.title}\n{body}"
+
+
+@functools.lru_cache(maxsize=1)
+def _stemmer() -> Any:
+    import Stemmer
+
+    return Stemmer.Stemmer("english")
+
+
+def terms(text: str) -> set[str]:
+    """Stemmed content words of ``text`` (bm25s's extended English stop words removed), as BM25 indexes them."""
+    from bm25s.stopwords import STOPWORDS_EN_PLUS
+
+    words = [w for w in re.findall(r"[a-z0-9]+", text.lower()) if len(w) > 1 and w not in STOPWORDS_EN_PLUS]
+    return set(_stemmer().stemWords(words))
+
+
+def pick_quotes(
+    selector: EvidenceSelector,
+    question: str,
+    paper: Paper,
+    n: int,
+    qvec: np.ndarray | None = None,
+    lexical_weight: float = 0.3,
+) -> Quotes:
+    """The ``n`` abstract sentences that best match ``question``, kept in abstract order.
+
+    A sentence's score is its MiniLM cosine to the question plus
+    ``lexical_weight`` times the share of the question's stemmed content words
+    it contains: sentence-level hybrid matching, as the retriever does for
+    papers (MiniLM alone scored "we design an instance weighting method to
+    punish false negatives" 0.35 against "which papers address false negatives?").
+    """
+    sents, vecs = selector.sentences(paper)
+    if not sents:
+        return Quotes(paper, [])
+    if qvec is None:
+        qvec = selector.embedder.embed([question])[0]
+    scores = vecs @ qvec
+    wanted = terms(question)
+    if wanted and lexical_weight:
+        scores = scores + lexical_weight * np.array([len(wanted & terms(s)) / len(wanted) for s in sents])
+    top = np.argsort(-scores, kind="stable")[: max(n, 1)].tolist()
+    ordered = sorted(top)
+    return Quotes(paper, [sents[i] for i in ordered], ordered.index(top[0]), float(scores[top[0]]))
+
+
+def quote_sentence(quote: str) -> str:
+    """A verbatim quote as an answer sentence: in quotation marks, so it reads as the paper's words."""
+    text = quote.strip()
+    if text and text[-1] not in ".!?":
+        text += "."
+    return f"“{text}”"
+
+
+@dataclass
+class Written:
+    """One answer sentence about one paper, and whether it is the model's or the quote itself."""
+
+    text: str
+    from_model: bool
+    draft: str | None = None  # the model's sentence when it was replaced by the quote
+    reason: str | None = None  # why it was replaced
+
+
+class QuoteSteps:
+    """The per-paper model steps (see the module docstring); ``supports`` is the checker's verdict."""
+
+    def __init__(
+        self,
+        llm: LLM,
+        prompt: Prompt,
+        supports: Callable[[str, Paper], bool],
+        max_tokens: int = 60,
+    ) -> None:
+        self.llm = llm
+        self.prompt = prompt
+        self.supports = supports
+        self.max_tokens = max_tokens
+        self.tokens_in = 0
+        self.tokens_out = 0
+
+    def _count_usage(self) -> None:
+        self.tokens_in += self.llm.last_usage.tokens_in
+        self.tokens_out += self.llm.last_usage.tokens_out
+
+    def complete(self, messages: list, max_tokens: int) -> str:
+        """One model call, its tokens added to this answer's usage."""
+        try:
+            return self.llm.complete(messages, max_tokens=max_tokens)
+        finally:
+            self._count_usage()
+
+    def _messages(self, question: str, paper_text: str, task: str) -> list:
+        return self.prompt.render(question=question, paper=paper_text, task=task)
+
+    def screen(self, question: str, quotes: Quotes, kind: str) -> float:
+        """P(YES) that this paper answers / addresses the question (``kind``: single, list or summary)."""
+        messages = self._messages(question, quotes.block(), self.prompt.parts[f"screen_{kind}"])
+        lp = self.llm.choice_logprobs(messages, ["YES", "NO"])
+        if lp is not None:
+            self._count_usage()
+        else:  # no log-probabilities from this backend: its word decides
+            reply = self.complete(messages, max_tokens=3).strip().upper()
+            return 1.0 if reply.startswith("YES") else 0.0
+        yes, no = lp.get("YES", -math.inf), lp.get("NO", -math.inf)
+        if yes == -math.inf and no == -math.inf:
+            return 0.0
+        top = max(yes, no)
+        return float(math.exp(yes - top) / (math.exp(yes - top) + math.exp(no - top)))
+
+    def generate(self, question: str, paper_text: str, task: str, max_tokens: int | None = None) -> str:
+        """The model's raw reply to one step (markers and surrounding whitespace removed)."""
+        reply = self.complete(self._messages(question, paper_text, task), max_tokens or self.max_tokens)
+        return _MARKERS.sub("", reply).strip()
+
+    def write(self, question: str, quotes: Quotes, kind: str, max_sentences: int = 1) -> Written | None:
+        """One (or ``max_sentences``) sentence(s) about this paper; None when the model says the quotes do not answer.
+
+        The model's text is kept when it reads as a claim (not first person, no
+        number missing from the quotes) and the checker finds it supported by
+        the paper; otherwise the best quote is used, verbatim.
+        """
+        reply = self.generate(question, quotes.block(), self.prompt.parts[f"write_{kind}"])
+        if is_refusal(reply):
+            return None
+        sentences = [s for s in split_sentences(reply) if re.search(r"[A-Za-z]{3}", s)][:max_sentences]
+        draft = " ".join(sentences).strip()
+        source = " ".join(quotes.sentences)
+        if not draft:
+            return Written(quote_sentence(quotes.best), from_model=False, draft=reply or None, reason="the model wrote nothing usable")
+        if has_foreign_numbers(draft, source):
+            return Written(quote_sentence(quotes.best), False, draft, "a number that its quotes do not contain")
+        if _FIRST_PERSON.match(draft):
+            return Written(quote_sentence(quotes.best), False, draft, "written in the first person, as the abstract's own words")
+        if not self.supports(draft, quotes.paper):
+            return Written(quote_sentence(quotes.best), False, draft, "not supported by the paper's abstract")
+        return Written(draft, from_model=True)

@@ -1,0 +1,267 @@
+"""Quote-built answers (agent/chain/quotes.py, compose.py) with scripted and fake models.
+
+Screening thresholds and order, streaming events, the JSON shape, the output
+policy (a written sentence that fails the checks becomes its quote), the
+comparison table, and the engine wiring over the bundled corpus.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections.abc import Iterator, Sequence
+
+import pytest
+
+from agent.chain import AnswerEngine, DoneEvent, RetrievalEvent, ScreenEvent, TokenEvent
+from agent.chain.compose import NOT_STATED, Composed, Composer, about, group_by_similarity, parse_cells
+from agent.chain.evidence import EvidenceSelector
+from agent.chain.quotes import QuoteSteps, has_foreign_numbers, numbers_in, pick_quotes, terms
+from agent.llm.base import LLM, ChatMessage, Usage
+from agent.prompts import load_prompt
+from agent.retrieval import open_retriever
+from agent.retrieval.names import display_name
+from agent.settings import AnswerSettings
+from agent.types import Paper, SearchHit
+
+PAPERS = [
+    Paper(id="pA", title="Alpha: Debiased Negatives", abstract="We study contrastive learning. Alpha punishes false negatives with instance weights. It improves accuracy by 2.5 points."),
+    Paper(id="pB", title="Beta Graphs for Recommendation", abstract="We model users as graphs. Beta uses graph convolution. It reaches 75.3% recall."),
+    Paper(id="pC", title="Gamma Clusters", abstract="Gamma clusters negatives to find false negatives. Clustering removes them from the loss."),
+    Paper(id="pD", title="Delta Audio", abstract="Delta separates speech sources. It works on noisy audio."),
+]
+
+
+class WordEmbedder:
+    """Bag-of-words vectors over a fixed vocabulary (deterministic, no model)."""
+
+    def __init__(self) -> None:
+        self.vocab: dict[str, int] = {}
+
+    def embed(self, texts: list[str]):
+        import numpy as np
+
+        rows = []
+        for text in texts:
+            vec = np.zeros(512, dtype=np.float32)
+            for w in re.findall(r"[a-z]+", text.lower()):
+                vec[self.vocab.setdefault(w, len(self.vocab) % 512)] += 1
+            n = float(np.linalg.norm(vec)) or 1.0
+            rows.append(vec / n)
+        return np.array(rows)
+
+
+class ScriptedLLM(LLM):
+    """P(YES) per paper title and a reply per (task kind, title); records every prompt it is given."""
+
+    def __init__(self, p_yes: dict[str, float], replies: dict[tuple[str, str], str] | None = None, default: str = "") -> None:
+        super().__init__(name="scripted")
+        self.p_yes = p_yes
+        self.replies = replies or {}
+        self.default = default
+        self.prompts: list[str] = []
+
+    def _title(self, text: str) -> str:
+        m = re.search(r"^\[\d+\] (.+)$", text, re.M)
+        return m.group(1) if m else ""
+
+    def _kind(self, text: str) -> str:
+        prompt = load_prompt("quotes")
+        for key, value in prompt.parts.items():
+            if value.split("{")[0].strip() in text:
+                return key
+        return "?"
+
+    def choice_logprobs(self, messages: list[ChatMessage], choices: Sequence[str]) -> dict[str, float] | None:
+        text = messages[-1]["content"]
+        self.prompts.append(text)
+        p = min(max(self.p_yes.get(self._title(text), 0.0), 1e-9), 1 - 1e-9)
+        self.last_usage = Usage(10, 1)
+        return {"YES": math.log(p), "NO": math.log(1 - p)}
+
+    def stream(self, messages: list[ChatMessage], *, max_tokens: int | None = None, stop: list[str] | None = None) -> Iterator[str]:
+        text = messages[-1]["content"]
+        self.prompts.append(text)
+        self.last_usage = Usage(10, 5)
+        yield self.replies.get((self._kind(text), self._title(text)), self.default)
+
+    def count_tokens(self, text: str) -> int:
+        return len(text.split())
+
+
+def _supports_by_words(sentence: str, paper: Paper) -> bool:
+    """A stand-in checker: every content word of the sentence is in the paper."""
+    words = set(re.findall(r"[a-z]{4,}", sentence.lower())) - {"paper", "this", "that", "with"}
+    return words <= set(re.findall(r"[a-z]{4,}", f"{paper.title} {paper.abstract}".lower()))
+
+
+def _composer(llm: LLM, **cfg: object) -> Composer:
+    steps = QuoteSteps(llm, load_prompt("quotes"), _supports_by_words)
+    return Composer(steps, EvidenceSelector(WordEmbedder()), AnswerSettings(**cfg))
+
+
+def _run(composer: Composer, question: str, qtype: str, papers: list[Paper] = PAPERS) -> tuple[list, Composed]:
+    events = list(composer.run(question, qtype, [SearchHit(paper=p, score=1.0) for p in papers]))
+    assert isinstance(events[-1], Composed)
+    return events[:-1], events[-1]
+
+
+def test_numbers_and_terms() -> None:
+    assert numbers_in("reaches 75.3% and 1,000 users in 2 runs") == {"75.3", "1000", "2"}
+    assert has_foreign_numbers("It reaches 80% recall [pB].", PAPERS[1].abstract)
+    assert not has_foreign_numbers("It reaches 75.3% recall [pB].", PAPERS[1].abstract)
+    assert terms("Which papers address false negatives?") >= {"fals", "negat"}
+
+
+def test_quotes_are_the_best_matching_sentences_in_abstract_order() -> None:
+    sel = EvidenceSelector(WordEmbedder())
+    q = pick_quotes(sel, "which method punishes false negatives", PAPERS[0], 2)
+    assert q.sentences[q.best_index] == "Alpha punishes false negatives with instance weights."
+    assert all(s in PAPERS[0].abstract for s in q.sentences)
+    assert PAPERS[0].abstract.index(q.sentences[0]) < PAPERS[0].abstract.index(q.sentences[1])
+    assert q.block().startswith("Paper:\n[1] Alpha: Debiased Negatives\n")
+
+
+def test_list_screens_each_paper_alone_and_streams_decisions() -> None:
+    llm = ScriptedLLM(
+        {"Alpha: Debiased Negatives": 0.9, "Gamma Clusters": 0.7, "Beta Graphs for Recommendation": 0.3, "Delta Audio": 0.01},
+        {("write_list", "Alpha: Debiased Negatives"): "The paper punishes false negatives with instance weights.",
+         ("write_list", "Gamma Clusters"): "Gamma clusters negatives to find false negatives."},
+    )
+    events, out = _run(_composer(llm, screen_threshold=0.5, near_miss_p=0.2, screen_stop_after=0), "Which papers address false negatives?", "list")
+    decisions = [e for e in events if isinstance(e, ScreenEvent)]
+    assert [(d.paper.id, d.included) for d in decisions] == [("pA", True), ("pB", False), ("pC", True), ("pD", False)]
+    assert [d.index for d in decisions] == [1, 2, 3, 4] and {d.total for d in decisions} == {4}
+    # a paper's bullet is streamed right after its own decision
+    kinds = [type(e).__name__ + (":" + e.paper.id if isinstance(e, ScreenEvent) else "") for e in events]
+    assert kinds[:3] == ["ScreenEvent:pA", "TokenEvent", "ScreenEvent:pB"]
+    assert out.text.splitlines() == [
+        "- Alpha punishes false negatives with instance weights. [pA]",
+        "- Gamma Clusters: Gamma clusters negatives to find false negatives. [pC]",
+    ]
+    # every model call saw exactly one paper
+    assert all(len(re.findall(r"^\[\d+\] ", p, re.M)) == 1 for p in llm.prompts)
+    assert [s.model_dump() for s in out.screened][0] == {
+        "id": "pA", "title": "Alpha: Debiased Negatives", "included": True, "p": 0.9,
+        "quote": out.screened[0].quote,
+    }
+    assert "Also considered, not included:" in out.notes and "(pB)" in out.notes and "pD" not in out.notes
+    assert out.notes.endswith("Checked 4 of 4 candidates.")
+
+
+def test_list_stops_after_a_run_of_rejections_and_refuses_when_none_qualifies() -> None:
+    llm = ScriptedLLM({})
+    events, out = _run(_composer(llm, screen_stop_after=2, screen_min_checked=3), "Which papers do X?", "list")
+    assert len([e for e in events if isinstance(e, ScreenEvent)]) == 3
+    assert out.text == "" and "none of the 3 candidate papers" in out.refusal
+    assert out.notes == "Checked 3 of 4 candidates."
+
+
+def test_a_written_sentence_with_an_invented_number_becomes_the_quote() -> None:
+    llm = ScriptedLLM(
+        {"Beta Graphs for Recommendation": 0.95},
+        {("write_single", "Beta Graphs for Recommendation"): "Beta reaches 80% recall with graph convolution."},
+    )
+    _, out = _run(_composer(llm), "What recall does Beta reach?", "single", PAPERS[1:2])
+    assert out.text.startswith("“") and out.text.endswith("[pB]")
+    assert "80%" not in out.text
+    assert out.replaced and "number that its quotes do not contain" in out.replaced[0].reason
+    assert out.replaced[0].text == "Beta reaches 80% recall with graph convolution."
+
+
+def test_single_answers_from_the_most_likely_paper_and_refuses_without_one() -> None:
+    llm = ScriptedLLM(
+        {"Alpha: Debiased Negatives": 0.6, "Gamma Clusters": 0.8},
+        {("write_single", "Gamma Clusters"): "Gamma clusters negatives to find false negatives.",
+         ("write_single", "Alpha: Debiased Negatives"): "Alpha punishes false negatives."},
+    )
+    events, out = _run(_composer(llm, single_candidates=3), "How are false negatives found?", "single", [PAPERS[0], PAPERS[3], PAPERS[2]])
+    assert out.text == "Gamma clusters negatives to find false negatives. [pC]"
+    assert [e.paper.id for e in events if isinstance(e, ScreenEvent)] == ["pA", "pD", "pC"]
+    _, none = _run(_composer(ScriptedLLM({})), "What is the boiling point of gold?", "single")
+    assert none.text == "" and "none of the 3" in none.refusal
+    # the writer saying the quotes do not answer moves on to the next included paper
+    shy = ScriptedLLM(
+        {"Alpha: Debiased Negatives": 0.9, "Gamma Clusters": 0.8},
+        {("write_single", "Alpha: Debiased Negatives"): "The abstracts do not say.",
+         ("write_single", "Gamma Clusters"): "Gamma clusters negatives."},
+    )
+    _, out = _run(_composer(shy), "How?", "single", [PAPERS[0], PAPERS[2]])
+    assert out.text == "Gamma clusters negatives. [pC]"
+
+
+def test_compare_writes_each_side_alone_then_a_table_and_a_contrast() -> None:
+    llm = ScriptedLLM(
+        {},
+        {("write_compare", "Alpha: Debiased Negatives"): "The paper punishes false negatives.",
+         ("write_compare", "Beta Graphs for Recommendation"): "Beta uses graph convolution.",
+         ("aspects", "Alpha: Debiased Negatives"): "Problem: false negatives\nMethod: instance weights\nResult: 9 points better",
+         ("aspects", "Beta Graphs for Recommendation"): "Problem: not stated\nMethod: graph convolution\nResult: 75.3% recall"},
+        default="Alpha weights instances [1] while Beta uses graphs [2].",
+    )
+    events, out = _run(_composer(llm), "How do Alpha and Beta differ?", "compare", PAPERS[:2])
+    assert out.text.startswith("Alpha punishes false negatives. [pA] Beta Graphs for Recommendation: Beta uses graph convolution. [pB] ")
+    assert out.text.endswith("Alpha weights instances [pA] while Beta uses graphs [pB].")
+    rows = out.table.splitlines()
+    assert rows[0] == "| Paper | Problem | Method | Result |"
+    assert rows[2] == f"| Alpha [pA] | false negatives | instance weights | {NOT_STATED} |"  # 9 is not in the abstract
+    assert rows[3] == f"| Beta Graphs for Recommendation [pB] | {NOT_STATED} | graph convolution | 75.3% recall |"
+    # the side sentences and cells were written from one paper each; only the contrast saw both (as cells)
+    one_paper = [p for p in llm.prompts if len(re.findall(r"^\[\d+\] ", p, re.M)) == 1]
+    assert len(one_paper) == 4 and "Alpha punishes" not in llm.prompts[-1] and "[2] Beta" in llm.prompts[-1]
+
+
+def test_helpers() -> None:
+    assert about("DCLR", "The paper punishes false negatives.") == "DCLR punishes false negatives."
+    assert about("DCLR", "“We design X.”") == "DCLR: “We design X.”"
+    assert parse_cells("**Method**: graph views\nResult: not stated\nJunk", ["Method", "Result"], "graph views") == {
+        "Method": "graph views", "Result": NOT_STATED,
+    }
+    import numpy as np
+
+    v = np.array([[1, 0], [0.9, 0.1], [0, 1]], dtype=float)
+    v = v / np.linalg.norm(v, axis=1, keepdims=True)
+    assert group_by_similarity(v, 0.8) == [[0, 1], [2]]
+    assert display_name(Paper(id="x", title="LightGCL: Simple Graph Learning", abstract="")) == "LightGCL"
+
+
+def test_engine_streams_screening_over_the_bundled_corpus(bundled_settings) -> None:
+    s = bundled_settings.with_overrides(**{"llm.model": "fake", "answer.pipeline": "quotes"})
+    engine = AnswerEngine(s, retriever=open_retriever(s, auto_index=False))
+    events = list(engine.stream("Which papers address false negatives?"))
+    assert isinstance(events[0], RetrievalEvent) and isinstance(events[-1], DoneEvent)
+    decisions = [e for e in events if isinstance(e, ScreenEvent)]
+    assert decisions and decisions[0].total == s.answer.screen_candidates
+    answer = events[-1].answer
+    assert answer.prompt_version == load_prompt("quotes").version and answer.model == "fake"
+    data = answer.public_json()
+    assert [d["id"] for d in data["screened"]] == [d.paper.id for d in decisions]
+    assert set(data["screened"][0]) == {"id", "title", "included", "p", "quote"}
+    included = {d["id"] for d in data["screened"] if d["included"]}
+    assert included and {c["id"] for c in data["citations"]} <= included
+    assert answer.timings.first_token_s is not None and answer.timings.first_token_s <= answer.timings.total_s
+    assert "Checked" in data["notes"] and data["answer"].endswith(data["notes"])
+    assert any(isinstance(e, TokenEvent) for e in events)
+
+
+def test_free_pipeline_is_still_available(bundled_settings) -> None:
+    s = bundled_settings.with_overrides(**{"llm.model": "fake", "answer.pipeline": "free"})
+    answer, _ = AnswerEngine(s, retriever=open_retriever(s, auto_index=False)).ask("Which papers address false negatives?")
+    assert answer.prompt_version == load_prompt("answer").version and not answer.screened
+
+
+@pytest.mark.parametrize("qtype", ["single", "list", "compare", "summary"])
+def test_fake_model_answers_every_type_with_cited_quotes(bundled_settings, qtype: str) -> None:
+    questions = {
+        "single": "What does LightGCL use for graph augmentation?",
+        "list": "Which papers address false negatives?",
+        "compare": "How do IWAE and InfoVAE differ in fixing the VAE objective?",
+        "summary": "Summarize what these abstracts say about posterior collapse",
+    }
+    # The fake's P(YES) is the share of the question's words found in the quotes: lower than a real model's.
+    s = bundled_settings.with_overrides(**{"llm.model": "fake", "answer.pipeline": "quotes", "answer.screen_threshold": 0.2})
+    answer, _ = AnswerEngine(s, retriever=open_retriever(s, auto_index=False)).ask(questions[qtype])
+    assert answer.question_type == qtype
+    assert not answer.refused and answer.citations
+    if qtype == "compare":
+        assert answer.table and answer.table.startswith("| Paper | Problem | Method | Result |")
