@@ -231,7 +231,7 @@ class AnswerSettings(BaseModel):
         ge=0,
         le=1,
         description="List and summary questions: a candidate is included when the model's P(YES) is at least this. "
-        "Chosen on the tuning part of evals/questions.jsonl (evals/tune_screening.py, 1.5B, quotes-v2): 25 questions, "
+        "Chosen on the tuning part of evals/questions.jsonl (evals/tune_screening.py, 1.5B, quotes-v2; the screening prompts are unchanged in v3): 25 questions, "
         "280 candidates, AUC 0.88; at 0.55 precision 0.59, recall 0.89 of the gold papers (0.50: 0.45 / 0.90; "
         "0.65: 0.73 / 0.74).",
     )
@@ -256,8 +256,8 @@ class AnswerSettings(BaseModel):
     )
     quotes_per_paper: int = Field(default=2, ge=1, description="Quoted sentences per paper when screening and writing list/summary answers.")
     single_candidates: int = Field(default=3, ge=1, description="Single-paper questions: top candidates screened.")
-    single_quotes: int = Field(default=3, ge=1, description="Quoted sentences the single answer is written from.")
-    single_sentences: int = Field(default=2, ge=1, description="Most sentences of a single-paper answer.")
+    single_quotes: int = Field(default=3, ge=1, description="Quoted sentences a single-paper candidate is screened and answered from (the screening threshold was tuned with 3).")
+    single_sentences: int = Field(default=3, ge=1, description="Most sentences of a single-paper answer.")
     summary_papers: int = Field(default=5, ge=1, description="Most papers (one sentence each) in a topic summary.")
     summary_group_similarity: float = Field(
         default=0.45, ge=-1, le=1, description="Summary sentences at least this similar (MiniLM cosine) share a paragraph."

@@ -180,14 +180,11 @@ def test_single_answers_from_the_most_likely_paper_and_refuses_without_one() -> 
     assert [e.paper.id for e in events if isinstance(e, ScreenEvent)] == ["pA", "pD", "pC"]
     _, none = _run(_composer(ScriptedLLM({})), "What is the boiling point of gold?", "single")
     assert none.text == "" and "none of the 3" in none.refusal
-    # the writer saying the quotes do not answer moves on to the next included paper
-    shy = ScriptedLLM(
-        {"Alpha: Debiased Negatives": 0.9, "Gamma Clusters": 0.8},
-        {("write_single", "Alpha: Debiased Negatives"): "The abstracts do not say.",
-         ("write_single", "Gamma Clusters"): "Gamma clusters negatives."},
-    )
-    _, out = _run(_composer(shy), "How?", "single", [PAPERS[0], PAPERS[2]])
-    assert out.text == "Gamma clusters negatives. [pC]"
+    # the screening decided that the quotes answer: a writer that declines gets the best quote as the answer
+    shy = ScriptedLLM({"Gamma Clusters": 0.9}, {("write_single", "Gamma Clusters"): "The abstracts do not say."})
+    _, out = _run(_composer(shy), "How are false negatives found?", "single", [PAPERS[2]])
+    assert out.text.startswith("“") and out.text.endswith("” [pC]") and "false negatives" in out.text
+    assert "declined" in out.replaced[0].reason
 
 
 def test_compare_writes_each_side_alone_then_a_table_and_a_contrast() -> None:
@@ -259,7 +256,7 @@ def test_fake_model_answers_every_type_with_cited_quotes(bundled_settings, qtype
         "summary": "Summarize what these abstracts say about posterior collapse",
     }
     # The fake's P(YES) is the share of the question's words found in the quotes: lower than a real model's.
-    s = bundled_settings.with_overrides(**{"llm.model": "fake", "answer.pipeline": "quotes", "answer.screen_threshold": 0.2})
+    s = bundled_settings.with_overrides(**{"llm.model": "fake", "answer.pipeline": "quotes", "answer.screen_threshold": 0.2, "answer.single_threshold": 0.2})
     answer, _ = AnswerEngine(s, retriever=open_retriever(s, auto_index=False)).ask(questions[qtype])
     assert answer.question_type == qtype
     assert not answer.refused and answer.citations

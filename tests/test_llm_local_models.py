@@ -202,3 +202,29 @@ def test_choice_logprobs_match_the_greedy_reply(gguf_path: Path, local_settings:
     true_claim = judge("The method halves latency.", "Fast Widgets", ["We propose FastWidget, which halves widget latency."])
     false_claim = judge("The method doubles latency.", "Fast Widgets", ["We propose FastWidget, which halves widget latency."])
     assert true_claim is not None and false_claim is not None and 0 <= false_claim < true_claim <= 1
+
+
+def test_quote_built_list_answer_with_the_real_model(gguf_path: Path, bundled_settings):
+    """The 0.5B screens each candidate on its own (streamed), and every answer sentence cites an included paper
+    and states no number its cited abstract lacks."""
+    from agent.chain import AnswerEngine, DoneEvent, ScreenEvent
+    from agent.chain.quotes import has_foreign_numbers
+    from agent.retrieval import open_retriever
+
+    s = bundled_settings.with_overrides(
+        **{"llm.model": f"local:{MODEL}", "llm.model_cache": str(gguf_path.parent), "llm.n_ctx": 2048,
+           "answer.pipeline": "quotes", "answer.screen_candidates": 6}
+    )
+    engine = AnswerEngine(s, retriever=open_retriever(s, auto_index=False))
+    events = list(engine.stream("Which papers address false negatives?"))
+    decisions = [e for e in events if isinstance(e, ScreenEvent)]
+    assert [d.index for d in decisions] == list(range(1, len(decisions) + 1)) and 0 < len(decisions) <= 6
+    assert all(0 <= d.p <= 1 for d in decisions)
+    answer = events[-1].answer
+    assert isinstance(events[-1], DoneEvent) and answer.prompt_version.startswith("quotes-")
+    assert [x.id for x in answer.screened] == [d.paper.id for d in decisions]
+    included = {d.paper.id for d in decisions if d.included}
+    abstracts = {h.paper.id: h.paper.abstract for h in events[0].hits}
+    for sentence in answer.sentences:
+        assert sentence.citations and set(sentence.citations) <= included
+        assert not has_foreign_numbers(sentence.text, " ".join(abstracts[c] for c in sentence.citations))

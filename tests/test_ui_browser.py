@@ -192,6 +192,10 @@ def test_answer_with_citations_evidence_and_marks(browser, app_url, artifacts):
         assert (marks.first.get_attribute("title") or "").startswith(("Supported", "Unsupported"))
         badge = chat.locator(".cw-badge").first.inner_text()
         assert "Faithful" in badge or "Unfaithful" in badge
+        # the finished answer keeps the screening decisions: every candidate checked, the included ones marked
+        screened = chat.locator(".cw-answer .cw-screen").first
+        assert "included" in screened.locator("summary").inner_text()
+        assert screened.locator("li.cw-in").count() >= 1 and screened.locator("li").count() >= 2
         chat.locator(".cw-answer").first.evaluate("e => e.scrollIntoView({block: 'start'})")
         page.screenshot(path=str(artifacts / "01-answer.png"), full_page=True)
 
@@ -229,6 +233,10 @@ def test_streaming_progress_and_stop(browser, app_url, artifacts):
         _ask(page, QUESTION)
         page.wait_for_selector("#cw-chat .cw-found")  # retrieval shown before the first token
         assert "Found" in page.locator("#cw-chat .cw-found").inner_text()
+        # each candidate's screening decision is shown as it is made, before the answer is done
+        page.wait_for_selector("#cw-chat .cw-screen li")
+        screen = page.locator("#cw-chat .cw-screen").first.inner_text()
+        assert "Checking" in screen and ("✓" in screen or "✗" in screen)
         page.wait_for_selector("#cw-chat .cw-streaming .cw-cite")  # tokens arriving
         page.screenshot(path=str(artifacts / "05-streaming.png"))
         page.click("#cw-stop")

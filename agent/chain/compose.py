@@ -122,13 +122,13 @@ class Composer:
         return [pick_quotes(self.selector, question, p, n, qvec) for p in papers]
 
     def _sentence(self, written: Written, paper: Paper, out: Composed, name: str | None = None) -> str:
-        """The answer sentence for ``written`` with its marker; a replaced draft is kept in ``out.replaced``."""
-        if not written.from_model and written.draft:
-            out.replaced.append(
-                SentenceResult(text=written.draft, citations=[paper.id], supported=False, reason=f"{REPLACED}: {written.reason}")
-            )
+        """The answer text for ``written``, every sentence ending in the paper's marker; dropped drafts go to
+        ``out.replaced``."""
+        if written.draft:
+            why = f"{REPLACED}: {written.reason}" if not written.from_model else f"left out: {written.reason}"
+            out.replaced.append(SentenceResult(text=written.draft, citations=[paper.id], supported=False, reason=why))
         text = about(name, written.text) if name else written.text
-        return f"{text} [{paper.id}]"
+        return " ".join(f"{s.rstrip()} [{paper.id}]" for s in (split_sentences(text) or [text]))
 
     @staticmethod
     def _decision(quotes: Quotes, p: float, included: bool) -> ScreenedPaper:
@@ -146,13 +146,15 @@ class Composer:
             yield ScreenEvent(i + 1, len(quotes), qt.paper, included, p, qt.best)
             if included:
                 scored.append((p, i))
-        for _, i in sorted(scored, key=lambda t: (-t[0], t[1])):
+        if scored:
+            # The screening probability decides whether the quotes answer (it was calibrated; the writer's
+            # "the abstracts do not say" was not): when the writer declines, the best quote is the answer.
+            _, i = min(scored, key=lambda t: (-t[0], t[1]))
             written = self.steps.write(question, quotes[i], "single", max_sentences=self.cfg.single_sentences)
             if written is None:
-                continue
+                written = Written(quote_sentence(quotes[i].best), False, "The abstracts do not say.", "the model declined to answer from the quotes")
             out.text = self._sentence(written, quotes[i].paper, out)
             yield TokenEvent(out.text)
-            break
         if not out.text:
             out.refusal = f"none of the {len(quotes)} best-matching abstracts answers the question"
         yield out

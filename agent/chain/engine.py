@@ -237,16 +237,20 @@ class AnswerEngine:
         papers = [h.paper for h in hits]
         by_id = {p.id: p for p in papers}
         composed: Composed | None = None
-        blocks, relevance = self._evidence(q, plan, papers) if papers else ([], 0.0)
+        quotes = self.settings.answer.pipeline == "quotes"
+        if quotes:  # each step picks its own paper's quotes; only the relevance gate is needed here
+            blocks, relevance = [], self.selector.relevance(q, papers)
+        else:
+            blocks, relevance = self._evidence(q, plan, papers) if papers else ([], 0.0)
         timings = Timings(retrieve_s=round(retrieve_s, 4))
         model_name = self.settings.llm.model if self.llm is None else self.llm.name
-        if not blocks or (relevance < self.settings.answer.min_relevance and not plan.pinned):
+        if not papers or (not quotes and not blocks) or (relevance < self.settings.answer.min_relevance and not plan.pinned):
             plan.qtype = "out_of_scope"
             text = f"{REFUSAL_TEXT} No indexed paper is about this question."
             yield TokenEvent(text)
             pieces_text, unknown, usage = text, 0, (0, 0)
             timings.first_token_s = round(time.perf_counter() - t0, 4)
-        elif self.settings.answer.pipeline == "quotes":
+        elif quotes:
             llm = self.model()
             model_name = llm.name
             steps = QuoteSteps(llm, self.quotes_prompt, self._supports, self.settings.answer.write_max_tokens)
@@ -291,7 +295,7 @@ class AnswerEngine:
             pieces_text, _ = drop_example_echoes(pieces_text, self.prompt.example_terms, f"{evidence_text}\n{q}")
             usage = (llm.last_usage.tokens_in, llm.last_usage.tokens_out)
 
-        evidence = [b.paper for b in blocks]
+        evidence = papers if quotes else [b.paper for b in blocks]
         answer = self._finish(q, plan, pieces_text, unknown, papers, hits, model_name, timings, usage, evidence, composed)
         answer.screened_evidence = screened
         if self.settings.answer.withhold_numberless:

@@ -189,24 +189,38 @@ class QuoteSteps:
         return _MARKERS.sub("", reply).strip()
 
     def write(self, question: str, quotes: Quotes, kind: str, max_sentences: int = 1) -> Written | None:
-        """One (or ``max_sentences``) sentence(s) about this paper; None when the model says the quotes do not answer.
+        """Up to ``max_sentences`` sentences about this paper; None when the model says the quotes do not answer.
 
-        The model's text is kept when it reads as a claim (not first person, no
-        number missing from the quotes) and the checker finds it supported by
-        the paper; otherwise the best quote is used, verbatim.
+        Each sentence is checked on its own and kept when it reads as a claim
+        (not first person, no number missing from the quotes) and the checker
+        finds it supported by the paper; when none is kept the best quote is
+        used, verbatim. Dropped sentences are reported in ``draft``/``reason``.
         """
         reply = self.generate(question, quotes.block(), self.prompt.parts[f"write_{kind}"])
         if is_refusal(reply):
             return None
         sentences = [s for s in split_sentences(reply) if re.search(r"[A-Za-z]{3}", s)][:max_sentences]
-        draft = " ".join(sentences).strip()
         source = " ".join(quotes.sentences)
-        if not draft:
-            return Written(quote_sentence(quotes.best), from_model=False, draft=reply or None, reason="the model wrote nothing usable")
-        if has_foreign_numbers(draft, source):
-            return Written(quote_sentence(quotes.best), False, draft, "a number that its quotes do not contain")
-        if _FIRST_PERSON.match(draft):
-            return Written(quote_sentence(quotes.best), False, draft, "written in the first person, as the abstract's own words")
-        if not self.supports(draft, quotes.paper):
-            return Written(quote_sentence(quotes.best), False, draft, "not supported by the paper's abstract")
-        return Written(draft, from_model=True)
+        kept, dropped, reasons = [], [], []
+        for sentence in sentences:
+            reason = self._problem(sentence, source, quotes.paper)
+            if reason is None:
+                kept.append(sentence)
+            else:
+                dropped.append(sentence)
+                reasons.append(reason)
+        draft = " ".join(dropped) or None
+        reason = "; ".join(dict.fromkeys(reasons)) or None
+        if kept:
+            return Written(" ".join(kept), from_model=True, draft=draft, reason=reason)
+        return Written(quote_sentence(quotes.best), False, draft or reply or None, reason or "the model wrote nothing usable")
+
+    def _problem(self, sentence: str, source: str, paper: Paper) -> str | None:
+        """Why one written sentence cannot be shown as a claim about ``paper``, or None."""
+        if has_foreign_numbers(sentence, source):
+            return "a number that its quotes do not contain"
+        if _FIRST_PERSON.match(sentence):
+            return "written in the first person, as the abstract's own words"
+        if not self.supports(sentence, paper):
+            return "not supported by the paper's abstract"
+        return None

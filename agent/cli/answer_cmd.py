@@ -56,7 +56,9 @@ def _run(events, json_out: bool) -> int:
     if json_out:
         print_json(answer.public_json())
         return 0
-    if streamed:
+    if not streamed:  # e.g. a refusal decided without generating: nothing was shown yet
+        out_console.print(answer.prose.strip(), markup=False, highlight=False)
+    else:
         sys.stdout.write("\n")
         final = answer.prose.strip()
         if answer.withheld is not None:
