@@ -71,7 +71,8 @@ def main() -> int:
         if out.exists():
             shutil.rmtree(out)  # always a fresh run: never resume a stale one
         home = Path(tmp) / "home"
-        settings = Settings(home=home).with_overrides(**{"llm.model": cfg.get("model", "fake"), "index.path": home / "chroma"})
+        overrides = {"llm.model": cfg.get("model", "fake"), "index.path": home / "chroma", **cfg.get("settings", {})}
+        settings = Settings(home=home).with_overrides(**overrides)
         index_corpus(open_store(settings), None, settings)
         pipeline = EnginePipeline(settings, open_retriever(settings, auto_index=False))
         outcome = run_eval(selected, pipeline, out, source=f"ci-gate:{cfg['questions']}", meta_extra={"gate": True})
