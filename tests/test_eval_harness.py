@@ -30,7 +30,7 @@ ROOT = Path(__file__).resolve().parent.parent
 #: dev set's unanswerable questions, which ask for details of indexed papers; off-topic ones it refuses).
 QIDS = ("q001", "q004", "q023", "q042", "q060", "q070", "x01")
 OFF_TOPIC = EvalQuestion(qid="x01", type="unanswerable", question="What is the recommended daily intake of vitamin C for adults?")
-PROMPT_VERSION = load_prompt("answer").version
+PROMPT_VERSION = load_prompt("quotes").version  # the default pipeline builds answers from quotes
 
 
 @pytest.fixture(scope="module")
