@@ -104,8 +104,10 @@ class Embedder:
 
     @property
     def dim(self) -> int:
-        dim = self.model.get_sentence_embedding_dimension()
-        return int(dim or 384)
+        model = self.model
+        # sentence-transformers 6 renamed the method (the old name warns).
+        get_dim = getattr(model, "get_embedding_dimension", None) or model.get_sentence_embedding_dimension
+        return int(get_dim() or 384)
 
 
 @functools.lru_cache(maxsize=4)
