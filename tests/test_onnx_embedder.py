@@ -127,3 +127,21 @@ def test_a_cold_cli_search_does_not_import_torch(bundled_home: Path) -> None:
     assert "HEAVY []" in proc.stderr, proc.stderr
     hits = json.loads(proc.stdout)
     assert len(hits) == 10 and all({"id", "title", "score"} <= set(h) for h in hits)
+
+
+def test_a_failed_export_is_not_retried_by_every_process(monkeypatch: pytest.MonkeyPatch, tmp_path: Path, capsys) -> None:
+    calls = []
+
+    def failing_export(*args, **kwargs):
+        calls.append(args)
+        raise EmbeddingModelError("parity 0.9 < 0.9999")
+
+    monkeypatch.setattr(onnx_embedder, "export", failing_export)
+    with pytest.raises(EmbeddingModelError, match="parity"):
+        onnx_embedder.load(SPEC, resolve_model_path(SPEC), tmp_path)
+    with pytest.raises(EmbeddingModelError, match="earlier ONNX export failed.*--force"):
+        onnx_embedder.load(SPEC, resolve_model_path(SPEC), tmp_path)
+    assert len(calls) == 1
+    # auto mode: torch, with the reason
+    assert get_embedder(SPEC, 32, "auto", str(tmp_path)).runtime == "torch"
+    assert "earlier ONNX export failed" in capsys.readouterr().err

@@ -140,11 +140,12 @@ def export(source: SourceModel, dest: Path, spec: str) -> dict[str, Any]:
     """Export ``source`` to ONNX into ``dest`` (atomically); returns the manifest. Imports torch."""
     t0 = time.perf_counter()
     try:
+        import onnx  # noqa: F401  (torch.onnx's exporter needs it; checked first, it imports fast)
+
         quiet_offline_hf()
         import torch
         from sentence_transformers import SentenceTransformer
         from transformers import AutoModel
-        import onnx  # noqa: F401  (torch.onnx's exporter needs it)
     except ImportError as exc:
         raise _error(f"exporting the embedder to ONNX needs torch, transformers and onnx ({exc})") from exc
     import warnings
@@ -255,14 +256,29 @@ def load(spec: str, source_dir: Path, root: Path, batch_size: int = 32, export_i
     if manifest is None:
         if not export_if_needed:
             raise _error(f"no usable ONNX export of {spec} in {directory}: {why}; run `python -m agent.index.onnx_embedder`")
+        failed = _failure_marker(directory)
+        earlier = _read_json(failed) if failed.is_file() else None
+        if earlier and earlier.get("recipe") == RECIPE and earlier.get("source") == _stamp(source.weights):
+            # Do not pay for a failing export (torch import and all) in every process.
+            raise _error(f"an earlier ONNX export failed ({earlier.get('error')}); retry with `python -m agent.index.onnx_embedder --force`")
         print(
             f"note: converting the embedder {spec} to ONNX ({why}); once, about 15-30 s; later runs load it in "
             "well under a second without torch",
             file=sys.stderr,
             flush=True,
         )
-        manifest = export(source, directory, spec)
+        try:
+            manifest = export(source, directory, spec)
+        except EmbeddingModelError as exc:
+            failed.parent.mkdir(parents=True, exist_ok=True)
+            failed.write_text(json.dumps({"recipe": RECIPE, "source": _stamp(source.weights), "error": str(exc)}), encoding="utf-8")
+            raise
+        failed.unlink(missing_ok=True)
     return OnnxEmbedder(directory, int(manifest["max_length"]), batch_size, spec)
+
+
+def _failure_marker(directory: Path) -> Path:
+    return directory.parent / f"{directory.name}.export-failed.json"
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -285,6 +301,7 @@ def main(argv: list[str] | None = None) -> int:
             return 0
         t0 = time.perf_counter()
         manifest = export(source, directory, spec)
+        _failure_marker(directory).unlink(missing_ok=True)
     except EmbeddingModelError as exc:
         print(f"error: {exc}; searches will use sentence-transformers (torch) instead", file=sys.stderr)
         return 1
