@@ -32,6 +32,7 @@ sys.path.insert(0, str(ROOT))
 
 from agent.evaluation.metrics import mean, percentile  # noqa: E402
 from agent.index import index_corpus, open_store  # noqa: E402
+from agent.index.embeddings import embedder_for, onnx_cache_root  # noqa: E402
 from agent.ingest import title_key  # noqa: E402
 from agent.retrieval import Retriever  # noqa: E402
 from agent.retrieval.fusion import fuse  # noqa: E402
@@ -117,10 +118,12 @@ def slug(spec: str) -> str:
 
 
 def open_bench_store(name: str, settings: Settings, papers: list[Paper] | None, fresh: bool) -> Retriever:
-    home = ROOT / "artifacts" / "bench-retrieval" / f"{name}-{slug(settings.index.embed_model)}"
+    runtime = "" if settings.index.embed_runtime == "auto" else f"-{settings.index.embed_runtime}"
+    home = ROOT / "artifacts" / "bench-retrieval" / f"{name}-{slug(settings.index.embed_model)}{runtime}"
     if fresh and home.exists():
         shutil.rmtree(home)
-    s = settings.with_overrides(home=home)
+    # One ONNX export of the embedder for every bench home.
+    s = settings.with_overrides(home=home, **{"index.onnx_cache": onnx_cache_root(settings)})
     store = open_store(s)
     t0 = time.perf_counter()
     if papers is None:
@@ -259,6 +262,8 @@ def main() -> None:
     ap.add_argument("--sets", default="scifact,dev,pubmedqa", help="comma-separated: scifact, dev, pubmedqa")
     ap.add_argument("--questions", type=Path, default=ROOT / "evals" / "questions.jsonl", help="the dev question set")
     ap.add_argument("--embed-model", default=None, help="override index.embed_model")
+    ap.add_argument("--runtime", choices=["auto", "onnx", "torch"], default=None,
+                    help="override index.embed_runtime (a non-default one gets its own index directory)")
     ap.add_argument("--sweep", action="store_true", help="print the fusion grid on the SciFact tuning queries")
     ap.add_argument("--fresh", action="store_true", help="re-index from scratch")
     ap.add_argument("--rerank", action="store_true", help="also score hybrid + verifier re-ranking (slow: ~200 verifier calls a query)")
@@ -270,12 +275,14 @@ def main() -> None:
     settings = Settings()
     if args.embed_model:
         settings = settings.with_overrides(**{"index.embed_model": args.embed_model})
+    if args.runtime:
+        settings = settings.with_overrides(**{"index.embed_runtime": args.runtime})
     if args.fusion:
         settings = settings.with_overrides(**{"retrieval.fusion": args.fusion})
     if args.weights:
         b, d, n = (float(x) for x in args.weights.split(","))
         settings = settings.with_overrides(**{"retrieval.lexical_weight": b, "retrieval.dense_weight": d, "retrieval.name_match_weight": n})
-    print(f"embedder: {settings.index.embed_model}; fusion: {settings.retrieval.fusion} "
+    print(f"embedder: {settings.index.embed_model} on {embedder_for(settings).runtime}; fusion: {settings.retrieval.fusion} "
           f"(bm25 {settings.retrieval.lexical_weight}, dense {settings.retrieval.dense_weight}, name {settings.retrieval.name_match_weight})")
     for name in [s.strip() for s in args.sets.split(",") if s.strip()]:
         {"scifact": lambda: bench_scifact(settings, args.fresh, args.sweep),

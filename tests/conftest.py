@@ -12,6 +12,12 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 os.environ.setdefault("ANONYMIZED_TELEMETRY", "False")
 os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
+# The ONNX export of the embedder is shared by every test home: the one scripts/setup made
+# (<XDG data home>/citewise/models/onnx), exported there on first use otherwise.
+os.environ.setdefault(
+    "CITEWISE_INDEX__ONNX_CACHE",
+    str(Path(os.environ.get("XDG_DATA_HOME", Path.home() / ".local" / "share")) / "citewise" / "models" / "onnx"),
+)
 for _var in ("CITEWISE_CHROMA_URL", "CITEWISE_MODEL", "CITEWISE_OPENAI_BASE_URL", "OPENAI_API_KEY"):
     os.environ.pop(_var, None)
 

@@ -25,7 +25,7 @@ class _FakeEmbedder:
 def app(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> typer.Typer:
     import agent.index.embeddings as emb
 
-    monkeypatch.setattr(emb, "get_embedder", lambda spec, batch_size=32: _FakeEmbedder())
+    monkeypatch.setattr(emb, "get_embedder", lambda spec, *args, **kwargs: _FakeEmbedder())
     monkeypatch.setenv("CITEWISE_HOME", str(tmp_path / "home"))
     monkeypatch.delenv("CITEWISE_CHROMA_URL", raising=False)
     a = typer.Typer()

@@ -46,7 +46,7 @@ def test_incremental_sync_adds_updates_deletes(settings: Settings, tmp_path: Pat
     def no_embedder(*a, **k):
         raise AssertionError("re-index of an unchanged corpus must not embed")
 
-    monkeypatch.setattr(store_mod, "get_embedder", no_embedder)
+    monkeypatch.setattr(store_mod, "embedder_for", no_embedder)
     _, report = index_corpus(open_store(settings), [f], settings)
     assert report.summary() == {"added": 0, "updated": 0, "unchanged": 5, "deleted": 0, "conflicts": 0}
     monkeypatch.undo()

@@ -35,7 +35,7 @@ from agent.chain.quotes import QuoteSteps
 from agent.chain.repetition import SoftLimit, first_repeat
 from agent.chain.tables import comparison_table
 from agent.errors import QuestionError
-from agent.index.embeddings import get_embedder
+from agent.index.embeddings import embedder_for
 from agent.llm import LLM, load_llm
 from agent.prompts import load_prompt
 from agent.retrieval import Retriever, open_retriever
@@ -63,7 +63,7 @@ class AnswerEngine:
     def __post_init__(self) -> None:
         self.retriever = self.retriever or open_retriever(self.settings)
         self.selector = EvidenceSelector(
-            get_embedder(self.settings.index.embed_model, self.settings.index.embed_batch_size),
+            embedder_for(self.settings),
             cache_dir=self.settings.home / "cache" / "sentences",
             cache_key=self.settings.index.embed_model,
         )

@@ -18,7 +18,7 @@ from pathlib import Path
 
 import numpy as np
 
-from agent.index.embeddings import Embedder
+from agent.index.embeddings import TextEmbedder
 from agent.sentences import split_sentences
 from agent.types import Paper
 
@@ -45,7 +45,7 @@ class EvidenceSelector:
     so a fresh process answers without re-embedding.
     """
 
-    def __init__(self, embedder: Embedder, cache_dir: Path | None = None, cache_key: str = "") -> None:
+    def __init__(self, embedder: TextEmbedder, cache_dir: Path | None = None, cache_key: str = "") -> None:
         self.embedder = embedder
         self.cache_dir = cache_dir
         self.cache_key = re.sub(r"[^A-Za-z0-9_.-]+", "_", cache_key)

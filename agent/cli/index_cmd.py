@@ -46,6 +46,12 @@ def index(
     store = open_store(settings)
     if reset:
         store.reset()
+    elif store.embedder_changed and store.count():
+        err_console.print(
+            f"[cyan]note:[/] the index was embedded with {escape(store.stored_embed_model)}; re-embedding its "
+            f"{store.count()} papers with {escape(settings.index.embed_model)} first (the old vectors stay until it is done)",
+            highlight=False,
+        )
     with _progress() as bar:
         task = bar.add_task("embed", total=None)
 

@@ -207,10 +207,9 @@ class FaithfulnessChecker(VerifierEngine):
         self.settings = settings
         self.config = config or CheckerConfig.from_settings(settings)
         if embed is None:
-            from agent.index.embeddings import get_embedder
+            from agent.index.embeddings import embedder_for
 
-            spec = settings.index.embed_model if settings is not None else "packaged:all-MiniLM-L6-v2"
-            embed = get_embedder(spec).embed
+            embed = embedder_for(settings).embed
         self.embed = EmbeddingCache(embed)
         self.judge = judge
         self._verifier = verifier

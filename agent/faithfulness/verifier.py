@@ -15,13 +15,14 @@ corrupt file raises :class:`VerifierError` with what to do.
 from __future__ import annotations
 
 import functools
-import hashlib
 import json
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+
+from agent.onnxrt import cpu_session, load_tokenizer, run_batched, sha256_file
 
 #: Where the shipped model lives (package data).
 PACKAGED_DIR = Path(__file__).resolve().parent.parent / "models" / "verifier"
@@ -47,14 +48,6 @@ class VerifierInfo:
         return f"{self.name} {self.version}"
 
 
-def _sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with path.open("rb") as fh:
-        for block in iter(lambda: fh.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
-
-
 def read_manifest(directory: Path) -> VerifierInfo:
     """The manifest of the model in ``directory``, after checking every file's SHA-256."""
     manifest_path = directory / "manifest.json"
@@ -75,7 +68,7 @@ def read_manifest(directory: Path) -> VerifierInfo:
         path = directory / name
         if not path.is_file():
             raise VerifierError(f"verifier file missing: {path}; reinstall citewise or retrain with evals/train_verifier.py")
-        digest = _sha256(path)
+        digest = sha256_file(path)
         if digest != info.sha256.get(name):
             raise VerifierError(
                 f"verifier file {path} is corrupt: SHA-256 {digest} does not match the manifest's "
@@ -91,25 +84,8 @@ class Verifier:
         self.directory = Path(directory)
         self.info = read_manifest(self.directory)
         self.batch_size = batch_size
-        try:
-            import onnxruntime as ort
-            from tokenizers import Tokenizer
-        except ImportError as exc:  # pragma: no cover - dependencies of the package
-            raise VerifierError(f"the verifier needs onnxruntime and tokenizers: {exc}") from exc
-        self._tok = Tokenizer.from_file(str(self.directory / "tokenizer.json"))
-        self._tok.enable_truncation(self.info.max_length, strategy="longest_first")
-        self._tok.enable_padding(pad_id=self._tok.token_to_id("[PAD]") or 0, pad_token="[PAD]")
-        opts = ort.SessionOptions()
-        if threads:
-            opts.intra_op_num_threads = threads
-        opts.log_severity_level = 3
-        try:
-            self._session: Any = ort.InferenceSession(
-                str(self.directory / "model.onnx"), opts, providers=["CPUExecutionProvider"]
-            )
-        except Exception as exc:  # onnxruntime raises its own exception types
-            raise VerifierError(f"cannot load the verifier model {self.directory / 'model.onnx'}: {exc}") from exc
-        self._inputs = {i.name for i in self._session.get_inputs()}
+        self._tok = load_tokenizer(self.directory / "tokenizer.json", self.info.max_length, VerifierError)
+        self._session: Any = cpu_session(self.directory / "model.onnx", VerifierError, threads)
 
     @property
     def threshold(self) -> float:
@@ -117,23 +93,9 @@ class Verifier:
 
     def score(self, pairs: list[tuple[str, str]]) -> np.ndarray:
         """P(support) for each (evidence, claim) pair, shape (len(pairs),)."""
-        out: list[np.ndarray] = []
-        # Similar lengths together: less padding per batch.
-        order = sorted(range(len(pairs)), key=lambda i: len(pairs[i][0]) + len(pairs[i][1]))
-        for start in range(0, len(order), self.batch_size):
-            idx = order[start : start + self.batch_size]
-            encs = self._tok.encode_batch([pairs[i] for i in idx])
-            feed = {
-                "input_ids": np.array([e.ids for e in encs], dtype=np.int64),
-                "attention_mask": np.array([e.attention_mask for e in encs], dtype=np.int64),
-                "token_type_ids": np.array([e.type_ids for e in encs], dtype=np.int64),
-            }
-            logits = self._session.run(None, {k: v for k, v in feed.items() if k in self._inputs})[0].reshape(-1)
-            out.append(logits)
-        if not out:
+        if not pairs:
             return np.zeros(0, dtype=np.float32)
-        logits = np.empty(len(pairs), dtype=np.float32)
-        logits[order] = np.concatenate(out)
+        logits = run_batched(self._session, self._tok, pairs, self.batch_size).reshape(-1).astype(np.float32)
         return 1.0 / (1.0 + np.exp(-logits))
 
 

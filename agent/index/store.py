@@ -8,6 +8,14 @@ unchanged corpus embeds nothing, a changed abstract is re-embedded and a paper
 removed from its source file is deleted. Writes go in small batches, each one
 durable, so a killed run leaves a store that opens and a re-run that finishes
 the job.
+
+The collection's metadata names the embedding model its vectors came from
+(``embed_model``). When ``index.embed_model`` names another model, searches
+refuse with a message to re-index, and :meth:`PaperStore.sync` (``citewise
+index``) first re-embeds every stored paper into a new collection that then
+replaces the old one (a killed run leaves the old collection in place). The
+two runtimes of one model (ONNX and torch) give the same vectors and need no
+re-embedding.
 """
 
 from __future__ import annotations
@@ -18,7 +26,7 @@ from typing import Any
 from urllib.parse import urlparse
 
 from agent.errors import StoreError
-from agent.index.embeddings import get_embedder
+from agent.index.embeddings import embedder_for
 from agent.settings import Settings
 from agent.types import Paper
 
@@ -100,20 +108,96 @@ def make_client(settings: Settings) -> Any:
         raise StoreError(f"cannot open the Chroma index at {where}: {exc}") from exc
 
 
+#: Suffix of the collection that a re-embedding fills before it replaces the old one.
+REEMBED_SUFFIX = "-reembed"
+
+
 class PaperStore:
     """One Chroma collection of papers."""
 
     def __init__(self, settings: Settings, client: Any | None = None) -> None:
         self.settings = settings
         self.client = client or make_client(settings)
+        self.collection = self._open(settings.index.collection)
+        if self.collection.count() == 0:
+            self._finish_reembed()
+        #: The model the stored vectors came from (stores made before this was checked: the configured one).
+        self.stored_embed_model = str((self.collection.metadata or {}).get("embed_model") or settings.index.embed_model)
+
+    def _open(self, name: str) -> Any:
         try:
-            self.collection = self.client.get_or_create_collection(
-                name=settings.index.collection,
+            return self.client.get_or_create_collection(
+                name=name,
                 embedding_function=None,
-                metadata={"hnsw:space": "cosine", "embed_model": settings.index.embed_model},
+                metadata={"hnsw:space": "cosine", "embed_model": self.settings.index.embed_model},
             )
         except Exception as exc:
-            raise StoreError(f"cannot open collection {settings.index.collection!r}: {exc}") from exc
+            raise StoreError(f"cannot open collection {name!r}: {exc}") from exc
+
+    # -- the embedder --------------------------------------------------------
+    @property
+    def embedder_changed(self) -> bool:
+        """True when the stored vectors come from another model than ``index.embed_model``."""
+        return self.stored_embed_model != self.settings.index.embed_model
+
+    def check_embedder(self) -> None:
+        """Raise :class:`StoreError` when stored vectors and query vectors would come from different models."""
+        if self.embedder_changed:
+            where = self.settings.index.chroma_url or str(self.settings.index_path)
+            raise StoreError(
+                f"the index at {where} was embedded with {self.stored_embed_model!r}, but index.embed_model is "
+                f"{self.settings.index.embed_model!r}: their vectors cannot be compared. Run `citewise index` to "
+                f"re-embed the stored papers with the new model, or set CITEWISE_INDEX__EMBED_MODEL="
+                f"{self.stored_embed_model} to keep using the old one"
+            )
+
+    def reembed(self, progress: Progress | None = None) -> int:
+        """Re-embed every stored paper with the configured model; returns how many.
+
+        The vectors go into a fresh collection (the new model may have another
+        dimension) that replaces the old one only when complete.
+        """
+        name = self.settings.index.collection
+        tmp_name = name + REEMBED_SUFFIX
+        try:
+            self.client.delete_collection(tmp_name)  # left by a killed re-embedding
+        except Exception:
+            pass
+        got = self.collection.get(include=["documents", "metadatas"])
+        ids, docs, metas = got["ids"], got["documents"] or [], got["metadatas"] or []
+        target = self._open(tmp_name)
+        embedder = embedder_for(self.settings)
+        step = self.settings.index.add_batch_size
+        if progress:
+            progress(0, len(ids))
+        for start in range(0, len(ids), step):
+            vectors = embedder.embed([d or "" for d in docs[start : start + step]])
+            target.upsert(
+                ids=ids[start : start + step],
+                embeddings=[v.tolist() for v in vectors],
+                documents=docs[start : start + step],
+                metadatas=metas[start : start + step],
+            )
+            if progress:
+                progress(min(start + step, len(ids)), len(ids))
+        target.modify(metadata={"embed_model": self.settings.index.embed_model, "reembed_complete": True})
+        self.client.delete_collection(name)
+        target.modify(name=name)
+        self.collection = self._open(name)
+        self.stored_embed_model = self.settings.index.embed_model
+        return len(ids)
+
+    def _finish_reembed(self) -> None:
+        """A run killed between dropping the old collection and renaming the new one: rename it now."""
+        name = self.settings.index.collection
+        try:
+            done = self.client.get_collection(name + REEMBED_SUFFIX)
+        except Exception:  # no such collection: the usual case
+            return
+        if (done.metadata or {}).get("reembed_complete"):
+            self.client.delete_collection(name)
+            done.modify(name=name)
+            self.collection = self._open(name)
 
     # -- reading -----------------------------------------------------------
     def count(self) -> int:
@@ -142,11 +226,13 @@ class PaperStore:
         total = self.count()
         if total == 0:
             return []
+        self.check_embedder()
         res = self.collection.query(query_embeddings=[query_embedding], n_results=min(n, total), include=["distances"])
         return [(pid, 1.0 - float(d)) for pid, d in zip(res["ids"][0], res["distances"][0])]
 
     def embeddings(self, ids: list[str]) -> dict[str, list[float]]:
         """Stored embeddings by id (used by evidence selection and the faithfulness checker)."""
+        self.check_embedder()
         got = self.collection.get(ids=ids, include=["embeddings"])
         return {pid: list(vec) for pid, vec in zip(got["ids"], got["embeddings"])}
 
@@ -155,8 +241,11 @@ class PaperStore:
         """Make the store hold ``papers`` for each of ``sources``; other sources are left alone.
 
         A paper id already stored from a different source is a conflict: reported, not overwritten.
+        A store embedded with another model is re-embedded first (:meth:`reembed`).
         """
         report = SyncReport()
+        if self.embedder_changed:
+            self.reembed(progress)
         existing = self._get()
         stored = {pid: (meta or {}) for pid, meta in zip(existing["ids"], existing["metadatas"] or [])}
         wanted_ids = {p.id for p in papers}
@@ -181,7 +270,7 @@ class PaperStore:
         if progress:
             progress(0, total)
         if todo:
-            embedder = get_embedder(self.settings.index.embed_model, self.settings.index.embed_batch_size)
+            embedder = embedder_for(self.settings)
             step = self.settings.index.add_batch_size
             for start in range(0, total, step):
                 batch = todo[start : start + step]

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Literal
 
-from agent.index.embeddings import get_embedder
+from agent.index.embeddings import embedder_for
 from agent.index.store import PaperStore
 from agent.retrieval.fusion import fuse
 from agent.retrieval.lexical import BM25Index
@@ -36,7 +36,7 @@ class Retriever:
         self.names = NameIndex(papers)
 
     def _dense(self, query: str, n: int) -> list[tuple[str, float]]:
-        embedder = get_embedder(self.settings.index.embed_model, self.settings.index.embed_batch_size)
+        embedder = embedder_for(self.settings)
         vector = embedder.embed([query])[0].tolist()
         return self.store.dense_search(vector, n)
 
