@@ -59,6 +59,22 @@ class IndexSettings(BaseModel):
         default=64, ge=1, description="Papers written to Chroma per batch; a killed run loses at most one batch."
     )
     max_file_mb: float = Field(default=50.0, gt=0, description="Largest input file accepted for ingestion, in MiB.")
+    embed_device: str = Field(
+        default="cpu",
+        description="Device the embedding model runs on: 'cpu', 'cuda', 'cuda:1', 'mps' (a GPU machine embeds "
+        "a large corpus in minutes; MiniLM on 2 CPU cores embeds ~60-100 abstracts/s).",
+    )
+    page_size: int = Field(
+        default=2000,
+        ge=1,
+        description="Papers read from (or looked up in) Chroma per request when paging through the store: building "
+        "the lexical index, checking which papers a sync changes, listing papers.",
+    )
+    lexical_path: Path | None = Field(
+        default=None,
+        description="Directory of the persisted BM25 and name indexes (one per store and collection, rebuilt when the "
+        "store changed); defaults to <home>/lexical.",
+    )
 
 
 class RetrievalSettings(BaseModel):
@@ -81,6 +97,9 @@ class RetrievalSettings(BaseModel):
     rerank_top: int = Field(default=20, ge=1, description="Candidates re-ranked when retrieval.rerank is on.")
     rerank_weight: float = Field(
         default=0.5, ge=0, le=1, description="Weight of the verifier's score in the re-ranked score (the rest: the fusion score, normalized)."
+    )
+    paper_cache: int = Field(
+        default=4096, ge=0, description="Papers kept in memory per process after being fetched from the store by id."
     )
     rrf_k: int = Field(default=10, ge=1, description="Reciprocal-rank-fusion constant (higher flattens rank differences; 10 was best on evals/questions.jsonl).")
     lexical_weight: float = Field(default=1.0, ge=0, description="Weight of the BM25 ranking in the fusion.")
@@ -423,6 +442,11 @@ class Settings(BaseSettings):
     def index_path(self) -> Path:
         """The on-disk Chroma directory."""
         return self.index.path or (self.home / "chroma")
+
+    @property
+    def lexical_path(self) -> Path:
+        """Where the persisted BM25 and name indexes live."""
+        return self.index.lexical_path or (self.home / "lexical")
 
     @property
     def model_cache(self) -> Path:

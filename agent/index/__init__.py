@@ -15,7 +15,16 @@ def index_corpus(
     """Read ``paths`` (the bundled corpus when empty) and sync them into ``store``."""
     loaded = load_corpus(paths, settings.index.max_file_mb)
     report = store.sync(loaded.papers, loaded.sources, progress)
+    if report.added or report.updated or report.deleted:
+        refresh_lexical(store, settings)
     return loaded, report
+
+
+def refresh_lexical(store: PaperStore, settings: Settings) -> None:
+    """Rebuild the persisted BM25 and name indexes after a write, so the next process starts on fresh ones."""
+    from agent.retrieval.snapshot import build_snapshot
+
+    build_snapshot(store, settings)
 
 
 def ensure_indexed(store: PaperStore, settings: Settings) -> SyncReport | None:
@@ -25,4 +34,4 @@ def ensure_indexed(store: PaperStore, settings: Settings) -> SyncReport | None:
     return index_corpus(store, None, settings)[1]
 
 
-__all__ = ["PaperStore", "SyncReport", "ensure_indexed", "index_corpus", "open_store"]
+__all__ = ["PaperStore", "SyncReport", "ensure_indexed", "index_corpus", "open_store", "refresh_lexical"]

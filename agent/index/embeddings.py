@@ -43,9 +43,10 @@ def resolve_model_path(spec: str) -> Path:
 class Embedder:
     """L2-normalized embeddings, so a dot product is the cosine similarity."""
 
-    def __init__(self, spec: str, batch_size: int = 32) -> None:
+    def __init__(self, spec: str, batch_size: int = 32, device: str = "cpu") -> None:
         self.spec = spec
         self.batch_size = batch_size
+        self.device = device
         self._model: SentenceTransformer | None = None
 
     @property
@@ -59,7 +60,7 @@ class Embedder:
 
             hf_logging.disable_progress_bar()
 
-            self._model = SentenceTransformer(str(resolve_model_path(self.spec)), device="cpu")
+            self._model = SentenceTransformer(str(resolve_model_path(self.spec)), device=self.device)
         return self._model
 
     def embed(self, texts: list[str]) -> np.ndarray:
@@ -78,6 +79,6 @@ class Embedder:
 
 
 @functools.lru_cache(maxsize=4)
-def get_embedder(spec: str, batch_size: int = 32) -> Embedder:
-    """One shared embedder per model spec in a process (loading costs seconds)."""
-    return Embedder(spec, batch_size)
+def get_embedder(spec: str, batch_size: int = 32, device: str = "cpu") -> Embedder:
+    """One shared embedder per model spec and device in a process (loading costs seconds)."""
+    return Embedder(spec, batch_size, device)

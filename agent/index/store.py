@@ -12,10 +12,14 @@ the job.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+import time
+import uuid
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlparse
+
+import numpy as np
 
 from agent.errors import StoreError
 from agent.index.embeddings import get_embedder
@@ -24,6 +28,9 @@ from agent.types import Paper
 
 #: Progress callback: (papers done, papers to do).
 Progress = Callable[[int, int], None]
+#: The companion collection (name = collection + suffix) holding the store's generation record.
+STATE_SUFFIX = "-state"
+GENERATION_ID = "generation"
 
 
 @dataclass
@@ -101,11 +108,17 @@ def make_client(settings: Settings) -> Any:
 
 
 class PaperStore:
-    """One Chroma collection of papers."""
+    """One Chroma collection of papers, plus a one-record companion collection holding its generation.
+
+    The generation is a fresh random token written before and after every change (sync, add, reset), so a
+    reader can tell cheaply whether the store changed since it built its lexical index
+    (:mod:`agent.retrieval.snapshot`) without reading any paper.
+    """
 
     def __init__(self, settings: Settings, client: Any | None = None) -> None:
         self.settings = settings
         self.client = client or make_client(settings)
+        self._state: Any = None
         try:
             self.collection = self.client.get_or_create_collection(
                 name=settings.index.collection,
@@ -115,6 +128,31 @@ class PaperStore:
         except Exception as exc:
             raise StoreError(f"cannot open collection {settings.index.collection!r}: {exc}") from exc
 
+    # -- generation --------------------------------------------------------
+    def _state_collection(self) -> Any:
+        if self._state is None:
+            name = f"{self.settings.index.collection}{STATE_SUFFIX}"
+            self._state = self.client.get_or_create_collection(name=name, embedding_function=None)
+        return self._state
+
+    def generation(self) -> str | None:
+        """The store's change token (None for a store no Citewise version with generations has written)."""
+        got = self._state_collection().get(ids=[GENERATION_ID], include=["metadatas"])
+        metas = got.get("metadatas") or []
+        if not got["ids"] or not metas or not metas[0]:
+            return None
+        return str(metas[0].get("generation"))
+
+    def bump_generation(self) -> str:
+        """Record that the papers changed (or are about to); returns the new token."""
+        token = f"{time.time_ns():x}-{uuid.uuid4().hex[:12]}"
+        self._state_collection().upsert(ids=[GENERATION_ID], embeddings=[[0.0]], metadatas=[{"generation": token}])
+        return token
+
+    def state(self) -> tuple[str | None, int]:
+        """(generation, paper count), the generation read first: what a lexical index is validated against."""
+        return self.generation(), self.count()
+
     # -- reading -----------------------------------------------------------
     def count(self) -> int:
         return int(self.collection.count())
@@ -122,10 +160,26 @@ class PaperStore:
     def _get(self, ids: list[str] | None = None) -> dict[str, Any]:
         return self.collection.get(ids=ids, include=["metadatas"])
 
+    def _pages(self, include: list[str], where: dict[str, Any] | None = None) -> Iterator[dict[str, Any]]:
+        size = self.settings.index.page_size
+        offset = 0
+        while True:
+            got = self.collection.get(where=where, limit=size, offset=offset, include=include)  # type: ignore[arg-type]
+            if not got["ids"]:
+                return
+            yield got
+            offset += len(got["ids"])
+            if len(got["ids"]) < size:
+                return
+
+    def iter_pages(self) -> Iterator[list[Paper]]:
+        """Every stored paper, ``index.page_size`` at a time, in the store's own order."""
+        for got in self._pages(["metadatas"]):
+            yield [_from_metadata(pid, meta or {}) for pid, meta in zip(got["ids"], got["metadatas"] or [])]
+
     def all_papers(self) -> list[Paper]:
-        """Every stored paper, in a stable (id) order."""
-        got = self._get()
-        papers = [_from_metadata(pid, meta or {}) for pid, meta in zip(got["ids"], got["metadatas"] or [])]
+        """Every stored paper, in a stable (id) order (reads them all: for listings, not for search)."""
+        papers = [p for page in self.iter_pages() for p in page]
         return sorted(papers, key=lambda p: p.id)
 
     def get_papers(self, ids: Iterable[str]) -> list[Paper]:
@@ -133,9 +187,24 @@ class PaperStore:
         wanted = list(dict.fromkeys(ids))
         if not wanted:
             return []
-        got = self._get(wanted)
-        by_id = {pid: _from_metadata(pid, meta or {}) for pid, meta in zip(got["ids"], got["metadatas"] or [])}
+        by_id = {pid: _from_metadata(pid, meta) for pid, meta in self._metadata(wanted).items()}
         return [by_id[i] for i in wanted if i in by_id]
+
+    def _metadata(self, ids: list[str]) -> dict[str, dict[str, Any]]:
+        """Stored metadata by id, looked up ``index.page_size`` ids per request; unknown ids are left out."""
+        size = self.settings.index.page_size
+        out: dict[str, dict[str, Any]] = {}
+        for start in range(0, len(ids), size):
+            got = self._get(ids[start : start + size])
+            out.update({pid: (meta or {}) for pid, meta in zip(got["ids"], got["metadatas"] or [])})
+        return out
+
+    def _ids_from(self, sources: list[str]) -> list[str]:
+        """Ids of the stored papers read from any of ``sources``."""
+        if not sources:
+            return []
+        where = {"source": sources[0]} if len(sources) == 1 else {"source": {"$in": list(sources)}}
+        return [pid for got in self._pages([], where) for pid in got["ids"]]
 
     def dense_search(self, query_embedding: list[float], n: int) -> list[tuple[str, float]]:
         """(id, cosine similarity) of the ``n`` nearest papers, best first."""
@@ -151,15 +220,44 @@ class PaperStore:
         return {pid: list(vec) for pid, vec in zip(got["ids"], got["embeddings"])}
 
     # -- writing -----------------------------------------------------------
-    def sync(self, papers: list[Paper], sources: list[str], progress: Progress | None = None) -> SyncReport:
+    def sync(
+        self,
+        papers: list[Paper],
+        sources: list[str],
+        progress: Progress | None = None,
+        vectors: Mapping[str, Sequence[float]] | None = None,
+    ) -> SyncReport:
         """Make the store hold ``papers`` for each of ``sources``; other sources are left alone.
 
         A paper id already stored from a different source is a conflict: reported, not overwritten.
+        ``vectors`` (id -> embedding) are stored as given instead of embedding those papers.
         """
-        report = SyncReport()
-        existing = self._get()
-        stored = {pid: (meta or {}) for pid, meta in zip(existing["ids"], existing["metadatas"] or [])}
+        report, todo = self._plan(papers, sources)
         wanted_ids = {p.id for p in papers}
+        report.deleted = [pid for pid in self._ids_from(sources) if pid not in wanted_ids]
+        self._apply(report, todo, progress, vectors)
+        return report
+
+    def add(
+        self, papers: list[Paper], progress: Progress | None = None, vectors: Mapping[str, Sequence[float]] | None = None
+    ) -> SyncReport:
+        """Add or update ``papers`` and delete nothing (for streaming a large corpus in batches)."""
+        report, todo = self._plan(papers, sorted({p.source for p in papers}))
+        self._apply(report, todo, progress, vectors)
+        return report
+
+    def delete(self, ids: list[str]) -> None:
+        """Remove papers by id (unknown ids are ignored)."""
+        if ids:
+            self.bump_generation()
+            size = self.settings.index.page_size
+            for start in range(0, len(ids), size):
+                self.collection.delete(ids=ids[start : start + size])
+            self.bump_generation()
+
+    def _plan(self, papers: list[Paper], sources: list[str]) -> tuple[SyncReport, list[Paper]]:
+        report = SyncReport()
+        stored = self._metadata([p.id for p in papers])
         todo: list[Paper] = []
         for paper in papers:
             meta = stored.get(paper.id)
@@ -173,33 +271,55 @@ class PaperStore:
                 report.updated.append(paper.id)
             else:
                 report.unchanged.append(paper.id)
-        report.deleted = [pid for pid, meta in stored.items() if meta.get("source") in sources and pid not in wanted_ids]
+        return report, todo
 
+    def _apply(
+        self,
+        report: SyncReport,
+        todo: list[Paper],
+        progress: Progress | None,
+        vectors: Mapping[str, Sequence[float]] | None,
+    ) -> None:
+        if report.deleted or todo:
+            self.bump_generation()  # before: a lexical index built while we write is seen as stale afterwards
         if report.deleted:
-            self.collection.delete(ids=report.deleted)
+            size = self.settings.index.page_size
+            for start in range(0, len(report.deleted), size):
+                self.collection.delete(ids=report.deleted[start : start + size])
         total = len(todo)
         if progress:
             progress(0, total)
-        if todo:
-            embedder = get_embedder(self.settings.index.embed_model, self.settings.index.embed_batch_size)
-            step = self.settings.index.add_batch_size
-            for start in range(0, total, step):
-                batch = todo[start : start + step]
-                vectors = embedder.embed([p.embed_text for p in batch])
-                self.collection.upsert(
-                    ids=[p.id for p in batch],
-                    embeddings=[v.tolist() for v in vectors],
-                    documents=[p.embed_text for p in batch],
-                    metadatas=[_to_metadata(p) for p in batch],
-                )
-                if progress:
-                    progress(min(start + step, total), total)
-        return report
+        step = self.settings.index.add_batch_size
+        for start in range(0, total, step):
+            batch = todo[start : start + step]
+            self.collection.upsert(
+                ids=[p.id for p in batch],
+                embeddings=self._vectors(batch, vectors),
+                documents=[p.embed_text for p in batch],
+                metadatas=[_to_metadata(p) for p in batch],
+            )
+            if progress:
+                progress(min(start + step, total), total)
+        if report.deleted or todo:
+            self.bump_generation()
+
+    def _vectors(self, batch: list[Paper], given: Mapping[str, Sequence[float]] | None) -> np.ndarray:
+        """Embeddings for ``batch`` as one float32 array: the given ones, the rest embedded now."""
+        given = given or {}
+        missing = [p for p in batch if p.id not in given]
+        made: dict[str, np.ndarray] = {}
+        if missing:
+            cfg = self.settings.index
+            embedder = get_embedder(cfg.embed_model, cfg.embed_batch_size, cfg.embed_device)
+            made = dict(zip((p.id for p in missing), embedder.embed([p.embed_text for p in missing])))
+        return np.asarray([given[p.id] if p.id in given else made[p.id] for p in batch], dtype=np.float32)
 
     def reset(self) -> None:
         """Delete every paper (the collection is recreated empty)."""
+        self.bump_generation()
         self.client.delete_collection(self.settings.index.collection)
         self.__init__(self.settings, self.client)  # type: ignore[misc]
+        self.bump_generation()
 
 
 def open_store(settings: Settings) -> PaperStore:
