@@ -58,7 +58,15 @@ class IndexSettings(BaseModel):
     add_batch_size: int = Field(
         default=64, ge=1, description="Papers written to Chroma per batch; a killed run loses at most one batch."
     )
-    max_file_mb: float = Field(default=50.0, gt=0, description="Largest input file accepted for ingestion, in MiB.")
+    max_file_mb: float = Field(
+        default=50.0, gt=0, description="Largest input file read at once, in MiB (a bigger JSONL/CSV file is streamed)."
+    )
+    stream_above_mb: float = Field(
+        default=20.0,
+        gt=0,
+        description="JSONL/CSV files bigger than this (MiB) are read line by line and written chunk by chunk "
+        "(index.page_size papers at a time) instead of being loaded whole; they must be UTF-8.",
+    )
     embed_device: str = Field(
         default="cpu",
         description="Device the embedding model runs on: 'cpu', 'cuda', 'cuda:1', 'mps' (a GPU machine embeds "

@@ -199,7 +199,7 @@ class PaperStore:
             out.update({pid: (meta or {}) for pid, meta in zip(got["ids"], got["metadatas"] or [])})
         return out
 
-    def _ids_from(self, sources: list[str]) -> list[str]:
+    def ids_from(self, sources: list[str]) -> list[str]:
         """Ids of the stored papers read from any of ``sources``."""
         if not sources:
             return []
@@ -234,7 +234,7 @@ class PaperStore:
         """
         report, todo = self._plan(papers, sources)
         wanted_ids = {p.id for p in papers}
-        report.deleted = [pid for pid in self._ids_from(sources) if pid not in wanted_ids]
+        report.deleted = [pid for pid in self.ids_from(sources) if pid not in wanted_ids]
         self._apply(report, todo, progress, vectors)
         return report
 
