@@ -72,6 +72,11 @@ class IndexSettings(BaseModel):
         description="Device the embedding model runs on: 'cpu', 'cuda', 'cuda:1', 'mps' (a GPU machine embeds "
         "a large corpus in minutes; MiniLM on 2 CPU cores embeds ~60-100 abstracts/s).",
     )
+    store_documents: bool = Field(
+        default=False,
+        description="Also store each paper's text as a Chroma document. Citewise never reads it (papers come from "
+        "the metadata); Chroma's full-text index over documents doubled the CPU cost of a write and the disk.",
+    )
     page_size: int = Field(
         default=2000,
         ge=1,

