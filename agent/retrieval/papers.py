@@ -46,6 +46,18 @@ class PaperMap(Mapping[str, Paper]):
             raise KeyError(pid)
         return found[pid]
 
+    def items(self) -> list[tuple[str, Paper]]:  # type: ignore[override]
+        """Every (id, paper), fetched a page of ids per request (not one request per paper)."""
+        ids = list(self)
+        size = self.store.settings.index.page_size
+        out: list[tuple[str, Paper]] = []
+        for start in range(0, len(ids), size):
+            out.extend((p.id, p) for p in self.store.get_papers(ids[start : start + size]))
+        return out
+
+    def values(self) -> list[Paper]:  # type: ignore[override]
+        return [p for _, p in self.items()]
+
     def get_many(self, ids: Iterable[str]) -> dict[str, Paper]:
         """The stored papers among ``ids`` (ids no longer stored are left out)."""
         wanted = list(dict.fromkeys(ids))
