@@ -62,15 +62,16 @@ class IndexSettings(BaseModel):
         default=50.0, gt=0, description="Largest input file read at once, in MiB (a bigger JSONL/CSV file is streamed)."
     )
     stream_above_mb: float = Field(
-        default=20.0,
+        default=50.0,
         gt=0,
         description="JSONL/CSV files bigger than this (MiB) are read line by line and written chunk by chunk "
-        "(index.page_size papers at a time) instead of being loaded whole; they must be UTF-8.",
+        "(index.page_size papers at a time) instead of being loaded whole; they must be UTF-8. The default equals "
+        "max_file_mb, so every file read at once before still is (with its encoding detection).",
     )
     embed_device: str = Field(
         default="cpu",
-        description="Device the embedding model runs on: 'cpu', 'cuda', 'cuda:1', 'mps' (a GPU machine embeds "
-        "a large corpus in minutes; MiniLM on 2 CPU cores embeds ~60-100 abstracts/s).",
+        description="Device the embedding model runs on: 'cpu', 'cuda', 'cuda:1', 'mps' (`citewise index --device`). "
+        "CPU embedding is the slow part of indexing a large corpus (README, 'Large corpora').",
     )
     store_documents: bool = Field(
         default=False,

@@ -27,10 +27,11 @@ title) are skipped and listed with file and line. A file that cannot be read
 files are still indexed, and the exit code is 2. Files need not be UTF-8:
 UTF-16 (with a byte-order mark) and single-byte code pages (cp1252 / Latin-1)
 are detected and read, with a note naming the encoding used. A JSONL/CSV file
-over CITEWISE_INDEX__STREAM_ABOVE_MB (20 MiB) is streamed: read line by line and
+over CITEWISE_INDEX__STREAM_ABOVE_MB (50 MiB) is streamed: read line by line and
 written in chunks (UTF-8 only), so a million-abstract file needs no more memory
-than a chunk. The papers/s rate is printed at the end: MiniLM on 2 CPU cores
-embeds ~60-100 abstracts/s (a million take hours); --device cuda embeds on a GPU.
+than a chunk. The papers/s rate is printed at the end: embedding with MiniLM on
+a CPU is the slow part (a million abstracts take hours; figures in the README);
+--device cuda embeds on a GPU.
 After writing, the BM25 and name indexes are rebuilt once, for every later process.
 """
 
