@@ -41,7 +41,7 @@ UPSERT_BATCH = 1000
 SERVER_START_S = 120
 K = 10
 #: Queries timed at each concurrency (SciFact claims and needle questions, alternating).
-LATENCY_QUERIES = 80
+LATENCY_QUERIES = 40
 
 
 def _free_port() -> int:

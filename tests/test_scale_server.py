@@ -164,8 +164,10 @@ def test_ten_thousand_papers_on_a_server_search_like_the_embedded_store(
         for method in ("bm25", "hybrid"):
             ra, rb = a.search(q, 10, method=method), b.search(q, 10, method=method)
             assert [h.paper.id for h in ra] == [h.paper.id for h in rb], (method, q)
-            # Distances cross HTTP as float32: equal up to rounding.
-            assert all(abs(x.score - y.score) < SCORE_TOLERANCE for x, y in zip(ra, rb)), (method, q)
+        # BM25 scores are equal; hybrid scores are not compared: each store's HNSW graph may return a different
+        # 50th dense candidate, which moves the min-max normalization (not the ranking above).
+        bm_a, bm_b = a.search(q, 10, method="bm25"), b.search(q, 10, method="bm25")
+        assert all(abs(x.score - y.score) < SCORE_TOLERANCE for x, y in zip(bm_a, bm_b)), q
         assert a.names.search(q) == b.names.search(q)
     assert all(h.paper.abstract for h in a.search(queries[0], 10))
 
