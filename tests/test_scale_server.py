@@ -29,6 +29,9 @@ DIM = 32
 SEED = 18
 QUERIES = 30
 SCORE_TOLERANCE = 1e-3
+#: Hybrid top-10s of the two stores: papers of one missing from the other, and share of equal positions.
+MAX_SWAPPED = 2
+MIN_SAME_POSITIONS = 0.9
 ROOT = Path(__file__).resolve().parent.parent
 _WORD = re.compile(r"[a-z]{3,}")
 
@@ -160,15 +163,20 @@ def test_ten_thousand_papers_on_a_server_search_like_the_embedded_store(
     assert Retriever(open_store(late), late).snapshot.path == a.snapshot.path  # a second start reuses it
 
     queries = _queries(rows)
+    same = positions = 0
     for q in queries:
-        for method in ("bm25", "hybrid"):
-            ra, rb = a.search(q, 10, method=method), b.search(q, 10, method=method)
-            assert [h.paper.id for h in ra] == [h.paper.id for h in rb], (method, q)
-        # BM25 scores are equal; hybrid scores are not compared: each store's HNSW graph may return a different
-        # 50th dense candidate, which moves the min-max normalization (not the ranking above).
-        bm_a, bm_b = a.search(q, 10, method="bm25"), b.search(q, 10, method="bm25")
-        assert all(abs(x.score - y.score) < SCORE_TOLERANCE for x, y in zip(bm_a, bm_b)), q
+        ra, rb = a.search(q, 10, method="bm25"), b.search(q, 10, method="bm25")
+        assert [h.paper.id for h in ra] == [h.paper.id for h in rb], q
+        assert all(abs(x.score - y.score) < SCORE_TOLERANCE for x, y in zip(ra, rb)), q
+        # Hybrid: the same ranking but for near-ties: each store's HNSW graph (approximate, built by its own
+        # threads) can return a slightly different dense candidate list, which moves the fused scores a little.
+        ha, hb = a.search(q, 10), b.search(q, 10)
+        assert ha[0].paper.id == hb[0].paper.id, q
+        assert len({h.paper.id for h in ha} & {h.paper.id for h in hb}) >= len(ha) - MAX_SWAPPED, q
+        same += sum(x.paper.id == y.paper.id for x, y in zip(ha, hb))
+        positions += len(ha)
         assert a.names.search(q) == b.names.search(q)
+    assert same >= MIN_SAME_POSITIONS * positions
     assert all(h.paper.abstract for h in a.search(queries[0], 10))
 
     # The same client in a fresh process lists every paper.
