@@ -68,7 +68,37 @@ class IndexSettings(BaseModel):
     add_batch_size: int = Field(
         default=64, ge=1, description="Papers written to Chroma per batch; a killed run loses at most one batch."
     )
-    max_file_mb: float = Field(default=50.0, gt=0, description="Largest input file accepted for ingestion, in MiB.")
+    max_file_mb: float = Field(
+        default=50.0, gt=0, description="Largest input file read at once, in MiB (a bigger JSONL/CSV file is streamed)."
+    )
+    stream_above_mb: float = Field(
+        default=50.0,
+        gt=0,
+        description="JSONL/CSV files bigger than this (MiB) are read line by line and written chunk by chunk "
+        "(index.page_size papers at a time) instead of being loaded whole; they must be UTF-8. The default equals "
+        "max_file_mb, so every file read at once before still is (with its encoding detection).",
+    )
+    embed_device: str = Field(
+        default="cpu",
+        description="Device the embedding model runs on: 'cpu', 'cuda', 'cuda:1', 'mps' (`citewise index --device`). "
+        "CPU embedding is the slow part of indexing a large corpus (README, 'Large corpora').",
+    )
+    store_documents: bool = Field(
+        default=False,
+        description="Also store each paper's text as a Chroma document. Citewise never reads it (papers come from "
+        "the metadata); Chroma's full-text index over documents doubled the CPU cost of a write and the disk.",
+    )
+    page_size: int = Field(
+        default=2000,
+        ge=1,
+        description="Papers read from (or looked up in) Chroma per request when paging through the store: building "
+        "the lexical index, checking which papers a sync changes, listing papers.",
+    )
+    lexical_path: Path | None = Field(
+        default=None,
+        description="Directory of the persisted BM25 and name indexes (one per store and collection, rebuilt when the "
+        "store changed); defaults to <home>/lexical.",
+    )
 
 
 class RetrievalSettings(BaseModel):
@@ -91,6 +121,9 @@ class RetrievalSettings(BaseModel):
     rerank_top: int = Field(default=20, ge=1, description="Candidates re-ranked when retrieval.rerank is on.")
     rerank_weight: float = Field(
         default=0.5, ge=0, le=1, description="Weight of the verifier's score in the re-ranked score (the rest: the fusion score, normalized)."
+    )
+    paper_cache: int = Field(
+        default=4096, ge=0, description="Papers kept in memory per process after being fetched from the store by id."
     )
     rrf_k: int = Field(default=10, ge=1, description="Reciprocal-rank-fusion constant (higher flattens rank differences; 10 was best on evals/questions.jsonl).")
     lexical_weight: float = Field(default=1.0, ge=0, description="Weight of the BM25 ranking in the fusion.")
@@ -487,6 +520,11 @@ class Settings(BaseSettings):
     def index_path(self) -> Path:
         """The on-disk Chroma directory."""
         return self.index.path or (self.home / "chroma")
+
+    @property
+    def lexical_path(self) -> Path:
+        """Where the persisted BM25 and name indexes live."""
+        return self.index.lexical_path or (self.home / "lexical")
 
     @property
     def model_cache(self) -> Path:

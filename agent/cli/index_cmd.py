@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 from typing import Annotated, Optional
 
@@ -25,7 +26,13 @@ title) are skipped and listed with file and line. A file that cannot be read
 (missing, empty, binary, too large, unknown extension) is rejected; the other
 files are still indexed, and the exit code is 2. Files need not be UTF-8:
 UTF-16 (with a byte-order mark) and single-byte code pages (cp1252 / Latin-1)
-are detected and read, with a note naming the encoding used.
+are detected and read, with a note naming the encoding used. A JSONL/CSV file
+over CITEWISE_INDEX__STREAM_ABOVE_MB (50 MiB) is streamed: read line by line and
+written in chunks (UTF-8 only), so a million-abstract file needs no more memory
+than a chunk. The papers/s rate is printed at the end: embedding with MiniLM on
+a CPU is the slow part (a million abstracts take hours; figures in the README);
+--device cuda embeds on a GPU.
+After writing, the BM25 and name indexes are rebuilt once, for every later process.
 """
 
 
@@ -39,8 +46,12 @@ def index(
     paths: Annotated[Optional[list[Path]], typer.Argument(help="Corpus files; none = the bundled corpus.")] = None,
     reset: Annotated[bool, typer.Option("--reset", help="Delete every indexed paper first.")] = False,
     json_out: Annotated[bool, typer.Option("--json", help="Print the report as JSON.")] = False,
+    device: Annotated[
+        Optional[str],
+        typer.Option("--device", help="Run the embedding model on this device: cpu (default), cuda, cuda:1, mps."),
+    ] = None,
 ) -> None:
-    settings = load_settings()
+    settings = load_settings(**{"index.embed_device": device})
     from agent.index import index_corpus, open_store
 
     store = open_store(settings)
@@ -52,6 +63,7 @@ def index(
             f"{store.count()} papers with {escape(settings.index.embed_model)} first (the old vectors stay until it is done)",
             highlight=False,
         )
+    started = time.perf_counter()
     with _progress() as bar:
         task = bar.add_task("embed", total=None)
 
@@ -59,11 +71,15 @@ def index(
             bar.update(task, completed=done, total=total)
 
         loaded, report = index_corpus(store, paths or None, settings, update)
+    seconds = time.perf_counter() - started
+    written = len(report.added) + len(report.updated)
     counts = loaded.counts()
     result = {
         "sources": loaded.sources,
         "rejected_files": loaded.rejected_sources,
-        "papers_read": len(loaded.papers),
+        "papers_read": loaded.read_count,
+        "seconds": round(seconds, 2),
+        "papers_per_s": round(written / seconds, 1) if seconds > 0 else None,
         "index": report.summary(),
         "problems": [{"source": p.source, "line": p.line, "kind": p.kind, "message": p.message} for p in loaded.problems],
         "notices": [{"source": p.source, "kind": p.kind, "message": p.message} for p in loaded.notices],
@@ -79,11 +95,13 @@ def index(
         s = report.summary()
         skipped = sum(v for k, v in counts.items() if k != "papers")
         out_console.print(
-            f"read {len(loaded.papers)} papers from {len(loaded.sources)} file(s); "
+            f"read {loaded.read_count} papers from {len(loaded.sources)} file(s); "
             f"added {s['added']}, updated {s['updated']}, unchanged {s['unchanged']}, deleted {s['deleted']}"
             + (f", id conflicts {s['conflicts']}" if s["conflicts"] else "")
             + f"; {skipped} problem(s); {store.count()} papers in the index"
         )
+        if written:
+            err_console.print(f"embedded and wrote {written} papers in {seconds:.1f} s ({written / seconds:.1f} papers/s)")
     if loaded.rejected_sources or (paths and not loaded.sources):
         raise typer.Exit(2)
 

@@ -79,9 +79,10 @@ class Embedder:
 
     runtime = "torch"
 
-    def __init__(self, spec: str, batch_size: int = 32) -> None:
+    def __init__(self, spec: str, batch_size: int = 32, device: str = "cpu") -> None:
         self.spec = spec
         self.batch_size = batch_size
+        self.device = device
         self._model: SentenceTransformer | None = None
 
     @property
@@ -90,7 +91,7 @@ class Embedder:
             quiet_offline_hf()
             from sentence_transformers import SentenceTransformer
 
-            self._model = SentenceTransformer(str(resolve_model_path(self.spec)), device="cpu")
+            self._model = SentenceTransformer(str(resolve_model_path(self.spec)), device=self.device)
         return self._model
 
     def embed(self, texts: list[str]) -> np.ndarray:
@@ -111,17 +112,20 @@ class Embedder:
 
 
 @functools.lru_cache(maxsize=4)
-def get_embedder(spec: str, batch_size: int = 32, runtime: str = "torch", onnx_cache: str | None = None) -> TextEmbedder:
-    """One shared embedder per (model, runtime) in a process (loading costs up to seconds).
+def get_embedder(
+    spec: str, batch_size: int = 32, runtime: str = "torch", onnx_cache: str | None = None, device: str = "cpu"
+) -> TextEmbedder:
+    """One shared embedder per (model, runtime, device) in a process (loading costs up to seconds).
 
     ``runtime``: "torch" (sentence-transformers), "onnx" (the ONNX export under
     ``onnx_cache``, made now if missing; errors are raised) or "auto" (ONNX, else
-    torch with a note on stderr).
+    torch with a note on stderr). A ``device`` other than "cpu" (e.g. "cuda",
+    for embedding a large corpus on a GPU machine) always uses torch.
     """
     if runtime not in RUNTIMES:
         raise EmbeddingModelError(f"index.embed_runtime must be one of {', '.join(RUNTIMES)}, not {runtime!r}")
-    if runtime == "torch":
-        return Embedder(spec, batch_size)
+    if runtime == "torch" or device != "cpu":
+        return Embedder(spec, batch_size, device)
     from agent.index import onnx_embedder
 
     root = Path(onnx_cache) if onnx_cache else onnx_cache_root(None)
@@ -150,4 +154,6 @@ def embedder_for(settings: "Settings | None" = None) -> TextEmbedder:
 
         settings = Settings()
     cfg = settings.index
-    return get_embedder(cfg.embed_model, cfg.embed_batch_size, cfg.embed_runtime, str(onnx_cache_root(settings)))
+    return get_embedder(
+        cfg.embed_model, cfg.embed_batch_size, cfg.embed_runtime, str(onnx_cache_root(settings)), cfg.embed_device
+    )

@@ -20,10 +20,14 @@ re-embedding.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+import time
+import uuid
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlparse
+
+import numpy as np
 
 from agent.errors import StoreError
 from agent.index.embeddings import embedder_for
@@ -32,6 +36,9 @@ from agent.types import Paper
 
 #: Progress callback: (papers done, papers to do).
 Progress = Callable[[int, int], None]
+#: The companion collection (name = collection + suffix) holding the store's generation record.
+STATE_SUFFIX = "-state"
+GENERATION_ID = "generation"
 
 
 @dataclass
@@ -52,12 +59,15 @@ def _to_metadata(paper: Paper) -> dict[str, Any]:
     meta: dict[str, Any] = {
         "title": paper.title,
         "abstract": paper.abstract,
-        "original_title": paper.original_title,
-        "original_abstract": paper.original_abstract,
         "authors": "; ".join(paper.authors),
         "source": paper.source,
         "content_hash": paper.content_hash,
     }
+    # The original text only where it differs from the display text (most papers: a third of the bytes saved).
+    if paper.original_title != paper.title:
+        meta["original_title"] = paper.original_title
+    if paper.original_abstract != paper.abstract:
+        meta["original_abstract"] = paper.original_abstract
     if paper.year is not None:
         meta["year"] = paper.year
     if paper.url:
@@ -71,8 +81,8 @@ def _from_metadata(pid: str, meta: dict[str, Any]) -> Paper:
         id=pid,
         title=str(meta.get("title", "")),
         abstract=str(meta.get("abstract", "")),
-        original_title=str(meta.get("original_title", "")),
-        original_abstract=str(meta.get("original_abstract", "")),
+        original_title=str(meta.get("original_title", meta.get("title", ""))),
+        original_abstract=str(meta.get("original_abstract", meta.get("abstract", ""))),
         year=int(meta["year"]) if meta.get("year") is not None else None,
         authors=[a for a in authors.split("; ") if a],
         url=meta.get("url"),
@@ -113,11 +123,17 @@ REEMBED_SUFFIX = "-reembed"
 
 
 class PaperStore:
-    """One Chroma collection of papers."""
+    """One Chroma collection of papers, plus a one-record companion collection holding its generation.
+
+    The generation is a fresh random token written before and after every change (sync, add, reset), so a
+    reader can tell cheaply whether the store changed since it built its lexical index
+    (:mod:`agent.retrieval.snapshot`) without reading any paper.
+    """
 
     def __init__(self, settings: Settings, client: Any | None = None) -> None:
         self.settings = settings
         self.client = client or make_client(settings)
+        self._state: Any = None
         self.collection = self._open(settings.index.collection)
         if self.collection.count() == 0:
             self._finish_reembed()
@@ -163,8 +179,11 @@ class PaperStore:
             self.client.delete_collection(tmp_name)  # left by a killed re-embedding
         except Exception:
             pass
-        got = self.collection.get(include=["documents", "metadatas"])
-        ids, docs, metas = got["ids"], got["documents"] or [], got["metadatas"] or []
+        got = self.collection.get(include=["metadatas"])
+        ids, metas = got["ids"], got["metadatas"] or []
+        # The embedded text is rebuilt from the metadata (Chroma documents are not stored: index.store_documents).
+        docs = [_from_metadata(pid, meta or {}).embed_text for pid, meta in zip(ids, metas)]
+        keep_docs = self.settings.index.store_documents
         target = self._open(tmp_name)
         embedder = embedder_for(self.settings)
         step = self.settings.index.add_batch_size
@@ -175,7 +194,7 @@ class PaperStore:
             target.upsert(
                 ids=ids[start : start + step],
                 embeddings=[v.tolist() for v in vectors],
-                documents=docs[start : start + step],
+                documents=docs[start : start + step] if keep_docs else None,
                 metadatas=metas[start : start + step],
             )
             if progress:
@@ -199,6 +218,31 @@ class PaperStore:
             done.modify(name=name)
             self.collection = self._open(name)
 
+    # -- generation --------------------------------------------------------
+    def _state_collection(self) -> Any:
+        if self._state is None:
+            name = f"{self.settings.index.collection}{STATE_SUFFIX}"
+            self._state = self.client.get_or_create_collection(name=name, embedding_function=None)
+        return self._state
+
+    def generation(self) -> str | None:
+        """The store's change token (None for a store no Citewise version with generations has written)."""
+        got = self._state_collection().get(ids=[GENERATION_ID], include=["metadatas"])
+        metas = got.get("metadatas") or []
+        if not got["ids"] or not metas or not metas[0]:
+            return None
+        return str(metas[0].get("generation"))
+
+    def bump_generation(self) -> str:
+        """Record that the papers changed (or are about to); returns the new token."""
+        token = f"{time.time_ns():x}-{uuid.uuid4().hex[:12]}"
+        self._state_collection().upsert(ids=[GENERATION_ID], embeddings=[[0.0]], metadatas=[{"generation": token}])
+        return token
+
+    def state(self) -> tuple[str | None, int]:
+        """(generation, paper count), the generation read first: what a lexical index is validated against."""
+        return self.generation(), self.count()
+
     # -- reading -----------------------------------------------------------
     def count(self) -> int:
         return int(self.collection.count())
@@ -206,10 +250,26 @@ class PaperStore:
     def _get(self, ids: list[str] | None = None) -> dict[str, Any]:
         return self.collection.get(ids=ids, include=["metadatas"])
 
+    def _pages(self, include: list[str], where: dict[str, Any] | None = None) -> Iterator[dict[str, Any]]:
+        size = self.settings.index.page_size
+        offset = 0
+        while True:
+            got = self.collection.get(where=where, limit=size, offset=offset, include=include)  # type: ignore[arg-type]
+            if not got["ids"]:
+                return
+            yield got
+            offset += len(got["ids"])
+            if len(got["ids"]) < size:
+                return
+
+    def iter_pages(self) -> Iterator[list[Paper]]:
+        """Every stored paper, ``index.page_size`` at a time, in the store's own order."""
+        for got in self._pages(["metadatas"]):
+            yield [_from_metadata(pid, meta or {}) for pid, meta in zip(got["ids"], got["metadatas"] or [])]
+
     def all_papers(self) -> list[Paper]:
-        """Every stored paper, in a stable (id) order."""
-        got = self._get()
-        papers = [_from_metadata(pid, meta or {}) for pid, meta in zip(got["ids"], got["metadatas"] or [])]
+        """Every stored paper, in a stable (id) order (reads them all: for listings, not for search)."""
+        papers = [p for page in self.iter_pages() for p in page]
         return sorted(papers, key=lambda p: p.id)
 
     def get_papers(self, ids: Iterable[str]) -> list[Paper]:
@@ -217,9 +277,24 @@ class PaperStore:
         wanted = list(dict.fromkeys(ids))
         if not wanted:
             return []
-        got = self._get(wanted)
-        by_id = {pid: _from_metadata(pid, meta or {}) for pid, meta in zip(got["ids"], got["metadatas"] or [])}
+        by_id = {pid: _from_metadata(pid, meta) for pid, meta in self._metadata(wanted).items()}
         return [by_id[i] for i in wanted if i in by_id]
+
+    def _metadata(self, ids: list[str]) -> dict[str, dict[str, Any]]:
+        """Stored metadata by id, looked up ``index.page_size`` ids per request; unknown ids are left out."""
+        size = self.settings.index.page_size
+        out: dict[str, dict[str, Any]] = {}
+        for start in range(0, len(ids), size):
+            got = self._get(ids[start : start + size])
+            out.update({pid: (meta or {}) for pid, meta in zip(got["ids"], got["metadatas"] or [])})
+        return out
+
+    def ids_from(self, sources: list[str]) -> list[str]:
+        """Ids of the stored papers read from any of ``sources``."""
+        if not sources:
+            return []
+        where = {"source": sources[0]} if len(sources) == 1 else {"source": {"$in": list(sources)}}
+        return [pid for got in self._pages([], where) for pid in got["ids"]]
 
     def dense_search(self, query_embedding: list[float], n: int) -> list[tuple[str, float]]:
         """(id, cosine similarity) of the ``n`` nearest papers, best first."""
@@ -237,18 +312,47 @@ class PaperStore:
         return {pid: list(vec) for pid, vec in zip(got["ids"], got["embeddings"])}
 
     # -- writing -----------------------------------------------------------
-    def sync(self, papers: list[Paper], sources: list[str], progress: Progress | None = None) -> SyncReport:
+    def sync(
+        self,
+        papers: list[Paper],
+        sources: list[str],
+        progress: Progress | None = None,
+        vectors: Mapping[str, Sequence[float]] | None = None,
+    ) -> SyncReport:
         """Make the store hold ``papers`` for each of ``sources``; other sources are left alone.
 
         A paper id already stored from a different source is a conflict: reported, not overwritten.
         A store embedded with another model is re-embedded first (:meth:`reembed`).
+        ``vectors`` (id -> embedding) are stored as given instead of embedding those papers.
         """
-        report = SyncReport()
         if self.embedder_changed:
             self.reembed(progress)
-        existing = self._get()
-        stored = {pid: (meta or {}) for pid, meta in zip(existing["ids"], existing["metadatas"] or [])}
+        report, todo = self._plan(papers, sources)
         wanted_ids = {p.id for p in papers}
+        report.deleted = [pid for pid in self.ids_from(sources) if pid not in wanted_ids]
+        self._apply(report, todo, progress, vectors)
+        return report
+
+    def add(
+        self, papers: list[Paper], progress: Progress | None = None, vectors: Mapping[str, Sequence[float]] | None = None
+    ) -> SyncReport:
+        """Add or update ``papers`` and delete nothing (for streaming a large corpus in batches)."""
+        report, todo = self._plan(papers, sorted({p.source for p in papers}))
+        self._apply(report, todo, progress, vectors)
+        return report
+
+    def delete(self, ids: list[str]) -> None:
+        """Remove papers by id (unknown ids are ignored)."""
+        if ids:
+            self.bump_generation()
+            size = self.settings.index.page_size
+            for start in range(0, len(ids), size):
+                self.collection.delete(ids=ids[start : start + size])
+            self.bump_generation()
+
+    def _plan(self, papers: list[Paper], sources: list[str]) -> tuple[SyncReport, list[Paper]]:
+        report = SyncReport()
+        stored = self._metadata([p.id for p in papers])
         todo: list[Paper] = []
         for paper in papers:
             meta = stored.get(paper.id)
@@ -262,33 +366,54 @@ class PaperStore:
                 report.updated.append(paper.id)
             else:
                 report.unchanged.append(paper.id)
-        report.deleted = [pid for pid, meta in stored.items() if meta.get("source") in sources and pid not in wanted_ids]
+        return report, todo
 
+    def _apply(
+        self,
+        report: SyncReport,
+        todo: list[Paper],
+        progress: Progress | None,
+        vectors: Mapping[str, Sequence[float]] | None,
+    ) -> None:
+        if report.deleted or todo:
+            self.bump_generation()  # before: a lexical index built while we write is seen as stale afterwards
         if report.deleted:
-            self.collection.delete(ids=report.deleted)
+            size = self.settings.index.page_size
+            for start in range(0, len(report.deleted), size):
+                self.collection.delete(ids=report.deleted[start : start + size])
         total = len(todo)
         if progress:
             progress(0, total)
-        if todo:
+        step = self.settings.index.add_batch_size
+        for start in range(0, total, step):
+            batch = todo[start : start + step]
+            self.collection.upsert(
+                ids=[p.id for p in batch],
+                embeddings=self._vectors(batch, vectors),
+                documents=[p.embed_text for p in batch] if self.settings.index.store_documents else None,
+                metadatas=[_to_metadata(p) for p in batch],
+            )
+            if progress:
+                progress(min(start + step, total), total)
+        if report.deleted or todo:
+            self.bump_generation()
+
+    def _vectors(self, batch: list[Paper], given: Mapping[str, Sequence[float]] | None) -> np.ndarray:
+        """Embeddings for ``batch`` as one float32 array: the given ones, the rest embedded now."""
+        given = given or {}
+        missing = [p for p in batch if p.id not in given]
+        made: dict[str, np.ndarray] = {}
+        if missing:
             embedder = embedder_for(self.settings)
-            step = self.settings.index.add_batch_size
-            for start in range(0, total, step):
-                batch = todo[start : start + step]
-                vectors = embedder.embed([p.embed_text for p in batch])
-                self.collection.upsert(
-                    ids=[p.id for p in batch],
-                    embeddings=[v.tolist() for v in vectors],
-                    documents=[p.embed_text for p in batch],
-                    metadatas=[_to_metadata(p) for p in batch],
-                )
-                if progress:
-                    progress(min(start + step, total), total)
-        return report
+            made = dict(zip((p.id for p in missing), embedder.embed([p.embed_text for p in missing])))
+        return np.asarray([given[p.id] if p.id in given else made[p.id] for p in batch], dtype=np.float32)
 
     def reset(self) -> None:
         """Delete every paper (the collection is recreated empty)."""
+        self.bump_generation()
         self.client.delete_collection(self.settings.index.collection)
         self.__init__(self.settings, self.client)  # type: ignore[misc]
+        self.bump_generation()
 
 
 def open_store(settings: Settings) -> PaperStore:

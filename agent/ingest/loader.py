@@ -16,6 +16,7 @@ Nothing is dropped without a :class:`Problem` saying so.
 
 from __future__ import annotations
 
+import hashlib
 import re
 from dataclasses import dataclass, field
 from importlib import resources
@@ -42,9 +43,16 @@ class LoadResult:
     notices: list[Problem] = field(default_factory=list)
     sources: list[str] = field(default_factory=list)
     rejected_sources: list[str] = field(default_factory=list)
+    #: Papers read from streamed files (written to the store as read, not kept in ``papers``).
+    streamed: int = 0
+
+    @property
+    def read_count(self) -> int:
+        """Papers read, kept or streamed."""
+        return len(self.papers) + self.streamed
 
     def counts(self) -> dict[str, int]:
-        out: dict[str, int] = {"papers": len(self.papers)}
+        out: dict[str, int] = {"papers": self.read_count}
         for p in self.problems:
             out[p.kind] = out.get(p.kind, 0) + 1
         return out
@@ -128,16 +136,47 @@ def entry_to_paper(entry: RawEntry, source: str) -> Paper | Problem:
     )
 
 
+class Deduper:
+    """Keeps the first copy of each paper across the files of one run.
+
+    Only a true duplicate is merged: the same id given by the user, or (without one) the same normalized
+    title AND abstract. Different papers do share titles ("Editorial", reprints, SciFact has 3 such pairs):
+    a paper whose title is taken by a different abstract keeps its own id, derived from both. Content keys
+    are held as 16-byte digests, so a streamed file of a million papers costs tens of MB here.
+    """
+
+    def __init__(self) -> None:
+        self.seen_content: dict[bytes, str] = {}
+        self.seen_ids: dict[str, str] = {}
+
+    def take(self, item: Paper, entry: RawEntry, source: str) -> Paper | Problem:
+        user_id = bool(entry.fields.get("id"))
+        raw = f"id\n{item.id}" if user_id else f"content\n{title_key(item.title)}\n{title_key(item.abstract)}"
+        key = hashlib.blake2b(raw.encode("utf-8"), digest_size=16).digest()
+        where = f"{source}:{entry.line}"
+        if key in self.seen_content:
+            return Problem(source, entry.line, "duplicate", f"duplicate of the paper at {self.seen_content[key]} (same title and abstract); skipped")
+        if item.id in self.seen_ids and not user_id and item.id == paper_id(item.title):
+            item = item.model_copy(update={"id": paper_id(item.title, item.abstract)})
+        if item.id in self.seen_ids:
+            return Problem(source, entry.line, "duplicate", f"id {item.id!r} already used at {self.seen_ids[item.id]}; skipped")
+        self.seen_content[key] = where
+        self.seen_ids[item.id] = where
+        return item
+
+
 def parse_text(text: str, source: str, suffix: str) -> tuple[list[RawEntry], list[Problem]]:
     """Run the reader for ``suffix`` over ``text``."""
     return READERS[suffix](text, source)
 
 
-def load_corpus(paths: list[Path] | None, max_file_mb: float = 50.0) -> LoadResult:
-    """Read ``paths`` (the bundled corpus when empty) into one de-duplicated result."""
+def load_corpus(paths: list[Path] | None, max_file_mb: float = 50.0, dedupe: Deduper | None = None) -> LoadResult:
+    """Read ``paths`` (the bundled corpus when empty) into one de-duplicated result.
+
+    ``dedupe`` carries what was already taken when other files of the same run are streamed.
+    """
     result = LoadResult()
-    seen_content: dict[tuple[str, str, str], str] = {}
-    seen_ids: dict[str, str] = {}
+    dedupe = dedupe or Deduper()
     inputs: list[tuple[str, str, str]] = []  # (text, source, suffix)
     if not paths:
         inputs.append((bundled_corpus_text(), BUNDLED_SOURCE, ".txt"))
@@ -162,26 +201,11 @@ def load_corpus(paths: list[Path] | None, max_file_mb: float = 50.0) -> LoadResu
         taken = 0
         for entry in entries:
             item = entry_to_paper(entry, source)
+            if not isinstance(item, Problem):
+                item = dedupe.take(item, entry, source)
             if isinstance(item, Problem):
                 result.problems.append(item)
                 continue
-            # Only a true duplicate is merged: the same id given by the user, or (without one) the same
-            # normalized title AND abstract.
-            # Different papers do share titles ("Editorial", reprints, SciFact has 3 such pairs): a paper
-            # whose title is taken by a different abstract keeps its own id, derived from both.
-            user_id = bool(entry.fields.get("id"))
-            key = ("id", item.id, "") if user_id else ("content", title_key(item.title), title_key(item.abstract))
-            where = f"{source}:{entry.line}"
-            if key in seen_content:
-                result.problems.append(Problem(source, entry.line, "duplicate", f"duplicate of the paper at {seen_content[key]} (same title and abstract); skipped"))
-                continue
-            if item.id in seen_ids and not user_id and item.id == paper_id(item.title):
-                item = item.model_copy(update={"id": paper_id(item.title, item.abstract)})
-            if item.id in seen_ids:
-                result.problems.append(Problem(source, entry.line, "duplicate", f"id {item.id!r} already used at {seen_ids[item.id]}; skipped"))
-                continue
-            seen_content[key] = where
-            seen_ids[item.id] = where
             result.papers.append(item)
             taken += 1
         if taken == 0 and not entries:

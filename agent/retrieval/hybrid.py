@@ -14,14 +14,21 @@ from agent.index.store import PaperStore
 from agent.retrieval.fusion import fuse
 from agent.retrieval.lexical import BM25Index
 from agent.retrieval.names import NameIndex
+from agent.retrieval.papers import PaperMap
+from agent.retrieval.snapshot import open_snapshot
 from agent.settings import Settings
-from agent.types import Paper, SearchHit
+from agent.types import SearchHit
 
 Method = Literal["hybrid", "bm25", "dense"]
 
 
 class Retriever:
-    """Search over one :class:`PaperStore`; build once per process, :meth:`refresh` after indexing."""
+    """Search over one :class:`PaperStore`; build once per process, :meth:`refresh` after indexing.
+
+    Opening reads no paper: the BM25 and name indexes come from the persisted snapshot
+    (:mod:`agent.retrieval.snapshot`, rebuilt first when the store changed since), and the papers of the
+    hits are fetched by id.
+    """
 
     def __init__(self, store: PaperStore, settings: Settings) -> None:
         self.store = store
@@ -29,11 +36,11 @@ class Retriever:
         self.refresh()
 
     def refresh(self) -> None:
-        """Reload papers from the store and rebuild the lexical and name indexes."""
-        papers = self.store.all_papers()
-        self.papers: dict[str, Paper] = {p.id: p for p in papers}
-        self.bm25 = BM25Index(papers)
-        self.names = NameIndex(papers)
+        """Open the lexical snapshot that matches the store now (rebuilding it if papers changed)."""
+        self.snapshot = open_snapshot(self.store, self.settings)
+        self.papers = PaperMap(self.store, self.snapshot, self.settings.retrieval.paper_cache)
+        self.bm25: BM25Index = self.snapshot.bm25
+        self.names: NameIndex = self.snapshot.names
 
     def _dense(self, query: str, n: int) -> list[tuple[str, float]]:
         embedder = embedder_for(self.settings)
@@ -46,7 +53,7 @@ class Retriever:
         """The ``k`` best papers for ``query`` by ``method`` (hybrid by default)."""
         cfg = self.settings.retrieval
         k = k or cfg.k
-        if not self.papers or not query.strip():
+        if (not len(self.papers) and not self.store.count()) or not query.strip():
             return []
         if method == "bm25":
             return self._hits(self.bm25.search(query, k), "bm25")
@@ -57,7 +64,8 @@ class Retriever:
         weights = {"bm25": cfg.lexical_weight, "dense": cfg.dense_weight, "name": cfg.name_match_weight}
         do_rerank = cfg.rerank if rerank is None else rerank
         fused = fuse(lists, weights, cfg.fusion, cfg.rrf_k)[: max(k, cfg.rerank_top) if do_rerank else k]
-        hits = [SearchHit(paper=self.papers[pid], score=score, ranks=ranks) for pid, score, ranks in fused if pid in self.papers]
+        found = self.papers.get_many(pid for pid, _, _ in fused)
+        hits = [SearchHit(paper=found[pid], score=score, ranks=ranks) for pid, score, ranks in fused if pid in found]
         if do_rerank:
             from agent.faithfulness.verifier import get_verifier
             from agent.retrieval.rerank import rerank as rerank_hits
@@ -67,8 +75,9 @@ class Retriever:
         return hits[:k]
 
     def _hits(self, scored: list[tuple[str, float]], name: str) -> list[SearchHit]:
+        found = self.papers.get_many(pid for pid, _ in scored)
         return [
-            SearchHit(paper=self.papers[pid], score=score, ranks={name: rank})
+            SearchHit(paper=found[pid], score=score, ranks={name: rank})
             for rank, (pid, score) in enumerate(scored, start=1)
-            if pid in self.papers
+            if pid in found
         ]

@@ -1,36 +1,114 @@
-"""BM25 lexical search over titles + abstracts (the ``bm25s`` library, Snowball stemming)."""
+"""BM25 lexical search over titles + abstracts (the ``bm25s`` library, Snowball stemming).
+
+An index is built from papers streamed page by page (:class:`BM25Builder`: only token ids are kept, never
+the texts), saved to a directory with :meth:`BM25Index.save` and opened memory-mapped with
+:meth:`BM25Index.load`, so a process with a million papers opens it in about a second and pages in only the
+postings its queries touch.
+"""
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Sequence
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from agent.types import Paper
 
+#: Files of a saved index besides bm25s's own: the paper id of each document row.
+IDS_FILE = "ids.npy"
+BM25_DIR = "bm25"
+#: bm25s's stopword list and the Snowball stemmer language; queries and documents use the same.
+STOPWORDS = "en"
+STEMMER_LANGUAGE = "english"
+
+
+def _stemmer() -> Any:
+    import Stemmer
+
+    return Stemmer.Stemmer(STEMMER_LANGUAGE)
+
+
+class BM25Builder:
+    """Tokenizes papers batch by batch with one growing vocabulary; :meth:`finish` builds the index."""
+
+    def __init__(self) -> None:
+        from bm25s.tokenization import Tokenizer
+
+        self._tokenizer = Tokenizer(stopwords=STOPWORDS, stemmer=_stemmer())
+        self.ids: list[str] = []
+        self._docs: list[list[int]] = []
+
+    def add(self, papers: Iterable[Paper]) -> None:
+        batch = list(papers)
+        texts = [p.embed_text for p in batch]
+        self._docs.extend(self._tokenizer.streaming_tokenize(texts, update_vocab=True, allow_empty=False))
+        self.ids.extend(p.id for p in batch)
+
+    def finish(self) -> "BM25Index":
+        index = BM25Index([])
+        if self.ids:
+            import bm25s
+
+            retriever = bm25s.BM25()
+            retriever.index((self._docs, self._tokenizer.get_vocab_dict()), show_progress=False)
+            index._set(retriever, self.ids)
+        self._docs = []
+        return index
+
 
 class BM25Index:
-    """An in-memory BM25 index built from the stored papers (milliseconds for thousands)."""
+    """BM25 over papers: built in memory (``BM25Index(papers)``), or loaded from a saved directory."""
 
     def __init__(self, papers: list[Paper]) -> None:
         import bm25s
-        import Stemmer
 
         self._bm25s = bm25s
-        self._stemmer = Stemmer.Stemmer("english")
-        self.ids = [p.id for p in papers]
+        self._stemmer = _stemmer()
+        self.ids: Sequence[str] = []
         self._retriever: Any = None
+        self._vocab: Any = {}
         if papers:
-            tokens = bm25s.tokenize(
-                [p.embed_text for p in papers], stopwords="en", stemmer=self._stemmer, show_progress=False
-            )
-            self._retriever = bm25s.BM25()
-            self._retriever.index(tokens, show_progress=False)
-            self._vocab = set(tokens.vocab)
+            builder = BM25Builder()
+            builder.add(papers)
+            built = builder.finish()
+            self._set(built._retriever, built.ids)
 
+    def _set(self, retriever: Any, ids: Sequence[str]) -> None:
+        self._retriever = retriever
+        self.ids = ids
+        self._vocab = retriever.vocab_dict
+
+    def __len__(self) -> int:
+        return len(self.ids)
+
+    # -- persistence -------------------------------------------------------
+    def save(self, directory: Path) -> None:
+        """Write the index under ``directory`` (an empty index writes only its empty id list)."""
+        directory.mkdir(parents=True, exist_ok=True)
+        encoded = [pid.encode("utf-8") for pid in self.ids]
+        width = max((len(b) for b in encoded), default=1)
+        np.save(directory / IDS_FILE, np.array(encoded, dtype=f"S{width}"))
+        if self._retriever is not None:
+            self._retriever.save(str(directory / BM25_DIR), show_progress=False)
+
+    @classmethod
+    def load(cls, directory: Path, mmap: bool = True) -> "BM25Index":
+        """Open a saved index; with ``mmap`` its arrays stay on disk and are paged in on use."""
+        import bm25s
+
+        index = cls([])
+        ids = np.load(directory / IDS_FILE, mmap_mode="r" if mmap else None)
+        if len(ids):
+            retriever = bm25s.BM25.load(str(directory / BM25_DIR), mmap=mmap, show_progress=False)
+            index._set(retriever, _IdColumn(ids))
+        return index
+
+    # -- search ------------------------------------------------------------
     def _query_tokens(self, query: str) -> list[str]:
         tokens = self._bm25s.tokenize(
-            [query], stopwords="en", stemmer=self._stemmer, return_ids=False, show_progress=False
+            [query], stopwords=STOPWORDS, stemmer=self._stemmer, return_ids=False, show_progress=False
         )[0]
         return [t for t in tokens if t in self._vocab]
 
@@ -48,3 +126,18 @@ class BM25Index:
             if score > 0:
                 out.append((self.ids[int(idx)], float(score)))
         return out
+
+
+class _IdColumn(Sequence[str]):
+    """Paper ids of a loaded index, decoded on access from a memory-mapped byte array."""
+
+    def __init__(self, raw: np.ndarray) -> None:
+        self._raw = raw
+
+    def __len__(self) -> int:
+        return len(self._raw)
+
+    def __getitem__(self, i):  # type: ignore[override]
+        if isinstance(i, slice):
+            return [b.decode("utf-8") for b in self._raw[i]]
+        return bytes(self._raw[i]).decode("utf-8")

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import re
 from collections import defaultdict
+from collections.abc import Iterable
 
 from agent.ingest.normalize import title_key
 from agent.types import Paper
@@ -41,35 +42,70 @@ def _key(name: str) -> str:
     return re.sub(r"[^0-9a-z]", "", name.lower())
 
 
-class NameIndex:
-    """Name -> papers, plus full-title lookup."""
+def paper_names(paper: Paper) -> dict[str, float]:
+    """Name key -> strength of the names ``paper`` defines (the strongest when a name occurs twice)."""
+    out: dict[str, float] = {}
+    for name, strength in _paper_names(paper):
+        key = _key(name)
+        if len(key) >= 2:
+            out[key] = max(out.get(key, 0.0), strength)
+    return out
 
-    def __init__(self, papers: list[Paper]) -> None:
+
+def _paper_names(paper: Paper) -> list[tuple[str, float]]:
+    out: list[tuple[str, float]] = []
+    head = _TITLE_HEAD.match(paper.title)
+    if head and len(head.group(1).split()) <= 3:
+        out.append((head.group(1).strip(), TITLE_NAME))
+    for token in _NAME_TOKEN.findall(paper.title):
+        if looks_like_name(token):
+            out.append((token, TITLE_NAME))
+    for pattern in (_DEFINED_IN_PARENS, _CALLED):
+        for name in pattern.findall(paper.abstract):
+            if looks_like_name(name) or name.isupper():
+                out.append((name, ABSTRACT_NAME))
+    return out
+
+
+def title_spans(query: str, max_words: int) -> list[str]:
+    """Every run of up to ``max_words`` consecutive words of the query's title key long enough to be a title."""
+    words = title_key(query).split()
+    spans = []
+    for i in range(len(words)):
+        for j in range(i + 1, min(len(words), i + max_words) + 1):
+            span = " ".join(words[i:j])
+            if len(span) >= MIN_TITLE_KEY:
+                spans.append(span)
+    return list(dict.fromkeys(spans))
+
+
+class NameIndex:
+    """Name -> papers, plus full-title lookup, held in memory.
+
+    :class:`agent.retrieval.snapshot.StoredNameIndex` answers the same lookups from a file on disk.
+    """
+
+    def __init__(self, papers: Iterable[Paper] = ()) -> None:
         self.names: dict[str, dict[str, float]] = defaultdict(dict)
         self.titles: dict[str, str] = {}
+        self.max_title_words = 0
         for paper in papers:
-            self.titles[title_key(paper.title)] = paper.id
-            for name, strength in self._paper_names(paper):
-                key = _key(name)
-                if len(key) >= 2:
-                    prev = self.names[key].get(paper.id, 0.0)
-                    self.names[key][paper.id] = max(prev, strength)
+            tkey = title_key(paper.title)
+            self.titles[tkey] = paper.id
+            self.max_title_words = max(self.max_title_words, len(tkey.split()))
+            for key, strength in paper_names(paper).items():
+                self.names[key][paper.id] = strength
 
-    @staticmethod
-    def _paper_names(paper: Paper) -> list[tuple[str, float]]:
-        out: list[tuple[str, float]] = []
-        head = _TITLE_HEAD.match(paper.title)
-        if head and len(head.group(1).split()) <= 3:
-            out.append((head.group(1).strip(), TITLE_NAME))
-        for token in _NAME_TOKEN.findall(paper.title):
-            if looks_like_name(token):
-                out.append((token, TITLE_NAME))
-        for pattern in (_DEFINED_IN_PARENS, _CALLED):
-            for name in pattern.findall(paper.abstract):
-                if looks_like_name(name) or name.isupper():
-                    out.append((name, ABSTRACT_NAME))
-        return out
+    # -- lookups (what a stored index overrides) ----------------------------
+    def lookup_names(self, keys: list[str]) -> dict[str, dict[str, float]]:
+        """Name key -> {paper id: strength} for the keys that name papers."""
+        return {k: dict(self.names[k]) for k in keys if k in self.names}
 
+    def lookup_titles(self, keys: list[str]) -> dict[str, str]:
+        """Title key -> paper id for the keys that are titles."""
+        return {k: self.titles[k] for k in keys if k in self.titles}
+
+    # -- search ---------------------------------------------------------------
     def query_names(self, query: str) -> list[str]:
         """Name-like tokens of a question (e.g. ['LightGCL', 'DCL'])."""
         return [t for t in _NAME_TOKEN.findall(query) if looks_like_name(t) or (t.isupper() and len(t) >= 2)]
@@ -77,13 +113,13 @@ class NameIndex:
     def search(self, query: str) -> list[tuple[str, float]]:
         """(id, strength) of papers the question names, strongest first."""
         hits: dict[str, float] = {}
-        for name in self.query_names(query):
-            for pid, strength in self.names.get(_key(name), {}).items():
+        keys = list(dict.fromkeys(_key(name) for name in self.query_names(query)))
+        found = self.lookup_names(keys)
+        for key in keys:
+            for pid, strength in found.get(key, {}).items():
                 hits[pid] = max(hits.get(pid, 0.0), strength)
-        qkey = f" {title_key(query)} "
-        for tkey, pid in self.titles.items():
-            if len(tkey) >= MIN_TITLE_KEY and f" {tkey} " in qkey:
-                hits[pid] = max(hits.get(pid, 0.0), TITLE_NAME + 0.5)
+        for pid in self.lookup_titles(title_spans(query, self.max_title_words)).values():
+            hits[pid] = max(hits.get(pid, 0.0), TITLE_NAME + 0.5)
         return sorted(hits.items(), key=lambda kv: -kv[1])
 
 

@@ -1,0 +1,233 @@
+"""The lexical snapshot: BM25 and name indexes persisted next to the store, so no process reads every paper.
+
+A snapshot is a directory ``<lexical_path>/<collection>-<digest of the store's location>/build-*`` holding
+the bm25s index (memory-mapped on open), a read-only SQLite file with the name and title index and the set
+of indexed ids, and ``manifest.json``, written last, with the store's generation and paper count as read
+before the build (:meth:`agent.index.store.PaperStore.state`). ``current``, a symlink replaced atomically
+(``os.replace``), names the snapshot in use: readers never see a half-written one, and a reader that opened
+the previous one keeps its open files after it is removed.
+
+:func:`open_snapshot` opens ``current`` when its manifest matches the store's state and rebuilds it otherwise
+(a paper was added, changed or removed since, by this process or any other client of the same Chroma
+server). The indexing commands rebuild right after they write, so other processes start on a fresh one.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+import sqlite3
+import tempfile
+import threading
+import time
+import uuid
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from agent.index.store import PaperStore
+from agent.ingest.normalize import title_key
+from agent.retrieval.lexical import BM25Builder, BM25Index
+from agent.retrieval.names import NameIndex, paper_names
+from agent.settings import Settings
+from agent.types import Paper
+
+#: Bumped when the files of a snapshot change shape; an older snapshot is rebuilt.
+FORMAT = 1
+MANIFEST = "manifest.json"
+CURRENT = "current"
+NAMES_DB = "names.sqlite"
+LEXICAL_DIR = "lexical"
+BUILD_PREFIX = "build-"
+#: An unfinished build directory (no manifest) older than this was left by a killed process: removed.
+ABANDONED_BUILD_S = 6 * 3600
+#: Most ``?`` parameters in one SQLite statement (SQLite's default limit is far above).
+SQL_CHUNK = 500
+
+#: Progress callback: (papers read, papers in the store).
+Progress = Callable[[int, int], None]
+
+
+def snapshot_root(settings: Settings) -> Path:
+    """The directory of the snapshots of the store and collection ``settings`` name."""
+    where = settings.index.chroma_url or str(settings.index_path.expanduser().resolve())
+    digest = hashlib.blake2b(f"{where}\n{settings.index.collection}".encode(), digest_size=6).hexdigest()
+    return settings.lexical_path / f"{settings.index.collection}-{digest}"
+
+
+class StoredNameIndex(NameIndex):
+    """The :class:`NameIndex` lookups answered from a snapshot's SQLite file (opened read-only, immutable)."""
+
+    def __init__(self, db: "SnapshotDB", max_title_words: int) -> None:
+        super().__init__([])
+        self.db = db
+        self.max_title_words = max_title_words
+
+    def lookup_names(self, keys: list[str]) -> dict[str, dict[str, float]]:
+        out: dict[str, dict[str, float]] = {}
+        for key, pid, strength in self.db.select("SELECT key, id, strength FROM names WHERE key IN ({})", keys):
+            out.setdefault(key, {})[pid] = strength
+        return out
+
+    def lookup_titles(self, keys: list[str]) -> dict[str, str]:
+        return dict(self.db.select("SELECT key, id FROM titles WHERE key IN ({})", keys))
+
+
+class SnapshotDB:
+    """A read-only connection to a snapshot's SQLite file, shared by threads."""
+
+    def __init__(self, path: Path) -> None:
+        self._conn = sqlite3.connect(f"{path.as_uri()}?mode=ro&immutable=1", uri=True, check_same_thread=False)
+        self._lock = threading.Lock()
+
+    def select(self, sql: str, values: list[str]) -> list[tuple[Any, ...]]:
+        rows: list[tuple[Any, ...]] = []
+        with self._lock:
+            for start in range(0, len(values), SQL_CHUNK):
+                chunk = values[start : start + SQL_CHUNK]
+                rows.extend(self._conn.execute(sql.format(",".join("?" * len(chunk))), chunk).fetchall())
+        return rows
+
+    def has(self, pid: str) -> bool:
+        return bool(self.select("SELECT 1 FROM papers WHERE id IN ({})", [pid]))
+
+    def ids(self) -> Iterable[str]:
+        with self._lock:
+            rows = self._conn.execute("SELECT id FROM papers ORDER BY id").fetchall()
+        return [r[0] for r in rows]
+
+
+@dataclass
+class Snapshot:
+    """An opened snapshot: what :class:`agent.retrieval.hybrid.Retriever` searches."""
+
+    path: Path
+    manifest: dict[str, Any]
+    bm25: BM25Index
+    names: StoredNameIndex
+    db: SnapshotDB
+
+    @property
+    def count(self) -> int:
+        return int(self.manifest["papers"])
+
+    def fresh_for(self, state: tuple[str | None, int]) -> bool:
+        return _matches(self.manifest, state)
+
+
+def _matches(manifest: dict[str, Any], state: tuple[str | None, int]) -> bool:
+    generation, count = state
+    return manifest.get("format") == FORMAT and manifest.get("generation") == generation and manifest.get("count") == count
+
+
+def _read_manifest(path: Path) -> dict[str, Any] | None:
+    try:
+        return json.loads((path / MANIFEST).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+
+
+def _write_names(path: Path, pages: Iterable[list[Paper]], builder: BM25Builder, progress: Progress | None, total: int) -> tuple[int, int]:
+    """Write the SQLite file while feeding ``builder``; returns (papers, longest title in words)."""
+    conn = sqlite3.connect(path)
+    conn.executescript(
+        "PRAGMA journal_mode=OFF; PRAGMA synchronous=OFF;"
+        "CREATE TABLE papers (id TEXT PRIMARY KEY) WITHOUT ROWID;"
+        "CREATE TABLE titles (key TEXT PRIMARY KEY, id TEXT NOT NULL) WITHOUT ROWID;"
+        "CREATE TABLE names (key TEXT NOT NULL, id TEXT NOT NULL, strength REAL NOT NULL);"
+    )
+    done = max_words = 0
+    for page in pages:
+        builder.add(page)
+        keys = [(title_key(p.title), p.id) for p in page]
+        max_words = max([max_words, *(len(k.split()) for k, _ in keys)])
+        conn.executemany("INSERT OR IGNORE INTO papers VALUES (?)", [(p.id,) for p in page])
+        conn.executemany("INSERT OR REPLACE INTO titles VALUES (?, ?)", keys)
+        conn.executemany(
+            "INSERT INTO names VALUES (?, ?, ?)", [(k, p.id, s) for p in page for k, s in paper_names(p).items()]
+        )
+        done += len(page)
+        if progress:
+            progress(done, total)
+    conn.execute("CREATE INDEX names_key ON names (key)")
+    conn.commit()
+    conn.close()
+    return done, max_words
+
+
+def build_snapshot(store: PaperStore, settings: Settings, progress: Progress | None = None) -> Path:
+    """Read the store page by page into a new snapshot, make it ``current``, drop older ones; returns its path."""
+    root = snapshot_root(settings)
+    root.mkdir(parents=True, exist_ok=True)
+    state = store.state()  # before reading: a write during the build leaves the snapshot stale, not wrong
+    tmp = Path(tempfile.mkdtemp(prefix=BUILD_PREFIX, dir=root))
+    try:
+        builder = BM25Builder()
+        papers, max_words = _write_names(tmp / NAMES_DB, store.iter_pages(), builder, progress, state[1])
+        builder.finish().save(tmp)
+        manifest = {
+            "format": FORMAT,
+            "generation": state[0],
+            "count": state[1],
+            "papers": papers,
+            "max_title_words": max_words,
+            "collection": settings.index.collection,
+            "store": settings.index.chroma_url or str(settings.index_path),
+            "built_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        }
+        (tmp / MANIFEST).write_text(json.dumps(manifest, indent=1), encoding="utf-8")
+        link = root / f".{CURRENT}-{uuid.uuid4().hex}"
+        os.symlink(tmp.name, link)
+        os.replace(link, root / CURRENT)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    _remove_old(root, keep=tmp.name)
+    return tmp
+
+
+def _remove_old(root: Path, keep: str) -> None:
+    now = time.time()
+    current = os.path.basename(os.readlink(root / CURRENT)) if (root / CURRENT).is_symlink() else keep
+    for path in root.glob(f"{BUILD_PREFIX}*"):
+        if path.name in (keep, current) or not path.is_dir():
+            continue
+        finished = (path / MANIFEST).exists()
+        if finished or now - path.stat().st_mtime > ABANDONED_BUILD_S:
+            shutil.rmtree(path, ignore_errors=True)
+
+
+def load_snapshot(path: Path) -> Snapshot | None:
+    """Open the snapshot at ``path``; None when it is missing, unfinished or of another format."""
+    manifest = _read_manifest(path)
+    if manifest is None or manifest.get("format") != FORMAT:
+        return None
+    try:
+        db = SnapshotDB(path / NAMES_DB)
+        bm25 = BM25Index.load(path)
+    except (OSError, ValueError, sqlite3.Error):
+        return None
+    return Snapshot(path, manifest, bm25, StoredNameIndex(db, int(manifest.get("max_title_words", 0))), db)
+
+
+def current_snapshot(settings: Settings) -> Snapshot | None:
+    """The snapshot ``current`` names, whatever the store's state (None when there is none)."""
+    link = snapshot_root(settings) / CURRENT
+    if not link.exists():
+        return None
+    return load_snapshot(link.resolve())
+
+
+def open_snapshot(store: PaperStore, settings: Settings, progress: Progress | None = None) -> Snapshot:
+    """A snapshot matching the store's state now: the current one, or a new build when the store changed."""
+    state = store.state()
+    snap = current_snapshot(settings)
+    if snap is not None and snap.fresh_for(state):
+        return snap
+    built = load_snapshot(build_snapshot(store, settings, progress))
+    if built is None:  # pragma: no cover - only when the disk fails under us
+        raise OSError(f"the lexical index just built under {snapshot_root(settings)} cannot be opened")
+    return built
