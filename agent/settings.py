@@ -236,7 +236,7 @@ class FaithfulnessSettings(BaseModel):
     mode: Literal["fast", "thorough"] = Field(
         default="fast", description="'fast' = deterministic + embedding checks; 'thorough' adds the local LLM judge."
     )
-    engine: Literal["verifier", "rules"] = Field(
+    engine: Literal["learned", "verifier", "rules"] = Field(
         default="rules",
         description="What decides whether cited evidence supports a claim: 'verifier' = the learned cross-encoder "
         "(agent/models/verifier, trained on SciFact, Citation-Integrity, HealthVer, COVID-Fact, AttributionBench, "
@@ -249,6 +249,13 @@ class FaithfulnessSettings(BaseModel):
     verifier_threshold: float | None = Field(
         default=None, ge=0, le=1,
         description="P(support) at or above which the verifier accepts a claim; None = the threshold in the model's manifest.",
+    )
+    learned_path: Path | None = Field(
+        default=None, description="Directory of a learned feature model (manifest.json, model.json) for engine 'learned'; None = the packaged one."
+    )
+    learned_threshold: float | None = Field(
+        default=None, ge=0, le=1,
+        description="P(support) at or above which the learned model accepts a claim; None = the threshold in its manifest.",
     )
     verifier_windows: int = Field(
         default=4, ge=1,
