@@ -241,7 +241,11 @@ class FaithfulnessSettings(BaseModel):
         description="What decides whether cited evidence supports a claim: 'verifier' = the learned cross-encoder "
         "(agent/models/verifier, trained on SciFact, Citation-Integrity, HealthVer, COVID-Fact, AttributionBench, "
         "WiCE and synthetic errors) plus the deterministic number/name/citation checks; 'rules' = the older "
-        "similarity thresholds and negation/quantifier word lists (kept for comparison).",
+        "similarity thresholds and negation/quantifier word lists; 'learned' = gradient-boosted trees "
+        "(agent/models/learned, evals/train_learned.py) over the rule signals, MiniLM similarity, coverage and the "
+        "cross-encoder's scores, with the deterministic number/name/citation checks (opt-in: better than the rules "
+        "on SciFact, Citation-Integrity whole-text, COVID-Fact and AttributionBench held-out slices, worse on "
+        "HealthVer and WiCE).",
     )
     verifier_path: Path | None = Field(
         default=None, description="Directory of a verifier model (manifest.json, model.onnx, tokenizer.json); None = the packaged one."
