@@ -333,12 +333,16 @@ class FaithfulnessSettings(BaseModel):
     mode: Literal["fast", "thorough"] = Field(
         default="fast", description="'fast' = deterministic + embedding checks; 'thorough' adds the local LLM judge."
     )
-    engine: Literal["verifier", "rules"] = Field(
+    engine: Literal["learned", "verifier", "rules"] = Field(
         default="rules",
         description="What decides whether cited evidence supports a claim: 'verifier' = the learned cross-encoder "
         "(agent/models/verifier, trained on SciFact, Citation-Integrity, HealthVer, COVID-Fact, AttributionBench, "
         "WiCE and synthetic errors) plus the deterministic number/name/citation checks; 'rules' = the older "
-        "similarity thresholds and negation/quantifier word lists (kept for comparison).",
+        "similarity thresholds and negation/quantifier word lists; 'learned' = gradient-boosted trees "
+        "(agent/models/learned, evals/train_learned.py) over the rule signals, MiniLM similarity, coverage and the "
+        "cross-encoder's scores, with the deterministic number/name/citation checks (opt-in: better than the rules "
+        "on SciFact, Citation-Integrity whole-text, COVID-Fact and AttributionBench held-out slices, worse on "
+        "HealthVer and WiCE).",
     )
     verifier_path: Path | None = Field(
         default=None, description="Directory of a verifier model (manifest.json, model.onnx, tokenizer.json); None = the packaged one."
@@ -346,6 +350,13 @@ class FaithfulnessSettings(BaseModel):
     verifier_threshold: float | None = Field(
         default=None, ge=0, le=1,
         description="P(support) at or above which the verifier accepts a claim; None = the threshold in the model's manifest.",
+    )
+    learned_path: Path | None = Field(
+        default=None, description="Directory of a learned feature model (manifest.json, model.json) for engine 'learned'; None = the packaged one."
+    )
+    learned_threshold: float | None = Field(
+        default=None, ge=0, le=1,
+        description="P(support) at or above which the learned model accepts a claim; None = the threshold in its manifest.",
     )
     verifier_windows: int = Field(
         default=4, ge=1,

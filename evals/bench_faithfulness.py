@@ -2,21 +2,25 @@
 
 Compares, in one run on the same cases:
 
-(a) fast      - the shipped fast mode: the learned verifier + deterministic
-                number / name / citation checks, no LLM;
-(b) rules     - the older rule-based fast mode (MiniLM alignment thresholds,
+(a) fast      - the shipped fast mode: the settings' default engine
+                (faithfulness.engine), no LLM;
+(b) rules     - the rule-based fast mode (MiniLM alignment thresholds,
                 negation / quantifier word lists): faithfulness.engine=rules;
-(c) thorough  - fast mode plus the local LLM judge where the verifier is unsure;
-(d) judge     - baseline: the LLM judging every cited sentence on its own
+(c) learned   - the learned feature model (agent/models/learned: rule signals,
+                MiniLM similarity, coverage, the v1 cross-encoder's scores) +
+                the deterministic number / name / citation checks;
+(d) verifier  - the v1 cross-encoder alone + the deterministic checks;
+(e) thorough  - fast mode plus the local LLM judge where the engine is unsure;
+(f) judge     - baseline: the LLM judging every cited sentence on its own
                 (P(YES) >= 0.5 from its first-token log-probabilities);
-(e) baseline  - the same LLM asked ONCE per whole answer "is this answer
+(g) baseline  - the same LLM asked ONCE per whole answer "is this answer
                 fully supported by these abstracts? YES/NO" (RAGAS-style).
 
 Sets: our labelled answers (evals/faithfulness_{dev,dev2,heldout}.jsonl) and
 the held-out 20% (evals/splits.py) of each shared external source, as
 one-sentence cases "claim [e1]" against their evidence: scifact (rationale
 windows), scifact-abstract (claim vs the whole cited abstract), healthver,
-citation-integrity, covidfact, attributionbench, wice. The verifier was
+citation-integrity, citation-integrity-abstract (citing sentence vs the cited text), covidfact, attributionbench, wice. The verifier was
 trained on the other 80% only. Each set also gets a reliability table
 (sentence score bin -> share of sentences labelled supported).
 
@@ -60,15 +64,23 @@ SETS = {
     "heldout": ROOT / "evals" / "faithfulness_heldout.jsonl",
 }
 KINDS = ["number", "wrong_attribution", "negation", "quantifier", "unsupported_entity", "uncited_paper_claim"]
-SHARED = ("scifact", "scifact-abstract", "healthver", "citation-integrity", "covidfact", "attributionbench", "wice")
-METHODS = ("fast", "rules", "thorough", "judge", "baseline")
+SHARED = (
+    "scifact", "scifact-abstract", "healthver", "citation-integrity", "citation-integrity-abstract", "covidfact",
+    "attributionbench", "wice",
+)
+METHODS = ("fast", "rules", "learned", "verifier", "thorough", "judge", "baseline")
+#: Modes that are the checker's fast mode with a given engine (None = the settings' default engine).
+ENGINE_MODES = {"fast": None, "rules": "rules", "learned": "learned", "verifier": "verifier"}
 
 
 def shared_cases(name: str, split: str = "heldout") -> list[Case]:
     """A shared source's pairs as one-sentence answer cases ("claim [e1]" against its evidence)."""
     from evals.verifier_data import abstract_level_pairs, load_pairs
 
-    pairs = abstract_level_pairs(split) if name == "scifact-abstract" else load_pairs(split, [name])[name]
+    if name.endswith("-abstract"):
+        pairs = abstract_level_pairs(split, name.removesuffix("-abstract"))
+    else:
+        pairs = load_pairs(split, [name])[name]
     cases = []
     for i, p in enumerate(pairs):
         claim = " ".join(p.claim.split()).rstrip()
@@ -327,28 +339,33 @@ def main(argv: list[str] | None = None) -> int:
     checker = FaithfulnessChecker(settings, judge=judge)
     checker.embed(["warm-up"])  # load the embedder outside the timings
     checker.verifier.score([("warm", "up")])
-    rules = FaithfulnessChecker(settings.with_overrides(**{"faithfulness.engine": "rules"}), judge=judge, embed=checker.embed)
+    engines = {
+        m: checker if e is None else FaithfulnessChecker(settings.with_overrides(**{"faithfulness.engine": e}), judge=judge, embed=checker.embed)
+        for m, e in ENGINE_MODES.items() if m in modes
+    }
 
     rows: list[tuple[str, str, dict]] = []
     details: list[dict] = []
     extra: dict[str, object] = {}
     # Fast mode for every set first (seconds), then the LLM modes set by set, in the order of --sets:
     # a long run that is stopped early then has complete rows for the first set.
-    plan = [(m, s) for m in modes if m in ("fast", "rules") for s in loaded]
-    plan += [(m, s) for s in loaded for m in modes if m not in ("fast", "rules")]
+    plan = [(m, s) for m in modes if m in ENGINE_MODES for s in loaded]
+    plan += [(m, s) for s in loaded for m in modes if m not in ENGINE_MODES]
     try:
         for mode, (set_name, path, cases) in plan:
-            if mode not in ("fast", "rules") and args.llm_limit:
+            if mode not in ENGINE_MODES and args.llm_limit:
                 cases = cases[: args.llm_limit]
-            if mode in ("fast", "rules", "thorough"):
-                engine = rules if mode == "rules" else checker
-                summary = summarize(run_checker(cases, engine, "fast" if mode == "rules" else mode, details, judge))
+            if mode in ENGINE_MODES or mode == "thorough":
+                engine = engines.get(mode, checker)
+                summary = summarize(run_checker(cases, engine, "thorough" if mode == "thorough" else "fast", details, judge))
                 for d in details[-len(cases):]:
                     d["mode"] = mode
                 label = {
-                    "fast": f"fast ({checker.verifier.info.label} + checks)",
+                    "fast": f"fast (engine {checker.config.engine})",
                     "rules": "rules (MiniLM thresholds + word lists)",
-                    "thorough": f"thorough (+ {model} where unsure)",
+                    "learned": "learned (feature model + deterministic checks)",
+                    "verifier": f"verifier ({checker.verifier.info.label} + checks)",
+                    "thorough": f"thorough (engine {checker.config.engine} + {model} where unsure)",
                 }[mode]
             elif mode == "judge":
                 assert judge is not None
@@ -372,7 +389,9 @@ def main(argv: list[str] | None = None) -> int:
     prompt_versions = {"judge_prompt": load_prompt("judge_claim").version, "baseline_prompt": load_prompt("judge_answer").version}
     print(
         f"\nsets: {names}; verifier: {checker.verifier.info.label} (sha256 {checker.verifier.info.sha256['model.onnx'][:12]}, "
-        f"threshold {checker.threshold:.2f}); judge: {model} ({prompt_versions['judge_prompt']}). "
+        f"threshold {checker.threshold:.2f}); "
+        + (f"learned: {engines['learned'].learned.name} (threshold {engines['learned'].learned_threshold:.2f}); " if "learned" in engines else "")
+        + f"judge: {model} ({prompt_versions['judge_prompt']}). "
         "Thresholds were tuned on the dev sets only; heldout is the honest figure.\n"
     )
     set_order = {name: i for i, name in enumerate(sets)}
@@ -381,7 +400,7 @@ def main(argv: list[str] | None = None) -> int:
     print(markdown_table(rows))
     for set_name, path, cases in loaded:
         cids = {c.cid for c in cases}
-        for mode in [m for m in ("fast", "rules") if m in modes]:
+        for mode in [m for m in ENGINE_MODES if m in modes]:
             print(f"\nreliability, {set_name} / {mode}: sentence score -> share labelled supported\n")
             print("| score | sentences | supported |\n|---|---|---|")
             print(reliability(details, cids, mode))

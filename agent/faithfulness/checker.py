@@ -36,6 +36,7 @@ from agent.faithfulness.align import Alignment, EmbeddingCache, EvidenceIndex, U
 from agent.faithfulness.claims import Claim, split_claims
 from agent.faithfulness.verified import VerifierEngine
 from agent.faithfulness.verifier import Verifier
+from agent.faithfulness.learned import LearnedEngine, LearnedModel
 from agent.ingest.normalize import title_key
 from agent.sentences import cited_sentences
 from agent.settings import FaithfulnessSettings
@@ -101,6 +102,8 @@ class CheckerConfig:
     engine: str = _FS.engine
     verifier_threshold: float | None = _FS.verifier_threshold
     verifier_windows: int = _FS.verifier_windows
+    # The learned feature model (engine "learned"): threshold None = the model manifest's.
+    learned_threshold: float | None = _FS.learned_threshold
     judge_band: float = _FS.judge_band
 
     @classmethod
@@ -193,7 +196,7 @@ def _base_score(sim: float, cov: float, cfg: CheckerConfig) -> float:
     return float(np.clip((x - cfg.align_low) / max(cfg.align_high - cfg.align_low, 1e-6), 0.0, 1.0))
 
 
-class FaithfulnessChecker(VerifierEngine):
+class FaithfulnessChecker(VerifierEngine, LearnedEngine):
     """Checks answers against their contexts; holds the embedder cache and (optionally) a judge."""
 
     def __init__(
@@ -203,6 +206,7 @@ class FaithfulnessChecker(VerifierEngine):
         embed: Callable[[list[str]], np.ndarray] | None = None,
         judge: Judge | None = None,
         verifier: Verifier | None = None,
+        learned: LearnedModel | None = None,
     ) -> None:
         self.settings = settings
         self.config = config or CheckerConfig.from_settings(settings)
@@ -213,6 +217,7 @@ class FaithfulnessChecker(VerifierEngine):
         self.embed = EmbeddingCache(embed)
         self.judge = judge
         self._verifier = verifier
+        self._learned = learned
 
     # ------------------------------------------------------------------ API
     def check(
@@ -249,7 +254,13 @@ class FaithfulnessChecker(VerifierEngine):
 
         results: list[ClaimCheck] = []
         judge_calls = 0
-        if cfg.engine == "verifier":
+        if cfg.engine == "learned":
+            results = self._learned_claims(claims, alignments, everything, texts)
+            for cc in results:
+                if mode == "thorough" and self.judge is not None and self._learned_unsure(cc):
+                    judge_calls += 1
+                    self._apply_learned_judge(cc, self._ask_judge(cc.claim, cc.alignment, everything))
+        elif cfg.engine == "verifier":
             results = self._verify_claims(claims, alignments, everything, texts)
             for cc in results:
                 if mode == "thorough" and self.judge is not None and self._unsure(cc):
