@@ -138,7 +138,7 @@ def _initials_match(name: str, title: str) -> bool:
 def display_name(paper: Paper) -> str:
     """How an answer names a paper: the name its title defines (``LightGCL``), else a name its abstract
     introduces that abbreviates the title (``DCLR``), else its title (cut after a few words)."""
-    names = NameIndex._paper_names(paper)
+    names = _paper_names(paper)
     for name, strength in names:
         if strength == TITLE_NAME:
             return name
