@@ -123,6 +123,8 @@ class NameIndex:
         return sorted(hits.items(), key=lambda kv: -kv[1])
 
 
+#: Shortest abbreviation taken from an abstract as a paper's name ("CL" for "contrastive learning" names no paper).
+MIN_ABBREVIATION = 3
 #: Longest title shown whole as a paper's display name, in words.
 DISPLAY_TITLE_WORDS = 8
 
@@ -132,7 +134,7 @@ def _initials_match(name: str, title: str) -> bool:
     initials = "".join(w[0] for w in re.findall(r"[A-Za-z][\w'-]*", title)).lower()
     letters = [c for c in name.lower() if c.isalpha()]
     it = iter(initials)
-    return len(letters) >= 2 and all(c in it for c in letters)
+    return len(letters) >= MIN_ABBREVIATION and all(c in it for c in letters)
 
 
 def display_name(paper: Paper) -> str:
