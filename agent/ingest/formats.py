@@ -87,22 +87,25 @@ def read_page_text(text: str, source: str) -> tuple[list[RawEntry], list[Problem
     return entries, problems
 
 
+def jsonl_entry(line: str, n: int, source: str, problems: list[Problem]) -> RawEntry | None:
+    """Line ``n`` of a JSONL file as an entry; None for a blank line, or a bad one (reported in ``problems``)."""
+    if not line.strip():
+        return None
+    try:
+        obj = json.loads(line)
+    except json.JSONDecodeError as exc:
+        problems.append(Problem(source, n, "malformed", f"invalid JSON ({exc.msg} at column {exc.colno}); skipped"))
+        return None
+    if not isinstance(obj, dict):
+        problems.append(Problem(source, n, "malformed", f"expected a JSON object, got {type(obj).__name__}; skipped"))
+        return None
+    return RawEntry(n, obj)
+
+
 def read_jsonl(text: str, source: str) -> tuple[list[RawEntry], list[Problem]]:
     """One JSON object per line; blank lines are ignored."""
-    entries: list[RawEntry] = []
     problems: list[Problem] = []
-    for n, line in enumerate(text.splitlines(), start=1):
-        if not line.strip():
-            continue
-        try:
-            obj = json.loads(line)
-        except json.JSONDecodeError as exc:
-            problems.append(Problem(source, n, "malformed", f"invalid JSON ({exc.msg} at column {exc.colno}); skipped"))
-            continue
-        if not isinstance(obj, dict):
-            problems.append(Problem(source, n, "malformed", f"expected a JSON object, got {type(obj).__name__}; skipped"))
-            continue
-        entries.append(RawEntry(n, obj))
+    entries = [e for n, line in enumerate(text.splitlines(), start=1) if (e := jsonl_entry(line, n, source, problems))]
     return entries, problems
 
 

@@ -10,11 +10,10 @@ from __future__ import annotations
 
 import csv
 import io
-import json
 from collections.abc import Iterator
 from pathlib import Path
 
-from agent.ingest.formats import Problem, RawEntry
+from agent.ingest.formats import Problem, RawEntry, jsonl_entry
 from agent.ingest.loader import Deduper, entry_to_paper
 from agent.types import Paper
 
@@ -37,17 +36,9 @@ def _jsonl_entries(path: Path, source: str, problems: list[Problem]) -> Iterator
             except UnicodeDecodeError:
                 problems.append(Problem(source, n, "malformed", "line is not UTF-8; skipped"))
                 continue
-            if not line.strip():
-                continue
-            try:
-                obj = json.loads(line)
-            except json.JSONDecodeError as exc:
-                problems.append(Problem(source, n, "malformed", f"invalid JSON ({exc.msg} at column {exc.colno}); skipped"))
-                continue
-            if not isinstance(obj, dict):
-                problems.append(Problem(source, n, "malformed", f"expected a JSON object, got {type(obj).__name__}; skipped"))
-                continue
-            yield RawEntry(n, obj)
+            entry = jsonl_entry(line, n, source, problems)
+            if entry is not None:
+                yield entry
 
 
 def _csv_entries(path: Path, source: str, problems: list[Problem]) -> Iterator[RawEntry]:
