@@ -81,7 +81,8 @@ def test_per_paper_cap_holds_unless_whole(papers: list[Paper]) -> None:
 def test_engine_prompt_respects_the_evidence_budget(bundled_settings) -> None:
     from agent.retrieval import open_retriever
 
-    s = bundled_settings.with_overrides(**{"llm.model": "fake", "answer.list_evidence_budget_tokens": 60})
+    # Evidence budgets are the one-generation ('free') path's; quote-built answers pick quotes per paper.
+    s = bundled_settings.with_overrides(**{"llm.model": "fake", "answer.pipeline": "free", "answer.list_evidence_budget_tokens": 60})
     engine = AnswerEngine(s, retriever=open_retriever(s, auto_index=False))
     seen: list[str] = []
     llm = engine.model()
@@ -106,7 +107,7 @@ def test_named_papers_over_the_context_budget_are_condensed_map_reduce(bundled_s
     from agent.retrieval import open_retriever
 
     s = bundled_settings.with_overrides(
-        **{"llm.model": "fake", "answer.list_evidence_budget_tokens": 40, "answer.context_budget_tokens": 256}
+        **{"llm.model": "fake", "answer.pipeline": "free", "answer.list_evidence_budget_tokens": 40, "answer.context_budget_tokens": 256}
     )
     engine = AnswerEngine(s, retriever=open_retriever(s, auto_index=False))
     ids = [h.paper.id for h in engine.retriever.search("contrastive learning", 12)]

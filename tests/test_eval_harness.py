@@ -81,7 +81,10 @@ def engine_run(bundled_home: Path, questions, tmp_path_factory: pytest.TempPathF
     from agent.settings import Settings
 
     out = tmp_path_factory.mktemp("engine-run") / "run"
-    settings = Settings(home=bundled_home).with_overrides(**{"llm.model": "fake"})
+    # Screening thresholds for the fake's word-overlap P(YES) (the shipped ones are the 1.5B's).
+    settings = Settings(home=bundled_home).with_overrides(
+        **{"llm.model": "fake", "answer.screen_threshold": 0.2, "answer.single_threshold": 0.2}
+    )
     outcome = run_eval(questions, EnginePipeline(settings), out, source="dev")
     return out, outcome, settings
 

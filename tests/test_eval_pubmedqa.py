@@ -108,7 +108,7 @@ def test_cli_eval_pubmedqa_test_split(home: Path, pmqa_dir: Path, tmp_path: Path
     res = CliRunner().invoke(app, [*args, "--label-mode", "answer", "--out", str(tmp_path / "run2")])
     assert res.exit_code == 0, res.output
     assert json.loads((tmp_path / "run2" / "summary.json").read_text())["labels"]["accuracy"] == 1.0
-    assert {r["prompt_version"] for r in ResultsFile(tmp_path / "run2").load()} == {load_prompt("answer").version}
+    assert {r["prompt_version"] for r in ResultsFile(tmp_path / "run2").load()} == {load_prompt("quotes").version}  # the default quote-built answers
 
     res = CliRunner().invoke(app, [*args, "--label-mode", "guess", "--out", str(tmp_path / "run3")])
     assert res.exit_code != 0 and "--label-mode" in res.output

@@ -213,7 +213,9 @@ def test_quote_built_list_answer_with_the_real_model(gguf_path: Path, bundled_se
 
     s = bundled_settings.with_overrides(
         **{"llm.model": f"local:{MODEL}", "llm.model_cache": str(gguf_path.parent), "llm.n_ctx": 2048,
-           "answer.pipeline": "quotes", "answer.screen_candidates": 6}
+           "answer.pipeline": "quotes", "answer.screen_candidates": 6,
+           # the shipped threshold is the 1.5B's; the 0.5B says YES less readily
+           "answer.screen_threshold": 0.3}
     )
     engine = AnswerEngine(s, retriever=open_retriever(s, auto_index=False))
     events = list(engine.stream("Which papers address false negatives?"))
@@ -225,6 +227,8 @@ def test_quote_built_list_answer_with_the_real_model(gguf_path: Path, bundled_se
     assert [x.id for x in answer.screened] == [d.paper.id for d in decisions]
     included = {d.paper.id for d in decisions if d.included}
     abstracts = {h.paper.id: h.paper.abstract for h in events[0].hits}
-    for sentence in answer.sentences:
+    if not included:  # a refusal that says how many candidates were checked
+        assert answer.refused and f"Checked {len(decisions)} of 6 candidates." in (answer.notes or "")
+    for sentence in [] if answer.refused else answer.sentences:
         assert sentence.citations and set(sentence.citations) <= included
         assert not has_foreign_numbers(sentence.text, " ".join(abstracts[c] for c in sentence.citations))

@@ -28,8 +28,8 @@ def tiny(monkeypatch: pytest.MonkeyPatch) -> None:
     import agent.index.store as store_mod
     import agent.retrieval.hybrid as hybrid_mod
 
-    monkeypatch.setattr(store_mod, "get_embedder", lambda *a, **k: TinyEmbedder())
-    monkeypatch.setattr(hybrid_mod, "get_embedder", lambda *a, **k: TinyEmbedder())
+    monkeypatch.setattr(store_mod, "embedder_for", lambda *a, **k: TinyEmbedder())
+    monkeypatch.setattr(hybrid_mod, "embedder_for", lambda *a, **k: TinyEmbedder())
 
 
 def rows(n: int, start: int = 0) -> list[dict]:

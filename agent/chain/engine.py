@@ -72,6 +72,11 @@ class AnswerEngine:
         self.condense_prompt = load_prompt("condense")
         self.quotes_prompt = load_prompt("quotes")
 
+    @property
+    def prompt_version(self) -> str:
+        """The version of the prompt the configured pipeline answers with (recorded in every answer)."""
+        return (self.quotes_prompt if self.settings.answer.pipeline == "quotes" else self.prompt).version
+
     # -- model ---------------------------------------------------------------
     def model(self) -> LLM:
         """The answering model, loaded on first use (a local model takes seconds to load). Thread-safe."""
@@ -349,7 +354,7 @@ class AnswerEngine:
             sentences=cited_sentences(prose),
             refused=refused,
             model=model_name,
-            prompt_version=self.quotes_prompt.version if composed is not None else self.prompt.version,
+            prompt_version=self.prompt_version,
             timings=timings,
             question_type=plan.qtype,
             retrieved=[Citation(id=h.paper.id, title=h.paper.title) for h in hits],

@@ -111,12 +111,15 @@ class FakeLLM(LLM):
         The question is the last user message's ``Question:`` line; the
         evidence is its ``[n] Title`` blocks (see :func:`fake_answer`). Words
         of four or more letters count. The other choices share the rest.
+        Without a ``Question:`` line it cannot tell and returns None.
         """
         self.last_usage = Usage(tokens_in=sum(self.count_tokens(m["content"]) for m in messages), tokens_out=1)
         if self.variant == "error":
             raise EndpointError(f"{self.name}: simulated endpoint failure")
         text = next((m["content"] for m in reversed(messages) if m["role"] == "user"), "")
         asked = re.search(r"^Question:\s*(.*)$", text, re.M)
+        if asked is None:  # not a screening prompt (e.g. a claim judge): callers fall back to the reply's word
+            return None
         evidence, inside = [], False
         for line in text.splitlines():
             inside = bool(_HEADER.match(line)) or (inside and bool(line.strip()))
