@@ -116,8 +116,8 @@ def fake_vectors(monkeypatch: pytest.MonkeyPatch) -> None:
     import agent.index.store as store_mod
     import agent.retrieval.hybrid as hybrid_mod
 
-    monkeypatch.setattr(store_mod, "get_embedder", fake_embedder)
-    monkeypatch.setattr(hybrid_mod, "get_embedder", fake_embedder)
+    monkeypatch.setattr(store_mod, "embedder_for", fake_embedder)
+    monkeypatch.setattr(hybrid_mod, "embedder_for", fake_embedder)
 
 
 def _settings(home: Path, url: str | None, collection: str) -> Settings:
@@ -194,7 +194,7 @@ from pathlib import Path
 sys.path.insert(0, sys.argv[3])
 import agent.index.store as store_mod
 from test_scale_server import fake_embedder
-store_mod.get_embedder = fake_embedder
+store_mod.embedder_for = fake_embedder
 from agent.index import index_corpus, open_store
 from agent.settings import Settings
 s = Settings(home=Path(sys.argv[2]), index={"chroma_url": sys.argv[4], "collection": "scale-writers", "add_batch_size": 100})
