@@ -91,18 +91,23 @@ def collect(args: argparse.Namespace) -> list[dict]:
 
 
 def report(rows: list[dict]) -> None:
+    types = {r["qid"]: r["type"] for r in rows}
+    best = {}  # each question's highest P(YES): no candidate at or above t means a refusal
+    for r in rows:
+        best[r["qid"]] = max(best.get(r["qid"], 0.0), r["p"])
     for kind in ("list+summary", "single"):
         kinds = {"list", "summary"} if kind == "list+summary" else {"single"}
         for part in ("tuning", "held-out"):
-            sel = [r for r in rows if r["kind"] in kinds and r["label"] is not None and is_heldout("questions", r["qid"]) == (part == "held-out")]
+            mine = [r for r in rows if r["kind"] in kinds and is_heldout("questions", r["qid"]) == (part == "held-out")]
+            sel = [r for r in mine if r["label"] is not None]
             if not sel:
                 continue
             ps, ys = [r["p"] for r in sel], [r["label"] for r in sel]
-            qids = sorted({r["qid"] for r in sel})
+            qids = sorted({r["qid"] for r in mine})
+            ans = [q for q in qids if types[q] != "unanswerable"]
+            una = [q for q in qids if types[q] == "unanswerable"]
             print(f"\n{kind} · {part}: {len(qids)} questions, {len(sel)} candidates ({sum(ys)} gold), AUC {auc(ps, ys):.3f}")
-            # relative: share of the question's best p
-            best = {q: max(r["p"] for r in sel if r["qid"] == q) for q in qids}
-            print("  threshold   precision  recall  F1   | answerable-question refusals (single: no candidate >= t)")
+            print("  threshold   precision  recall  F1   | refusals (no candidate >= t)")
             for t in THRESHOLDS:
                 tp = sum(1 for p, y in zip(ps, ys) if p >= t and y)
                 fp = sum(1 for p, y in zip(ps, ys) if p >= t and not y)
@@ -110,12 +115,8 @@ def report(rows: list[dict]) -> None:
                 prec = tp / (tp + fp) if tp + fp else float("nan")
                 rec = tp / (tp + fn) if tp + fn else float("nan")
                 f1 = 2 * prec * rec / (prec + rec) if prec + rec else float("nan")
-                types = {r["qid"]: r["type"] for r in rows}
-                ans = [q for q in qids if types[q] != "unanswerable"]
-                una = [q for q in {r["qid"] for r in rows if r["kind"] in kinds and is_heldout("questions", r["qid"]) == (part == "held-out")} if types[q] == "unanswerable"]
                 refused_ans = sum(1 for q in ans if best[q] < t)
-                allp = {q: max(r["p"] for r in rows if r["qid"] == q) for q in una}
-                refused_una = sum(1 for q in una if allp[q] < t)
+                refused_una = sum(1 for q in una if best[q] < t)
                 extra = f"answerable refused {refused_ans}/{len(ans)}, unanswerable refused {refused_una}/{len(una)}"
                 print(f"  {t:9.2f}   {prec:9.3f}  {rec:6.3f}  {f1:.3f} | {extra}")
 

@@ -12,6 +12,7 @@ import re
 from collections.abc import Iterator, Sequence
 
 import pytest
+from support import FAKE_SCREENING
 
 from agent.chain import AnswerEngine, DoneEvent, RetrievalEvent, ScreenEvent, TokenEvent
 from agent.chain.compose import NOT_STATED, Composed, Composer, about, group_by_similarity, parse_cells
@@ -256,7 +257,7 @@ def test_fake_model_answers_every_type_with_cited_quotes(bundled_settings, qtype
         "summary": "Summarize what these abstracts say about posterior collapse",
     }
     # The fake's P(YES) is the share of the question's words found in the quotes: lower than a real model's.
-    s = bundled_settings.with_overrides(**{"llm.model": "fake", "answer.pipeline": "quotes", "answer.screen_threshold": 0.2, "answer.single_threshold": 0.2})
+    s = bundled_settings.with_overrides(**{"llm.model": "fake", "answer.pipeline": "quotes", **FAKE_SCREENING})
     answer, _ = AnswerEngine(s, retriever=open_retriever(s, auto_index=False)).ask(questions[qtype])
     assert answer.question_type == qtype
     assert not answer.refused and answer.citations

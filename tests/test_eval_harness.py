@@ -13,6 +13,7 @@ import time
 from pathlib import Path
 
 import pytest
+from support import FAKE_SCREENING
 from typer.testing import CliRunner
 
 from agent.cli import app
@@ -82,9 +83,7 @@ def engine_run(bundled_home: Path, questions, tmp_path_factory: pytest.TempPathF
 
     out = tmp_path_factory.mktemp("engine-run") / "run"
     # Screening thresholds for the fake's word-overlap P(YES) (the shipped ones are the 1.5B's).
-    settings = Settings(home=bundled_home).with_overrides(
-        **{"llm.model": "fake", "answer.screen_threshold": 0.2, "answer.single_threshold": 0.2}
-    )
+    settings = Settings(home=bundled_home).with_overrides(**{"llm.model": "fake", **FAKE_SCREENING})
     outcome = run_eval(questions, EnginePipeline(settings), out, source="dev")
     return out, outcome, settings
 

@@ -5,13 +5,12 @@ from __future__ import annotations
 import json
 import os
 import signal
-import socket
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
+from support import chroma_run, free_port
 
 from agent.index import index_corpus, open_store
 from agent.settings import Settings
@@ -111,38 +110,11 @@ def test_kill_minus_9_midway_leaves_an_index_that_opens_and_a_rerun_completes(se
     assert open_store(settings).count() == 10
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @pytest.fixture
 def chroma_server(tmp_path: Path):
     """A real `chroma run` server on loopback."""
-    chroma = Path(sys.executable).parent / "chroma"
-    port = _free_port()
-    proc = subprocess.Popen(
-        [str(chroma), "run", "--path", str(tmp_path / "server-data"), "--host", "127.0.0.1", "--port", str(port)],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    url = f"http://127.0.0.1:{port}"
-    deadline = time.time() + 60
-    import urllib.request
-
-    while time.time() < deadline:
-        try:
-            urllib.request.urlopen(f"{url}/api/v2/heartbeat", timeout=1)
-            break
-        except OSError:
-            time.sleep(0.3)
-    else:
-        proc.kill()
-        pytest.fail("chroma server did not start")
-    yield url
-    proc.terminate()
-    proc.wait(timeout=20)
+    with chroma_run(tmp_path / "server-data", stop_timeout_s=20) as url:
+        yield url
 
 
 @pytest.mark.slow
@@ -166,6 +138,6 @@ def test_http_client_against_real_chroma_server(chroma_server: str, home: Path, 
 def test_unreachable_server_is_a_clear_error(home: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     from agent.errors import StoreError
 
-    monkeypatch.setenv("CITEWISE_CHROMA_URL", f"http://127.0.0.1:{_free_port()}")
+    monkeypatch.setenv("CITEWISE_CHROMA_URL", f"http://127.0.0.1:{free_port()}")
     with pytest.raises(StoreError, match="cannot"):
         open_store(Settings())

@@ -166,13 +166,10 @@ class Composer:
         candidates = papers[: cfg.screen_candidates]
         quotes = self._quotes(question, candidates, cfg.quotes_per_paper)
         lines: list[str] = []
-        written_for: list[Paper] = []
         misses = 0
-        checked = 0
         for i, qt in enumerate(quotes):
-            checked += 1
             p = self.steps.screen(question, qt, qtype)
-            included = p >= cfg.screen_threshold and not (qtype == "summary" and len(written_for) >= cfg.summary_papers)
+            included = p >= cfg.screen_threshold and not (qtype == "summary" and len(lines) >= cfg.summary_papers)
             out.screened.append(self._decision(qt, p, included))
             yield ScreenEvent(i + 1, len(quotes), qt.paper, included, p, qt.best)
             if included:
@@ -181,19 +178,18 @@ class Composer:
                 written = self.steps.write(question, qt, qtype) or Written(quote_sentence(qt.best), from_model=False)
                 line = self._sentence(written, qt.paper, out, name=display_name(qt.paper))
                 lines.append(line)
-                written_for.append(qt.paper)
                 yield TokenEvent(("- " if qtype == "list" else "") + line + "\n")
             else:
                 misses += 1
                 if cfg.screen_stop_after and misses >= cfg.screen_stop_after and i + 1 >= cfg.screen_min_checked:
                     break
         if not lines:
-            out.refusal = f"none of the {checked} candidate papers checked addresses the question"
+            out.refusal = f"none of the {len(out.screened)} candidate papers checked addresses the question"
         elif qtype == "list":
             out.text = "\n".join(f"- {line}" for line in lines)
         else:
             out.text = self._grouped(lines)
-        out.notes = self._notes(out.screened, checked, len(quotes))
+        out.notes = self._notes(out.screened, len(quotes))
         yield out
 
     def _grouped(self, lines: list[str]) -> str:
@@ -204,13 +200,13 @@ class Composer:
         groups = group_by_similarity(vecs, self.cfg.summary_group_similarity)
         return "\n\n".join(" ".join(lines[i] for i in g) for g in groups)
 
-    def _notes(self, screened: list[ScreenedPaper], checked: int, total: int) -> str:
+    def _notes(self, screened: list[ScreenedPaper], total: int) -> str:
         near = [s for s in screened if not s.included and s.p >= self.cfg.near_miss_p]
         parts = []
         if near:
             parts.append("Also considered, not included:")
             parts.extend(f"- {s.title} ({s.id}): judged not to address the question (p {s.p:.2f})" for s in near)
-        parts.append(f"Checked {checked} of {total} candidates.")
+        parts.append(f"Checked {len(screened)} of {total} candidates.")
         return "\n".join(parts)
 
     # -- compare ----------------------------------------------------------------
@@ -257,8 +253,8 @@ class Composer:
         if len(blocks) < 2:
             return ""
         text = "Papers:\n" + "\n\n".join(blocks)
-        messages = self.steps.prompt.render(question=question, paper=text, task=self.steps.prompt.parts["contrast"])
-        reply = self.steps.llm.complete(messages, max_tokens=self.cfg.contrast_max_tokens)
+        messages = self.steps.messages(question, text, self.steps.prompt.parts["contrast"])
+        reply = self.steps.complete(messages, self.cfg.contrast_max_tokens)
         mapper = MarkerMapper({n: paper.id for n, (paper, _, _) in enumerate(rows, start=1)})
         reply = "".join(mapper.map_stream([reply]))
         ids = [paper.id for paper, _, _ in rows]

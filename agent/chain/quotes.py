@@ -165,12 +165,13 @@ class QuoteSteps:
         finally:
             self._count_usage()
 
-    def _messages(self, question: str, paper_text: str, task: str) -> list:
+    def messages(self, question: str, paper_text: str, task: str) -> list:
+        """The chat messages of one step (prompts/quotes.toml)."""
         return self.prompt.render(question=question, paper=paper_text, task=task)
 
     def screen(self, question: str, quotes: Quotes, kind: str) -> float:
         """P(YES) that this paper answers / addresses the question (``kind``: single, list or summary)."""
-        messages = self._messages(question, quotes.block(), self.prompt.parts[f"screen_{kind}"])
+        messages = self.messages(question, quotes.block(), self.prompt.parts[f"screen_{kind}"])
         lp = self.llm.choice_logprobs(messages, ["YES", "NO"])
         if lp is not None:
             self._count_usage()
@@ -185,7 +186,7 @@ class QuoteSteps:
 
     def generate(self, question: str, paper_text: str, task: str, max_tokens: int | None = None) -> str:
         """The model's raw reply to one step (markers and surrounding whitespace removed)."""
-        reply = self.complete(self._messages(question, paper_text, task), max_tokens or self.max_tokens)
+        reply = self.complete(self.messages(question, paper_text, task), max_tokens or self.max_tokens)
         return _MARKERS.sub("", reply).strip()
 
     def write(self, question: str, quotes: Quotes, kind: str, max_sentences: int = 1) -> Written | None:
