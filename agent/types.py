@@ -40,11 +40,12 @@ class Paper(BaseModel):
 
 
 class SearchHit(BaseModel):
-    """A retrieved paper with its fused score and each retriever's rank (1-based)."""
+    """A retrieved paper with its fused score, each retriever's rank (1-based) and raw score."""
 
     paper: Paper
     score: float
     ranks: dict[str, int] = Field(default_factory=dict)
+    scores: dict[str, float] = Field(default_factory=dict)
 
 
 class Citation(BaseModel):

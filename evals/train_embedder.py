@@ -144,6 +144,9 @@ def main() -> None:
     model.max_seq_length = 256
     args.export.mkdir(parents=True, exist_ok=True)
     model.save(str(args.export), safe_serialization=True)
+    # sentence-transformers writes a model card that quotes training rows: the shared data must not be
+    # committed, so it goes (the manifest below says what the model is).
+    (args.export / "README.md").unlink(missing_ok=True)
     # fp16 weights: half the size, same rankings up to rounding.
     from safetensors.torch import load_file, save_file
 

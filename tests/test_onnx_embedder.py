@@ -105,7 +105,9 @@ def test_embedder_for_follows_the_settings(settings, monkeypatch: pytest.MonkeyP
     seen = []
     monkeypatch.setattr(emb, "get_embedder", lambda *args: seen.append(args) or "E")
     assert emb.embedder_for(settings.with_overrides(**{"index.embed_runtime": "torch"})) == "E"
-    assert seen[0][:3] == (SPEC, 32, "torch")
+    assert seen[0][:3] == ("citewise:embedder-v1", 32, "torch")
+    assert emb.sentence_embedder_for(settings.with_overrides(**{"index.embed_runtime": "torch"})) == "E"
+    assert seen[1][:3] == (SPEC, 32, "torch")
     monkeypatch.delenv("CITEWISE_INDEX__ONNX_CACHE", raising=False)
     from agent.settings import Settings
 
@@ -145,3 +147,50 @@ def test_a_failed_export_is_not_retried_by_every_process(monkeypatch: pytest.Mon
     # auto mode: torch, with the reason
     assert get_embedder(SPEC, 32, "auto", str(tmp_path)).runtime == "torch"
     assert "earlier ONNX export failed" in capsys.readouterr().err
+
+
+# -- the fine-tuned embedder shipped in agent/models/embedder ------------------------------------
+def test_bundled_embedder_verifies_and_exports_like_the_packaged_one() -> None:
+    directory = resolve_model_path("citewise:embedder-v1")
+    assert directory == ROOT / "agent" / "models" / "embedder"
+    manifest = json.loads((directory / "manifest.json").read_text(encoding="utf-8"))
+    assert manifest["version"] == "embedder-v1" and "model.safetensors" in manifest["sha256"]
+    assert not (directory / "README.md").exists()  # sentence-transformers' model card quotes training rows
+    vecs = get_embedder("citewise:embedder-v1", 32, "onnx", os.environ["CITEWISE_INDEX__ONNX_CACHE"]).embed(TEXTS[:2])
+    base = get_embedder(SPEC, 32, "onnx", os.environ["CITEWISE_INDEX__ONNX_CACHE"]).embed(TEXTS[:2])
+    assert vecs.shape == (2, 384) and np.allclose(np.linalg.norm(vecs, axis=1), 1.0, atol=1e-5)
+    assert float(np.min(np.sum(vecs * base, axis=1))) < 0.999  # fine-tuned: not the packaged weights
+
+
+def _tiny_bundle(tmp_path: Path) -> Path:
+    d = tmp_path / "embedder"
+    (d / "1_Pooling").mkdir(parents=True)
+    (d / "model.safetensors").write_bytes(b"weights")
+    (d / "1_Pooling" / "config.json").write_text('{"pooling_mode": "mean"}', encoding="utf-8")
+    files = {n: sha256_file(d / n) for n in ("model.safetensors", "1_Pooling/config.json")}
+    (d / "manifest.json").write_text(json.dumps({"version": "embedder-v1", "sha256": files}), encoding="utf-8")
+    return d
+
+
+def test_bundled_embedder_checksum_missing_and_version_errors(tmp_path: Path) -> None:
+    d = _tiny_bundle(tmp_path)
+    assert emb.bundled_model_path("embedder-v1", d) == d
+    with pytest.raises(EmbeddingModelError, match="ships citewise:embedder-v1"):
+        emb.bundled_model_path("embedder-v9", d)
+    (d / "1_Pooling" / "config.json").write_text('{"pooling_mode": "cls"}', encoding="utf-8")
+    with pytest.raises(EmbeddingModelError, match=r"1_Pooling/config.json is corrupt: SHA-256 .* does not match"):
+        emb.bundled_model_path("embedder-v1", d)
+    (d / "model.safetensors").unlink()
+    with pytest.raises(EmbeddingModelError, match="model.safetensors is missing; reinstall citewise"):
+        emb.bundled_model_path("embedder-v1", d)
+    (d / "manifest.json").unlink()
+    with pytest.raises(EmbeddingModelError, match="bundled embedder is missing"):
+        emb.bundled_model_path("embedder-v1", d)
+
+
+def test_sentence_level_similarity_keeps_its_own_model() -> None:
+    from agent.settings import Settings
+
+    s = Settings().with_overrides(**{"index.embed_runtime": "onnx"})
+    assert s.index.embed_model == "citewise:embedder-v1" and s.index.sentence_model == SPEC
+    assert emb.sentence_embedder_for(s).spec == SPEC and emb.embedder_for(s).spec == "citewise:embedder-v1"

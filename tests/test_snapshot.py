@@ -62,7 +62,8 @@ def test_snapshot_is_reused_then_rebuilt_when_another_client_writes(settings: Se
     open_store(settings).add([Paper(id="late", title="LateNet: a late paper", abstract="LateNet arrives after the snapshot.", source="x")])
     later = Retriever(open_store(settings), settings)
     assert later.snapshot.path != first.snapshot.path and len(later.papers) == 6
-    assert later.search("What is LateNet?", 3)[0].paper.id == "late"
+    # The tiny fake embedder is noise: the rebuilt lexical snapshot is what must find the late paper.
+    assert later.search("What is LateNet?", 3, method="bm25")[0].paper.id == "late"
     builds = [p for p in snapshot_root(settings).iterdir() if p.name != CURRENT and not p.name.startswith(".")]
     assert len(builds) == 1  # the old snapshot was removed
     # The first retriever still answers from the snapshot it opened (its files stay readable).

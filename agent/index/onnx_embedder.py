@@ -60,8 +60,8 @@ def _error(msg: str) -> EmbeddingModelError:
 
 def cache_dir(spec: str, root: Path) -> Path:
     """Where the export of the model named by ``spec`` lives under ``root``."""
-    name = re.sub(r"[^A-Za-z0-9._-]+", "-", spec.rsplit("/", 1)[-1].replace("packaged:", "packaged-")).strip("-")
-    if spec.startswith("packaged:"):
+    name = re.sub(r"[^A-Za-z0-9._-]+", "-", spec.rsplit("/", 1)[-1]).strip("-")
+    if spec.startswith(("packaged:", "citewise:")):  # named models: one export wherever the process runs
         return root / name
     digest = hashlib.sha256(str(Path(spec).expanduser().resolve()).encode()).hexdigest()[:10]
     return root / f"{name or 'model'}-{digest}"
@@ -89,7 +89,10 @@ class SourceModel:
             raise _error(f"{directory} has modules {kinds}; the ONNX export handles Transformer, Pooling, Normalize only")
         pool_dir = next((directory / m["path"] for m in modules if str(m.get("type", "")).endswith("Pooling")), directory / "1_Pooling")
         pooling = _read_json(pool_dir / "config.json") or {"pooling_mode_mean_tokens": True}
+        # sentence-transformers < 6 writes one flag per mode; 6 writes {"pooling_mode": "mean"}.
         modes = {k for k, v in pooling.items() if k.startswith("pooling_mode_") and v}
+        if isinstance(pooling.get("pooling_mode"), str):
+            modes.add(f"pooling_mode_{pooling['pooling_mode']}_tokens")
         if modes != {"pooling_mode_mean_tokens"}:
             raise _error(f"{directory} pools with {sorted(modes)}; the ONNX export handles mean pooling only")
         max_length = int((_read_json(directory / "sentence_bert_config.json") or {}).get("max_seq_length") or 256)
@@ -282,20 +285,25 @@ def _failure_marker(directory: Path) -> Path:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Export the configured embedder now (scripts/setup runs this once)."""
-    ap = argparse.ArgumentParser(description="Convert the configured sentence embedder to ONNX (cached; once).")
+    """Export the configured embedders now (scripts/setup runs this once)."""
+    ap = argparse.ArgumentParser(description="Convert the configured sentence embedders to ONNX (cached; once).")
     ap.add_argument("--force", action="store_true", help="export again even when the cache is current")
     args = ap.parse_args(argv)
-    from agent.index.embeddings import onnx_cache_root, resolve_model_path
     from agent.settings import Settings
 
     settings = Settings()
-    spec = settings.index.embed_model
+    specs = dict.fromkeys([settings.index.embed_model, settings.index.sentence_model])
+    return max(_export_one(spec, settings, args.force) for spec in specs)
+
+
+def _export_one(spec: str, settings: Any, force: bool) -> int:
+    from agent.index.embeddings import onnx_cache_root, resolve_model_path
+
     root = onnx_cache_root(settings)
     try:
         source = SourceModel.inspect(resolve_model_path(spec))
         directory = cache_dir(spec, root)
-        manifest, why = (None, "forced") if args.force else check_cache(directory, source)
+        manifest, why = (None, "forced") if force else check_cache(directory, source)
         if manifest is not None:
             print(f"ONNX embedder for {spec} is current: {directory}")
             return 0
@@ -303,7 +311,7 @@ def main(argv: list[str] | None = None) -> int:
         manifest = export(source, directory, spec)
         _failure_marker(directory).unlink(missing_ok=True)
     except EmbeddingModelError as exc:
-        print(f"error: {exc}; searches will use sentence-transformers (torch) instead", file=sys.stderr)
+        print(f"error: {exc}; {spec} will run on sentence-transformers (torch) instead", file=sys.stderr)
         return 1
     print(
         f"ONNX embedder for {spec} exported in {time.perf_counter() - t0:.0f} s to {directory} "

@@ -65,7 +65,12 @@ class Retriever:
         do_rerank = cfg.rerank if rerank is None else rerank
         fused = fuse(lists, weights, cfg.fusion, cfg.rrf_k)[: max(k, cfg.rerank_top) if do_rerank else k]
         found = self.papers.get_many(pid for pid, _, _ in fused)
-        hits = [SearchHit(paper=found[pid], score=score, ranks=ranks) for pid, score, ranks in fused if pid in found]
+        raw = {name: dict(scored) for name, scored in lists.items()}
+        hits = [
+            SearchHit(paper=found[pid], score=score, ranks=ranks, scores={n: raw[n][pid] for n in ranks if pid in raw.get(n, {})})
+            for pid, score, ranks in fused
+            if pid in found
+        ]
         if do_rerank:
             from agent.faithfulness.verifier import get_verifier
             from agent.retrieval.rerank import rerank as rerank_hits
@@ -77,7 +82,7 @@ class Retriever:
     def _hits(self, scored: list[tuple[str, float]], name: str) -> list[SearchHit]:
         found = self.papers.get_many(pid for pid, _ in scored)
         return [
-            SearchHit(paper=found[pid], score=score, ranks={name: rank})
+            SearchHit(paper=found[pid], score=score, ranks={name: rank}, scores={name: score})
             for rank, (pid, score) in enumerate(scored, start=1)
             if pid in found
         ]
