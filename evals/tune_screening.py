@@ -52,11 +52,15 @@ def collect(args: argparse.Namespace) -> list[dict]:
 
     settings = Settings()
     settings.llm.model = args.model
+    if args.quotes:
+        settings.answer.quotes_per_paper = args.quotes
     engine = AnswerEngine(settings)
     steps = QuoteSteps(engine.model(), engine.quotes_prompt, engine._supports)
     out_dir = Path(os.environ.get("CITEWISE_ARTIFACTS", ROOT / "artifacts")) / "tune-screening"
     out_dir.mkdir(parents=True, exist_ok=True)
-    cache = out_dir / f"{re.sub(r'[^A-Za-z0-9_.-]+', '_', args.model)}-{engine.quotes_prompt.version}.jsonl"
+    # One cache per model, prompt version and number of quotes a list/summary candidate is screened with.
+    q = settings.answer.quotes_per_paper
+    cache = out_dir / f"{re.sub(r'[^A-Za-z0-9_.-]+', '_', args.model)}-{engine.quotes_prompt.version}{'' if q == 2 else f'-q{q}'}.jsonl"
     done = {}
     if cache.is_file():
         for line in cache.read_text().splitlines():
@@ -126,6 +130,7 @@ def main() -> None:
     ap.add_argument("--questions", default=str(ROOT / "evals" / "questions.jsonl"))
     ap.add_argument("--model", default="local:qwen2.5-coder-1.5b")
     ap.add_argument("--limit", type=int, default=0)
+    ap.add_argument("--quotes", type=int, default=0, help="quotes per list/summary candidate (default: answer.quotes_per_paper)")
     args = ap.parse_args()
     report(collect(args))
 

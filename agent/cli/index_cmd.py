@@ -38,7 +38,9 @@ After writing, the BM25 and name indexes are rebuilt once, for every later proce
 
 def _progress() -> Progress:
     return Progress(
-        TextColumn("embedding"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(), console=err_console, transient=True
+        TextColumn("embedding"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(), console=err_console, transient=True,
+        # Off a terminal rich draws no bar, only a blank line when it stops; the rate line follows anyway.
+        disable=not err_console.is_terminal,
     )
 
 
