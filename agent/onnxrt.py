@@ -9,24 +9,18 @@ imported only when a session or tokenizer is made (both import in ~0.1 s).
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from agent.checksums import sha256_file
+
+__all__ = ["TextOrPair", "cpu_session", "load_tokenizer", "run_batched", "sha256_file"]
+
 #: One text, or a (first, second) pair for a cross-encoder.
 TextOrPair = str | tuple[str, str]
-
-
-def sha256_file(path: Path) -> str:
-    """Hex SHA-256 of a file, read in 1 MiB blocks."""
-    h = hashlib.sha256()
-    with Path(path).open("rb") as fh:
-        for block in iter(lambda: fh.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
 
 
 def cpu_session(path: Path, error: type[Exception], threads: int | None = None) -> Any:

@@ -21,7 +21,6 @@ are features and, when the model rejects a claim, name the kind of problem.
 from __future__ import annotations
 
 import functools
-import hashlib
 import json
 import math
 import re
@@ -30,6 +29,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from agent.checksums import first_bad_file
 from agent.faithfulness import checks
 from agent.faithfulness.align import Alignment, Unit
 from agent.faithfulness.claims import Claim
@@ -90,10 +90,6 @@ class LearnedModelError(RuntimeError):
     """The learned verifier's files are missing, corrupt or unreadable."""
 
 
-def _sha256(path: Path) -> str:
-    return hashlib.sha256(path.read_bytes()).hexdigest()
-
-
 def _logit(p: float) -> float:
     p = min(max(p, 1e-4), 1 - 1e-4)
     return math.log(p / (1 - p))
@@ -117,12 +113,12 @@ class LearnedModel:
         except (ValueError, KeyError, TypeError) as exc:
             raise LearnedModelError(f"learned verifier manifest {manifest} is unreadable: {exc}") from exc
         path = self.directory / MODEL_FILE
-        if not path.is_file():
+        bad = first_bad_file(self.directory, {MODEL_FILE: expected})
+        if bad is not None and bad[1] is None:
             raise LearnedModelError(f"learned verifier file missing: {path}; reinstall citewise or retrain with evals/train_learned.py")
-        digest = _sha256(path)
-        if digest != expected:
+        if bad is not None:
             raise LearnedModelError(
-                f"learned verifier file {path} is corrupt: SHA-256 {digest} does not match the manifest's {expected}; reinstall citewise"
+                f"learned verifier file {path} is corrupt: SHA-256 {bad[1]} does not match the manifest's {expected}; reinstall citewise"
             )
         raw = json.loads(path.read_text(encoding="utf-8"))
         if list(raw["features"]) != list(FEATURES):

@@ -22,7 +22,8 @@ from typing import Any
 
 import numpy as np
 
-from agent.onnxrt import cpu_session, load_tokenizer, run_batched, sha256_file
+from agent.checksums import first_bad_file
+from agent.onnxrt import cpu_session, load_tokenizer, run_batched
 
 #: Where the shipped model lives (package data).
 PACKAGED_DIR = Path(__file__).resolve().parent.parent / "models" / "verifier"
@@ -64,16 +65,15 @@ def read_manifest(directory: Path) -> VerifierInfo:
         )
     except (ValueError, KeyError, TypeError) as exc:
         raise VerifierError(f"verifier manifest {manifest_path} is unreadable: {exc}") from exc
-    for name in FILES:
-        path = directory / name
-        if not path.is_file():
+    bad = first_bad_file(directory, info.sha256, FILES)
+    if bad is not None:
+        path, digest = bad
+        if digest is None:
             raise VerifierError(f"verifier file missing: {path}; reinstall citewise or retrain with evals/train_verifier.py")
-        digest = sha256_file(path)
-        if digest != info.sha256.get(name):
-            raise VerifierError(
-                f"verifier file {path} is corrupt: SHA-256 {digest} does not match the manifest's "
-                f"{info.sha256.get(name)}; reinstall citewise"
-            )
+        raise VerifierError(
+            f"verifier file {path} is corrupt: SHA-256 {digest} does not match the manifest's "
+            f"{info.sha256.get(path.name)}; reinstall citewise"
+        )
     return info
 
 

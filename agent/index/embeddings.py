@@ -73,7 +73,7 @@ def bundled_model_path(version: str, directory: Path | None = None) -> Path:
     after checking every file against its manifest."""
     import json
 
-    from agent.onnxrt import sha256_file
+    from agent.checksums import first_bad_file
 
     directory = directory or Path(__file__).resolve().parent.parent / "models" / "embedder"
     manifest_path = directory / "manifest.json"
@@ -89,15 +89,15 @@ def bundled_model_path(version: str, directory: Path | None = None) -> Path:
         raise EmbeddingModelError(
             f"embed_model asks for citewise:{version}, but this install ships citewise:{shipped} (set index.embed_model)"
         )
-    for name, want in files.items():
-        path = directory / name
-        if not path.is_file():
+    bad = first_bad_file(directory, files)
+    if bad is not None:
+        path, got = bad
+        if got is None:
             raise EmbeddingModelError(f"the bundled embedder file {path} is missing; reinstall citewise")
-        got = sha256_file(path)
-        if got != want:
-            raise EmbeddingModelError(
-                f"the bundled embedder file {path} is corrupt: SHA-256 {got} does not match the manifest's {want}; reinstall citewise"
-            )
+        raise EmbeddingModelError(
+            f"the bundled embedder file {path} is corrupt: SHA-256 {got} does not match the manifest's "
+            f"{files[str(path.relative_to(directory))]}; reinstall citewise"
+        )
     return directory
 
 
