@@ -123,12 +123,21 @@ class RetrievalSettings(BaseModel):
     )
     rerank: bool = Field(
         default=False,
-        description="Re-rank the top candidates with the learned claim verifier (agent/retrieval/rerank.py): sharper "
-        "for claim-like queries, ~10 verifier calls per candidate.",
+        description="Re-rank the top candidates (agent/retrieval/rerank.py) with retrieval.reranker; costs one "
+        "cross-encoder call per candidate.",
+    )
+    reranker: Literal["cross-encoder", "verifier"] = Field(
+        default="verifier",
+        description="What re-ranks: 'verifier' (the claim verifier's best score over each paper's sentences; ~10 calls "
+        "per paper; held-out SciFact nDCG@10 0.738 vs 0.735 without) or 'cross-encoder' (reranker-v1 in "
+        "agent/models/reranker, one call per paper; 0.729 there: undertrained, see evals/train_reranker.py).",
+    )
+    reranker_path: Path | None = Field(
+        default=None, description="Directory of a re-ranker model (manifest.json, model.onnx, tokenizer.json); None = the packaged one."
     )
     rerank_top: int = Field(default=20, ge=1, description="Candidates re-ranked when retrieval.rerank is on.")
     rerank_weight: float = Field(
-        default=0.5, ge=0, le=1, description="Weight of the verifier's score in the re-ranked score (the rest: the fusion score, normalized)."
+        default=0.5, ge=0, le=1, description="Weight of the re-ranker's score in the re-ranked score (the rest: the fusion score, normalized)."
     )
     paper_cache: int = Field(
         default=4096, ge=0, description="Papers kept in memory per process after being fetched from the store by id."

@@ -39,10 +39,15 @@ from agent.retrieval.fusion import fuse  # noqa: E402
 from agent.settings import Settings  # noqa: E402
 from agent.types import Paper  # noqa: E402
 from evals.splits import is_heldout  # noqa: E402
+from evals.train_reranker import selection_slice  # noqa: E402
 
 EXTERNAL = ROOT.parent / "shared" / "external"
 DEPTH = 100
 RERANK = False  # set by --rerank
+RERANKER = "cross-encoder"  # set by --reranker
+SWEEP_RERANK = False  # set on the re-ranker selection slice with --sweep
+#: Hybrid hits the cross-encoder scores per query in the bench (the blend sweep goes up to this many).
+RERANK_DEPTH = 30
 #: (query, {paper id: graded relevance})
 Item = tuple[str, dict[str, int]]
 
@@ -159,19 +164,77 @@ def method_table(lists: list[dict], items: list[Item], settings: Settings, reran
         "hybrid (rrf k=10, name 2; previous)": metrics(fused_runs(lists, {"bm25": 1, "dense": 1, "name": 2}, "rrf", 10), items),
     }
     if rerank_items is not None:
-        from agent.faithfulness.verifier import get_verifier
-        from agent.retrieval.rerank import rerank
-        from agent.types import SearchHit
-
-        score = get_verifier(None).score
-        runs = []
         shipped_runs = fused_runs(lists, shipped, cfg.fusion, cfg.rrf_k)
-        for (q, _), ls, run in zip(items, lists, shipped_runs):
-            scores = {pid: sc for pid, sc, _ in fuse(ls, shipped, cfg.fusion, cfg.rrf_k)}
-            hits = [SearchHit(paper=rerank_items[pid], score=scores[pid]) for pid in run[: cfg.rerank_top]]
-            runs.append([h.paper.id for h in rerank(q, hits, score, cfg.rerank_top, cfg.rerank_weight)] + run[cfg.rerank_top :])
-        table[f"hybrid + verifier rerank (top {cfg.rerank_top}, weight {cfg.rerank_weight})"] = metrics(runs, items)
+        if RERANKER == "verifier":
+            table[f"hybrid + verifier rerank (top {cfg.rerank_top}, weight {cfg.rerank_weight})"] = metrics(
+                verifier_reranked(lists, items, settings, rerank_items, shipped_runs), items)
+        else:
+            cache = reranker_scores(items, rerank_items, shipped_runs, RERANK_DEPTH)
+            table[f"hybrid + cross-encoder rerank (top {cfg.rerank_top}, weight {cfg.rerank_weight})"] = metrics(
+                reranked_runs(lists, shipped, cfg, cache, shipped_runs, cfg.rerank_top, cfg.rerank_weight), items)
+            table["cross-encoder alone (top 30 of hybrid)"] = metrics(
+                reranked_runs(lists, shipped, cfg, cache, shipped_runs, RERANK_DEPTH, 1.0), items)
+            if SWEEP_RERANK:
+                rerank_sweep(lists, items, shipped, cfg, cache, shipped_runs)
     return table
+
+
+def verifier_reranked(lists, items, settings, papers, shipped_runs) -> list[list[str]]:
+    from agent.faithfulness.verifier import get_verifier
+    from agent.retrieval.rerank import rerank
+    from agent.types import SearchHit
+
+    cfg = settings.retrieval
+    shipped = {"bm25": cfg.lexical_weight, "dense": cfg.dense_weight, "name": cfg.name_match_weight}
+    score, runs = get_verifier(None).score, []
+    for (q, _), ls, run in zip(items, lists, shipped_runs):
+        scores = {pid: sc for pid, sc, _ in fuse(ls, shipped, cfg.fusion, cfg.rrf_k)}
+        hits = [SearchHit(paper=papers[pid], score=scores[pid]) for pid in run[: cfg.rerank_top]]
+        runs.append([h.paper.id for h in rerank(q, hits, score, cfg.rerank_top, cfg.rerank_weight)] + run[cfg.rerank_top :])
+    return runs
+
+
+def reranker_scores(items: list[Item], papers, shipped_runs: list[list[str]], depth: int) -> list[dict[str, float]]:
+    """The cross-encoder's logit for each query's top ``depth`` hybrid hits (computed once, blended many ways)."""
+    from agent.retrieval.rerank import paper_text
+    from agent.retrieval.reranker import get_reranker
+    from agent.types import SearchHit
+
+    model = get_reranker(None)
+    out = []
+    for i, ((q, _), run) in enumerate(zip(items, shipped_runs)):
+        head = run[:depth]
+        logits = model.score(q, [paper_text(SearchHit(paper=papers[pid], score=0.0)) for pid in head])
+        out.append(dict(zip(head, map(float, logits))))
+        if i % 100 == 99:
+            print(f"  re-ranked {i + 1}/{len(items)} queries", file=sys.stderr, flush=True)
+    return out
+
+
+def reranked_runs(lists, weights, cfg, cache, shipped_runs, top: int, weight: float) -> list[list[str]]:
+    """The same blend as agent.retrieval.rerank.rerank_papers, replayed on cached logits."""
+    runs = []
+    for ls, logits, run in zip(lists, cache, shipped_runs):
+        fused = {pid: sc for pid, sc, _ in fuse(ls, weights, cfg.fusion, cfg.rrf_k)}
+        head = run[:top]
+        if not head:
+            runs.append(run)
+            continue
+        def mm(xs: list[float]) -> list[float]:
+            lo, hi = min(xs), max(xs)
+            return [(x - lo) / (hi - lo) if hi > lo else 1.0 for x in xs]
+        rel, fz = mm([logits[p] for p in head]), mm([fused[p] for p in head])
+        blended = [weight * a + (1 - weight) * b for a, b in zip(rel, fz)]
+        runs.append([head[j] for j in sorted(range(len(head)), key=lambda j: -blended[j])] + run[top:])
+    return runs
+
+
+def rerank_sweep(lists, items, weights, cfg, cache, shipped_runs) -> None:
+    print("\n### Re-ranker blend sweep (choose on the re-ranker's selection slice)\n\n| top | weight | nDCG@10 | R@10 |\n|---|---|---|---|")
+    for top in (10, 20, 30):
+        for w in (0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 1.0):
+            m = metrics(reranked_runs(lists, weights, cfg, cache, shipped_runs, top, w), items)
+            print(f"| {top} | {w} | {m['nDCG@10']:.4f} | {m['R@10']:.4f} |")
 
 
 def sweep(lists: list[dict], items: list[Item], title: str) -> None:
@@ -210,7 +273,7 @@ def latency(r: Retriever, queries: list[str], n: int = 120) -> None:
             stages[key].append(dt)
         if RERANK:
             r.search(q, 10, rerank=True)
-            stages.setdefault("hybrid + verifier rerank total", []).append(time.perf_counter() - t4)
+            stages.setdefault(f"hybrid + {cfg.reranker} rerank total (top {cfg.rerank_top})", []).append(time.perf_counter() - t4)
     print(f"\nwarm latency over {len(qs)} queries, {len(r.papers)} papers (ms): " + "; ".join(
         f"{k} p50 {percentile(v, 50) * 1000:.1f} / p95 {percentile(v, 95) * 1000:.1f}" for k, v in stages.items()
     ))
@@ -219,14 +282,22 @@ def latency(r: Retriever, queries: list[str], n: int = 120) -> None:
 def bench_scifact(settings: Settings, fresh: bool, do_sweep: bool) -> None:
     papers, queries = scifact_corpus()
     r = open_bench_store("beir-scifact", settings, papers, fresh)
-    tune = [(q, rel) for qid, q, rel in queries if not is_heldout("scifact", qid)]
+    tune = [(q, rel) for qid, q, rel in queries if not is_heldout("scifact", qid) and not selection_slice(qid)]
+    select = [(q, rel) for qid, q, rel in queries if selection_slice(qid)]
     held = [(q, rel) for qid, q, rel in queries if is_heldout("scifact", qid)]
-    print(f"\n# BEIR SciFact train queries: {len(tune)} tuning + {len(held)} held-out, {len(papers)} abstracts ({r.store.count()} indexed)")
-    lists_tune, lists_held = candidate_lists(r, tune), candidate_lists(r, held)
+    print(f"\n# BEIR SciFact train queries: {len(tune)} tuning + {len(select)} re-ranker selection + {len(held)} held-out, "
+          f"{len(papers)} abstracts ({r.store.count()} indexed)")
+    lists_tune, lists_sel, lists_held = candidate_lists(r, tune), candidate_lists(r, select), candidate_lists(r, held)
     if do_sweep:
-        sweep(lists_tune, tune, "SciFact tuning queries (biased when the embedder was fine-tuned on them)")
+        sweep(lists_tune + lists_sel, tune + select, "SciFact tuning queries (biased when the embedder was fine-tuned on them)")
     rr = r.papers if RERANK else None
-    print_table("BEIR SciFact — tuning part (80% of train queries)", method_table(lists_tune, tune, r.settings, rerank_items=rr))
+    global SWEEP_RERANK
+    print_table("BEIR SciFact — tuning part (68% of train queries; the embedder and re-ranker trained on them)",
+                method_table(lists_tune, tune, r.settings, rerank_items=rr))
+    SWEEP_RERANK = do_sweep
+    print_table("BEIR SciFact — re-ranker selection slice (12%; embedder trained on them, re-ranker not)",
+                method_table(lists_sel, select, r.settings, rerank_items=rr))
+    SWEEP_RERANK = False
     print_table("BEIR SciFact — our held-out part (20% of train queries)", method_table(lists_held, held, r.settings, rerank_items=rr))
     latency(r, [q for q, _ in held])
 
@@ -254,7 +325,7 @@ def bench_pubmedqa(settings: Settings, fresh: bool, do_sweep: bool = False) -> N
     papers, items = pubmedqa_corpus()
     r = open_bench_store("pubmedqa", settings, papers, fresh)
     lists = candidate_lists(r, items)
-    table = method_table(lists, items, r.settings, rerank_items=r.papers if RERANK else None)
+    table = method_table(lists, items, r.settings)
     runs_shipped = fused_runs(lists, {"bm25": r.settings.retrieval.lexical_weight, "dense": r.settings.retrieval.dense_weight,
                                       "name": r.settings.retrieval.name_match_weight}, r.settings.retrieval.fusion, r.settings.retrieval.rrf_k)
     print(f"\n# PubMedQA: {len(items)} questions, {len(papers)} contexts; gold = own abstract")
@@ -267,6 +338,10 @@ def bench_pubmedqa(settings: Settings, fresh: bool, do_sweep: bool = False) -> N
         r1 = {m: mean([recall_at([p for p, _ in lists[i][m]], items[i][1], 1) for i in sel]) for m in ("bm25", "dense")}
         hy = mean([recall_at(runs_shipped[i], items[i][1], 1) for i in sel])
         print(f"\nPubMedQA recall@1 ({label}) — bm25 {r1['bm25']:.3f}, dense {r1['dense']:.3f}, hybrid (shipped) {hy:.3f}")
+    if RERANK:  # the re-ranker trained on questions outside the test split: score it on the test split only
+        sel = [i for i, (_, g) in enumerate(items) if set(g) <= test_ids]
+        sub_lists, sub_items = [lists[i] for i in sel], [items[i] for i in sel]
+        print_table("PubMedQA test split (500), with re-ranking", method_table(sub_lists, sub_items, r.settings, rerank_items=r.papers))
     if do_sweep:
         sel = [i for i, (_, g) in enumerate(items) if set(g) <= test_ids]
         sweep([lists[i] for i in sel], [items[i] for i in sel], "PubMedQA test split (500)")
@@ -281,12 +356,14 @@ def main() -> None:
                     help="override index.embed_runtime (a non-default one gets its own index directory)")
     ap.add_argument("--sweep", action="store_true", help="print the fusion grid on each set (SciFact: tuning queries; PubMedQA: test split)")
     ap.add_argument("--fresh", action="store_true", help="re-index from scratch")
-    ap.add_argument("--rerank", action="store_true", help="also score hybrid + verifier re-ranking (slow: ~200 verifier calls a query)")
+    ap.add_argument("--rerank", action="store_true", help="also score hybrid + re-ranking of the top candidates")
+    ap.add_argument("--reranker", choices=["cross-encoder", "verifier"], default="cross-encoder",
+                    help="which re-ranker --rerank scores (verifier: slow, ~200 calls a query)")
     ap.add_argument("--fusion", choices=["rrf", "convex"], default=None, help="override retrieval.fusion")
     ap.add_argument("--weights", default=None, help="override bm25,dense,name weights, e.g. 1,0.7,0.1")
     args = ap.parse_args()
-    global RERANK
-    RERANK = args.rerank
+    global RERANK, RERANKER
+    RERANK, RERANKER = args.rerank, args.reranker
     settings = Settings()
     if args.embed_model:
         settings = settings.with_overrides(**{"index.embed_model": args.embed_model})
@@ -294,6 +371,7 @@ def main() -> None:
         settings = settings.with_overrides(**{"index.embed_runtime": args.runtime})
     if args.fusion:
         settings = settings.with_overrides(**{"retrieval.fusion": args.fusion})
+    settings = settings.with_overrides(**{"retrieval.reranker": args.reranker})
     if args.weights:
         b, d, n = (float(x) for x in args.weights.split(","))
         settings = settings.with_overrides(**{"retrieval.lexical_weight": b, "retrieval.dense_weight": d, "retrieval.name_match_weight": n})

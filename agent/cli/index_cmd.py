@@ -131,13 +131,17 @@ def search(
     queries: Annotated[Optional[Path], typer.Option("--queries", help="File with one query per line; one result list per line.")] = None,
     method: Annotated[str, typer.Option("--method", help="hybrid | bm25 | dense")] = "hybrid",
     json_out: Annotated[bool, typer.Option("--json", help="Print [{id, title, score}, ...] best first.")] = False,
+    rerank: Annotated[
+        Optional[bool],
+        typer.Option("--rerank/--no-rerank", help="Re-rank the top hybrid hits with the learned cross-encoder (default: retrieval.rerank)."),
+    ] = None,
 ) -> None:
     """Find the papers that best match a query (hybrid BM25 + dense + name matching)."""
     if (query is None) == (queries is None):
         raise UserError("give either a QUERY or --queries FILE (not both)")
     if method not in ("hybrid", "bm25", "dense"):
         raise UserError(f"--method must be hybrid, bm25 or dense, not {method!r}")
-    settings = load_settings(**{"retrieval.k": k})
+    settings = load_settings(**{"retrieval.k": k, "retrieval.rerank": rerank})
     if queries is not None:
         if not queries.is_file():
             raise UserError(f"{queries}: no such file")

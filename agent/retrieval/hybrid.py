@@ -72,12 +72,22 @@ class Retriever:
             if pid in found
         ]
         if do_rerank:
+            hits = self._rerank(query, hits)
+        return hits[:k]
+
+    def _rerank(self, query: str, hits: list[SearchHit]) -> list[SearchHit]:
+        cfg = self.settings.retrieval
+        if cfg.reranker == "verifier":
             from agent.faithfulness.verifier import get_verifier
-            from agent.retrieval.rerank import rerank as rerank_hits
+            from agent.retrieval.rerank import rerank
 
             path = self.settings.faithfulness.verifier_path
-            hits = rerank_hits(query, hits, get_verifier(str(path) if path else None).score, cfg.rerank_top, cfg.rerank_weight)
-        return hits[:k]
+            return rerank(query, hits, get_verifier(str(path) if path else None).score, cfg.rerank_top, cfg.rerank_weight)
+        from agent.retrieval.rerank import rerank_papers
+        from agent.retrieval.reranker import get_reranker
+
+        model = get_reranker(str(cfg.reranker_path) if cfg.reranker_path else None)
+        return rerank_papers(query, hits, model.score, cfg.rerank_top, cfg.rerank_weight)
 
     def _hits(self, scored: list[tuple[str, float]], name: str) -> list[SearchHit]:
         found = self.papers.get_many(pid for pid, _ in scored)
