@@ -143,7 +143,7 @@ def client_main(args: argparse.Namespace) -> None:
     from agent.retrieval import Retriever
 
     embedder = ProjectionEmbedder(args.seed)
-    hybrid_mod.get_embedder = lambda *a, **k: embedder  # the vectors were made by this projection
+    hybrid_mod.embedder_for = lambda *a, **k: embedder  # the vectors were made by this projection
     s = settings_for(Path(args.home), args.url, COLLECTION)
     spec = json.loads(Path(args.spec).read_text())
     retriever = Retriever(open_store(s), s)
