@@ -212,20 +212,16 @@ def reranker_scores(items: list[Item], papers, shipped_runs: list[list[str]], de
 
 
 def reranked_runs(lists, weights, cfg, cache, shipped_runs, top: int, weight: float) -> list[list[str]]:
-    """The same blend as agent.retrieval.rerank.rerank_papers, replayed on cached logits."""
+    """agent.retrieval.rerank.rerank_papers on each query's hybrid hits, with the cached logits as the scorer."""
+    from agent.retrieval.rerank import rerank_papers
+    from agent.types import Paper, SearchHit
+
     runs = []
     for ls, logits, run in zip(lists, cache, shipped_runs):
         fused = {pid: sc for pid, sc, _ in fuse(ls, weights, cfg.fusion, cfg.rrf_k)}
-        head = run[:top]
-        if not head:
-            runs.append(run)
-            continue
-        def mm(xs: list[float]) -> list[float]:
-            lo, hi = min(xs), max(xs)
-            return [(x - lo) / (hi - lo) if hi > lo else 1.0 for x in xs]
-        rel, fz = mm([logits[p] for p in head]), mm([fused[p] for p in head])
-        blended = [weight * a + (1 - weight) * b for a, b in zip(rel, fz)]
-        runs.append([head[j] for j in sorted(range(len(head)), key=lambda j: -blended[j])] + run[top:])
+        hits = [SearchHit(paper=Paper(id=pid, title=pid, abstract="", original_title=pid), score=fused[pid]) for pid in run[:top]]
+        order = rerank_papers("", hits, lambda _q, _texts, h=hits, lg=logits: [lg[x.paper.id] for x in h], top, weight)
+        runs.append([h.paper.id for h in order] + run[top:])
     return runs
 
 
