@@ -142,6 +142,13 @@ class RetrievalSettings(BaseModel):
     paper_cache: int = Field(
         default=4096, ge=0, description="Papers kept in memory per process after being fetched from the store by id."
     )
+    background_rebuild_above: int = Field(
+        default=50_000, ge=0,
+        description="When the store changed since the lexical snapshot and holds at least this many papers, a "
+        "process answers at once from the previous snapshot (dense search and paper fetches already see the "
+        "change) and rebuilds it in a background thread, swapping it in when done; below, it rebuilds first. "
+        "One process builds at a time (a lock file); the others wait for its snapshot instead of building their own.",
+    )
     rrf_k: int = Field(default=10, ge=1, description="Reciprocal-rank-fusion constant (higher flattens rank differences; 10 was best on evals/questions.jsonl).")
     lexical_weight: float = Field(default=1.0, ge=0, description="Weight of the BM25 ranking in the fusion.")
     dense_weight: float = Field(

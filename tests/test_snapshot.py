@@ -73,6 +73,48 @@ def test_snapshot_is_reused_then_rebuilt_when_another_client_writes(settings: Se
     assert not later.snapshot.fresh_for(open_store(settings).state())
 
 
+def test_a_big_stale_store_answers_at_once_and_rebuilds_in_the_background(settings: Settings, tmp_path: Path, tiny: None) -> None:
+    from agent.index import index_corpus, open_store
+    from agent.retrieval import Retriever
+    from agent.types import Paper
+
+    s = settings.with_overrides(**{"retrieval.background_rebuild_above": 3})
+    index_corpus(open_store(s), [write(tmp_path / "a.jsonl", rows(5))], s)
+    first = Retriever(open_store(s), s)
+    open_store(s).add([Paper(id="late", title="LateNet: a late paper", abstract="LateNet arrives after the snapshot.", source="x")])
+    later = Retriever(open_store(s), s)
+    # It started on the previous snapshot (no wait for the build) and fetches the new paper by id already.
+    assert "late" in later.papers.get_many(["late", "p1"])
+    later.wait_for_rebuild(60)
+    assert not later.rebuilding
+    assert later.snapshot.path != first.snapshot.path and later.snapshot.fresh_for(open_store(s).state())
+    assert len(later.papers) == 6
+    assert later.search("What is LateNet?", 3, method="bm25")[0].paper.id == "late"
+    # Below the threshold the rebuild comes first, as before.
+    small = settings.with_overrides(**{"retrieval.background_rebuild_above": 100})
+    open_store(small).add([Paper(id="later", title="LaterNet", abstract="LaterNet is later still.", source="x")])
+    r = Retriever(open_store(small), small)
+    assert not r.rebuilding and r.snapshot.fresh_for(open_store(small).state())
+
+
+def test_concurrent_builds_wait_for_one_another_and_build_once(settings: Settings, tmp_path: Path, tiny: None) -> None:
+    from concurrent.futures import ThreadPoolExecutor
+
+    from agent.index import index_corpus, open_store
+    from agent.retrieval.snapshot import CURRENT, build_snapshot, snapshot_root
+    from agent.types import Paper
+
+    index_corpus(open_store(settings), [write(tmp_path / "a.jsonl", rows(5))], settings)
+    open_store(settings).add([Paper(id="late", title="LateNet", abstract="LateNet arrives late.", source="x")])
+    with ThreadPoolExecutor(3) as pool:  # each call opens the lock file itself, as separate processes do
+        paths = list(pool.map(lambda _: build_snapshot(open_store(settings), settings), range(3)))
+    assert len(set(paths)) == 1  # the later callers found the first one's snapshot fresh
+    builds = [p for p in snapshot_root(settings).iterdir() if p.name != CURRENT and not p.name.startswith(".")]
+    assert builds == [paths[0]]
+    # A fresh snapshot is not rebuilt.
+    assert build_snapshot(open_store(settings), settings) == paths[0]
+
+
 def test_a_broken_snapshot_is_rebuilt(settings: Settings, tmp_path: Path, tiny: None) -> None:
     from agent.index import index_corpus, open_store
     from agent.retrieval import Retriever

@@ -153,6 +153,12 @@ def search(
     from agent.retrieval import open_retriever
 
     retriever = open_retriever(settings)
+    if retriever.rebuilding:
+        err_console.print(
+            f"note: the store changed since its lexical index was built ({retriever.snapshot.count:,} papers then, "
+            f"{retriever.store.count():,} now): BM25 and name matches come from it while it is rebuilt in the "
+            "background; dense search already sees every paper"
+        )
     for line in lines:
         hits = retriever.search(line, settings.retrieval.k, method=method)  # type: ignore[arg-type]
         rows = [{"id": h.paper.id, "title": h.paper.title, "score": round(h.score, 6)} for h in hits]

@@ -7,6 +7,8 @@ reciprocal rank fusion stays available (``retrieval.fusion = "rrf"``).
 
 from __future__ import annotations
 
+import logging
+import threading
 from typing import Literal
 
 from agent.index.embeddings import embedder_for
@@ -15,7 +17,7 @@ from agent.retrieval.fusion import fuse
 from agent.retrieval.lexical import BM25Index
 from agent.retrieval.names import NameIndex
 from agent.retrieval.papers import PaperMap
-from agent.retrieval.snapshot import open_snapshot
+from agent.retrieval.snapshot import Snapshot, open_current, rebuild
 from agent.settings import Settings
 from agent.types import SearchHit
 
@@ -33,14 +35,56 @@ class Retriever:
     def __init__(self, store: PaperStore, settings: Settings) -> None:
         self.store = store
         self.settings = settings
+        self._rebuild_thread: threading.Thread | None = None
+        self._rebuild_lock = threading.Lock()
         self.refresh()
 
     def refresh(self) -> None:
-        """Open the lexical snapshot that matches the store now (rebuilding it if papers changed)."""
-        self.snapshot = open_snapshot(self.store, self.settings)
-        self.papers = PaperMap(self.store, self.snapshot, self.settings.retrieval.paper_cache)
-        self.bm25: BM25Index = self.snapshot.bm25
-        self.names: NameIndex = self.snapshot.names
+        """Open the lexical snapshot that matches the store now.
+
+        When papers changed since it was built, it is rebuilt first; for a store of at least
+        ``retrieval.background_rebuild_above`` papers the previous snapshot answers meanwhile and the rebuild
+        runs in a background thread (:attr:`rebuilding`).
+        """
+        snap, stale = open_current(self.store, self.settings)
+        if snap is not None and stale and snap.count >= self.settings.retrieval.background_rebuild_above:
+            self._use(snap)
+            self._rebuild_in_background()
+        elif snap is not None and not stale:
+            self._use(snap)
+        else:
+            self._use(rebuild(self.store, self.settings))
+
+    @property
+    def rebuilding(self) -> bool:
+        """Whether a background rebuild of the lexical snapshot is under way."""
+        thread = self._rebuild_thread
+        return thread is not None and thread.is_alive()
+
+    def wait_for_rebuild(self, timeout: float | None = None) -> None:
+        thread = self._rebuild_thread
+        if thread is not None:
+            thread.join(timeout)
+
+    def _use(self, snap: Snapshot) -> None:
+        papers = PaperMap(self.store, snap, self.settings.retrieval.paper_cache)
+        self.snapshot, self.papers = snap, papers
+        self.bm25: BM25Index = snap.bm25
+        self.names: NameIndex = snap.names
+
+    def _rebuild_in_background(self) -> None:
+        with self._rebuild_lock:
+            if self.rebuilding:
+                return
+
+            def work() -> None:
+                try:
+                    self._use(rebuild(self.store, self.settings))
+                except Exception as exc:  # noqa: BLE001 - the previous snapshot keeps answering
+                    logging.getLogger(__name__).warning("background rebuild of the lexical index failed: %s", exc)
+
+            self._rebuild_thread = threading.Thread(target=work, name="citewise-lexical-rebuild", daemon=True)
+            self._rebuild_thread.start()
 
     def _dense(self, query: str, n: int) -> list[tuple[str, float]]:
         embedder = embedder_for(self.settings)

@@ -10,10 +10,14 @@ the previous one keeps its open files after it is removed.
 :func:`open_snapshot` opens ``current`` when its manifest matches the store's state and rebuilds it otherwise
 (a paper was added, changed or removed since, by this process or any other client of the same Chroma
 server). The indexing commands rebuild right after they write, so other processes start on a fresh one.
+One process builds at a time: a build holds ``.build.lock`` (``flock``), and a process that waited for it
+opens the snapshot the other one built when it matches the store, instead of building its own.
 """
 
 from __future__ import annotations
 
+import atexit
+import fcntl
 import hashlib
 import json
 import os
@@ -44,6 +48,10 @@ LEXICAL_DIR = "lexical"
 BUILD_PREFIX = "build-"
 #: An unfinished build directory (no manifest) older than this was left by a killed process: removed.
 ABANDONED_BUILD_S = 6 * 3600
+#: The lock file a build holds (one build at a time across processes).
+BUILD_LOCK = ".build.lock"
+#: Builds under way in this process, removed if it exits first (a background rebuild is a daemon thread).
+_IN_PROGRESS: set[Path] = set()
 #: Most ``?`` parameters in one SQLite statement (SQLite's default limit is far above).
 SQL_CHUNK = 500
 
@@ -158,12 +166,32 @@ def _write_names(path: Path, pages: Iterable[list[Paper]], builder: BM25Builder,
     return done, max_words
 
 
+@atexit.register
+def _remove_unfinished() -> None:
+    for path in list(_IN_PROGRESS):
+        shutil.rmtree(path, ignore_errors=True)
+
+
 def build_snapshot(store: PaperStore, settings: Settings, progress: Progress | None = None) -> Path:
-    """Read the store page by page into a new snapshot, make it ``current``, drop older ones; returns its path."""
+    """Make ``current`` match the store: a new snapshot read page by page (older ones dropped), or the one
+    another process finished while this one waited for the build lock. Returns its path."""
     root = snapshot_root(settings)
     root.mkdir(parents=True, exist_ok=True)
-    state = store.state()  # before reading: a write during the build leaves the snapshot stale, not wrong
+    with (root / BUILD_LOCK).open("a") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        try:
+            state = store.state()  # before reading: a write during the build leaves the snapshot stale, not wrong
+            done = current_snapshot(settings)
+            if done is not None and done.fresh_for(state):
+                return done.path
+            return _build(store, settings, root, state, progress)
+        finally:
+            fcntl.flock(lock, fcntl.LOCK_UN)
+
+
+def _build(store: PaperStore, settings: Settings, root: Path, state: tuple[str | None, int], progress: Progress | None) -> Path:
     tmp = Path(tempfile.mkdtemp(prefix=BUILD_PREFIX, dir=root))
+    _IN_PROGRESS.add(tmp)
     try:
         builder = BM25Builder()
         papers, max_words = _write_names(tmp / NAMES_DB, store.iter_pages(), builder, progress, state[1])
@@ -185,6 +213,8 @@ def build_snapshot(store: PaperStore, settings: Settings, progress: Progress | N
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
+    finally:
+        _IN_PROGRESS.discard(tmp)
     _remove_old(root, keep=tmp.name)
     return tmp
 
@@ -223,10 +253,20 @@ def current_snapshot(settings: Settings) -> Snapshot | None:
 
 def open_snapshot(store: PaperStore, settings: Settings, progress: Progress | None = None) -> Snapshot:
     """A snapshot matching the store's state now: the current one, or a new build when the store changed."""
-    state = store.state()
-    snap = current_snapshot(settings)
-    if snap is not None and snap.fresh_for(state):
+    snap, stale = open_current(store, settings)
+    if snap is not None and not stale:
         return snap
+    return rebuild(store, settings, progress)
+
+
+def open_current(store: PaperStore, settings: Settings) -> tuple[Snapshot | None, bool]:
+    """The current snapshot (None when there is none) and whether the store changed since it was built."""
+    snap = current_snapshot(settings)
+    return snap, snap is None or not snap.fresh_for(store.state())
+
+
+def rebuild(store: PaperStore, settings: Settings, progress: Progress | None = None) -> Snapshot:
+    """Build (or wait for another process's build of) the snapshot of the store now, and open it."""
     built = load_snapshot(build_snapshot(store, settings, progress))
     if built is None:  # pragma: no cover - only when the disk fails under us
         raise OSError(f"the lexical index just built under {snapshot_root(settings)} cannot be opened")
