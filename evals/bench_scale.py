@@ -85,8 +85,11 @@ def _du_mb(path: Path) -> float:
     return sum(f.stat().st_size for f in path.rglob("*") if f.is_file()) / 2**20 if path.exists() else 0.0
 
 
-def settings_for(home: Path, url: str, collection: str) -> Settings:
-    return Settings(home=home, index={"chroma_url": url, "collection": collection, "add_batch_size": UPSERT_BATCH})
+def settings_for(home: Path, url: str, collection: str, dense_weight: float | None = None) -> Settings:
+    retrieval = {} if dense_weight is None else {"dense_weight": dense_weight}
+    return Settings(
+        home=home, index={"chroma_url": url, "collection": collection, "add_batch_size": UPSERT_BATCH}, retrieval=retrieval
+    )
 
 
 def ingest(n: int, needles: int, seed: int, home: Path, url: str, server_pid: int) -> tuple[dict, list]:
@@ -144,12 +147,12 @@ def client_main(args: argparse.Namespace) -> None:
 
     embedder = ProjectionEmbedder(args.seed)
     hybrid_mod.embedder_for = lambda *a, **k: embedder  # the vectors were made by this projection
-    s = settings_for(Path(args.home), args.url, COLLECTION)
+    s = settings_for(Path(args.home), args.url, COLLECTION, args.dense_weight)
     spec = json.loads(Path(args.spec).read_text())
     retriever = Retriever(open_store(s), s)
     retriever.search(spec["general"][0], K)
     first = time.time() - args.started
-    out = {"start_to_first_query_s": first, "start_cpu_s": _cpu_s("self"), "papers_seen": len(retriever.papers)}
+    out = {"dense_weight": s.retrieval.dense_weight, "start_to_first_query_s": first, "start_cpu_s": _cpu_s("self"), "papers_seen": len(retriever.papers)}
     found = 0
     questions = [(q, nd["paper_id"]) for nd in spec["needles"] for q in nd["questions"]]
     for q, pid in questions:
@@ -174,16 +177,18 @@ def client_main(args: argparse.Namespace) -> None:
     Path(args.result).write_text(json.dumps(out))
 
 
-def run_client(home: Path, url: str, spec: Path, seed: int, server_pid: int) -> dict:
+def run_client(home: Path, url: str, spec: Path, seed: int, server_pid: int, dense_weight: float | None) -> dict:
     result = spec.with_suffix(".result.json")
     started = time.time()
     cmd = [sys.executable, str(Path(__file__).resolve()), "client", "--home", str(home), "--url", url,
            "--spec", str(spec), "--seed", str(seed), "--started", repr(started), "--result", str(result), "--server-pid", str(server_pid)]
+    if dense_weight is not None:
+        cmd += ["--dense-weight", repr(dense_weight)]
     subprocess.run(cmd, check=True, cwd=ROOT)
     return json.loads(result.read_text())
 
 
-def bench_one(n: int, args: argparse.Namespace, work: Path) -> dict:
+def bench_one(n: int, args: argparse.Namespace, work: Path) -> list[dict]:
     server_dir, home = work / f"server-{n}", work / f"home-{n}"
     proc, url = start_server(server_dir)
     try:
@@ -194,21 +199,23 @@ def bench_one(n: int, args: argparse.Namespace, work: Path) -> dict:
             "general": general_queries(args.queries, args.seed),
             "needles": [{"paper_id": nd.paper_id, "questions": nd.questions} for nd in planted],
         }))
-        # The client shares the indexer's home, so it opens the snapshot the ingest built (no rebuild).
-        row |= run_client(home, url, spec, args.seed, proc.pid)
+        # Each client shares the indexer's home, so it opens the snapshot the ingest built (no rebuild); one
+        # fresh client per fusion weight (None: the shipped settings).
+        rows = [row | run_client(home, url, spec, args.seed, proc.pid, w) for w in args.dense_weights or [None]]
         if args.embed_sample:
-            row |= minilm_sample(args.embed_sample, args.seed, home, url)
-        row["server_rss_mb"] = _status(proc.pid, "VmHWM")
-        row["disk_server_mb"] = _du_mb(server_dir)
-        row["disk_lexical_mb"] = _du_mb(home / "lexical")
+            rows[0] |= minilm_sample(args.embed_sample, args.seed, home, url)
+        for r in rows:
+            r["server_rss_mb"] = _status(proc.pid, "VmHWM")
+            r["disk_server_mb"] = _du_mb(server_dir)
+            r["disk_lexical_mb"] = _du_mb(home / "lexical")
     finally:
         proc.terminate()
         proc.wait(timeout=60)
-    return row
+    return rows
 
 
 COLUMNS = [
-    ("papers", "n", "{:,}"), ("ingest/s (precomputed)", "ingest_rate", "{:,.0f}"), ("ingest CPU-s", "ingest_cpu_s", "{:,.0f}"),
+    ("papers", "n", "{:,}"), ("dense weight", "dense_weight", "{:g}"), ("ingest/s (precomputed)", "ingest_rate", "{:,.0f}"), ("ingest CPU-s", "ingest_cpu_s", "{:,.0f}"),
     ("lexical build s", "snapshot_s", "{:,.1f}"), ("ingest/s (MiniLM CPU)", "minilm_rate", "{:,.1f}"),
     ("MiniLM CPU-ms/paper", "minilm_cpu_ms", "{:,.0f}"),
     ("start→1st query s", "start_to_first_query_s", "{:.2f}"), ("its CPU-s", "start_cpu_s", "{:.2f}"), ("p50 c1 ms", "p50_c1_ms", "{:.0f}"),
@@ -239,11 +246,17 @@ def main() -> None:
     client.add_argument("--started", type=float, required=True)
     client.add_argument("--server-pid", type=int, default=0)
     client.add_argument("--latency-queries", type=int, default=LATENCY_QUERIES)
+    client.add_argument("--dense-weight", type=float, default=None)
     parser.add_argument("--n", type=int, nargs="+", default=[10_000])
     parser.add_argument("--needles", type=int, default=200)
     parser.add_argument("--queries", type=int, default=200, help="SciFact claims timed besides the needle questions")
     parser.add_argument("--embed-sample", type=int, default=256, help="papers ingested with MiniLM on the CPU (0 = skip)")
     parser.add_argument("--seed", type=int, default=18)
+    parser.add_argument(
+        "--dense-weights", type=float, nargs="+", default=None,
+        help="one client per fusion dense weight (default: the shipped setting). The bench's vectors are random "
+        "projections of word counts, a weaker dense signal than embedder-v1, for which the shipped weight was chosen",
+    )
     parser.add_argument("--work", type=Path, default=None, help="working directory (default: a temporary one, removed)")
     parser.add_argument("--out", type=Path, default=None, help="write the rows as JSON here")
     args = parser.parse_args()
@@ -254,7 +267,7 @@ def main() -> None:
     rows = []
     try:
         for n in args.n:
-            rows.append(bench_one(n, args, work))
+            rows.extend(bench_one(n, args, work))
             print_table(rows)
     finally:
         if args.work is None:
