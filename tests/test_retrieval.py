@@ -139,3 +139,42 @@ def test_convex_fusion_keeps_a_confident_hit_ahead_where_rrf_does_not() -> None:
     assert fuse(lists, {"bm25": 1.0, "dense": 1.0}, "rrf", 10) == rrf
     # A paper missing from a list scores 0 there; an empty list changes nothing.
     assert [p for p, _, _ in convex_fuse({"bm25": [("x", 2.0)], "dense": []}, {})] == ["x"]
+
+
+def test_bm25_search_matches_bm25s_own_scores_and_order(tmp_path: Path) -> None:
+    """Our scoring (one bincount over the postings) and pick (among matching papers) against bm25s's own
+    retrieve, on a corpus full of tied scores (copies) and papers with no query word."""
+    import bm25s
+    import numpy as np
+
+    from agent.retrieval.lexical import BM25_DIR, BM25Index
+
+    words = ["graph", "contrastive", "negative", "sampling", "vision", "language", "retrieval", "dense", "sparse"]
+    rng = np.random.default_rng(3)
+    papers = []
+    for i in range(400):
+        text = " ".join(rng.choice(words, size=int(rng.integers(3, 12))))
+        papers.append(Paper(id=f"p{i}", title=f"Study {i % 7}", abstract=text if i % 5 else "unrelated words only", source="t"))
+    papers += [Paper(id=f"copy{i}", title="Study 1", abstract="graph contrastive negative", source="t") for i in range(30)]
+    index = BM25Index(papers)
+    index.save(tmp_path / "bm25")
+    loaded = BM25Index.load(tmp_path / "bm25")
+    raw = bm25s.BM25.load(str(tmp_path / "bm25" / BM25_DIR))  # bm25s's own scoring and pick, untouched
+    for query in ["graph negative sampling", "dense retrieval of vision language", "contrastive", "nothing matches here"]:
+        ours = loaded.search(query, 25)
+        tokens = loaded._query_tokens(query)
+        if not tokens:
+            assert ours == []
+            continue
+        docs, scores = raw.retrieve([tokens], k=len(papers), show_progress=False)
+        theirs = {loaded.ids[int(d)]: float(s) for d, s in zip(docs[0], scores[0]) if s > 0}
+        assert [s for _, s in ours] == sorted((s for _, s in ours), reverse=True)
+        assert len(ours) == min(25, len(theirs))
+        for pid, score in ours:
+            assert abs(theirs[pid] - score) < 1e-4
+        # The pick is the true top: nothing left out scores above the last one kept.
+        kept = {pid for pid, _ in ours}
+        assert max((s for pid, s in theirs.items() if pid not in kept), default=0) <= ours[-1][1] + 1e-4
+        # Ties are in index order, so a search is reproducible.
+        tied = [pid for pid, s in ours if abs(s - ours[0][1]) < 1e-9]
+        assert tied == sorted(tied, key=lambda pid: list(loaded.ids).index(pid))

@@ -297,12 +297,14 @@ class PaperStore:
         return [pid for got in self._pages([], where) for pid in got["ids"]]
 
     def dense_search(self, query_embedding: list[float], n: int) -> list[tuple[str, float]]:
-        """(id, cosine similarity) of the ``n`` nearest papers, best first."""
-        total = self.count()
-        if total == 0:
-            return []
+        """(id, cosine similarity) of the ``n`` nearest papers, best first (fewer when the store holds fewer).
+
+        No count first: Chroma answers a short list for a small store, and counting costs about 100 ms a
+        query at a million papers."""
         self.check_embedder()
-        res = self.collection.query(query_embeddings=[query_embedding], n_results=min(n, total), include=["distances"])
+        res = self.collection.query(query_embeddings=[query_embedding], n_results=n, include=["distances"])
+        if not res["ids"] or not res["ids"][0]:
+            return []
         return [(pid, 1.0 - float(d)) for pid, d in zip(res["ids"][0], res["distances"][0])]
 
     def embeddings(self, ids: list[str]) -> dict[str, list[float]]:

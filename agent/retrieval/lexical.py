@@ -58,6 +58,22 @@ class BM25Builder:
         return index
 
 
+def _bincount_relevance(
+    data: np.ndarray, indptr: np.ndarray, indices: np.ndarray, num_docs: int, query_tokens_ids: np.ndarray, dtype: Any
+) -> np.ndarray:
+    """bm25s's per-document score sum for the query's tokens, with one ``np.bincount`` over their postings.
+
+    bm25s adds each token's postings with ``np.add.at``, which costs about 100 ms for the common words of a
+    question at a million papers (a p95 of 250 ms measured); the sum is the same, in float64 then cast.
+    """
+    starts, ends = indptr[query_tokens_ids], indptr[query_tokens_ids + 1]
+    if not len(starts):
+        return np.zeros(num_docs, dtype=dtype)
+    docs = np.concatenate([indices[s:e] for s, e in zip(starts, ends)])
+    weights = np.concatenate([data[s:e] for s, e in zip(starts, ends)])
+    return np.bincount(docs, weights=weights, minlength=num_docs).astype(dtype, copy=False)
+
+
 class BM25Index:
     """BM25 over papers: built in memory (``BM25Index(papers)``), or loaded from a saved directory."""
 
@@ -76,6 +92,8 @@ class BM25Index:
             self._set(built._retriever, built.ids)
 
     def _set(self, retriever: Any, ids: Sequence[str]) -> None:
+        if getattr(retriever, "nonoccurrence_array", None) is None:  # plain BM25 (our "lucene" method)
+            retriever._compute_relevance_from_scores = _bincount_relevance
         self._retriever = retriever
         self.ids = ids
         self._vocab = retriever.vocab_dict
@@ -113,19 +131,24 @@ class BM25Index:
         return [t for t in tokens if t in self._vocab]
 
     def search(self, query: str, n: int) -> list[tuple[str, float]]:
-        """(id, BM25 score) of up to ``n`` papers with a positive score, best first."""
-        if self._retriever is None:
+        """(id, BM25 score) of up to ``n`` papers with a positive score, best first (ties: index order).
+
+        Scores come from bm25s; the top ``n`` are picked among the papers that have any query word.
+        bm25s's own pick (``np.argpartition`` over every paper) took up to 260 ms at a million papers,
+        where most scores are zero; over the matching papers alone it takes about 10 ms.
+        """
+        if self._retriever is None or n <= 0:
             return []
         tokens = self._query_tokens(query)
         if not tokens:
             return []
-        k = min(n, len(self.ids))
-        docs, scores = self._retriever.retrieve([tokens], k=k, show_progress=False)
-        out = []
-        for idx, score in zip(np.asarray(docs)[0], np.asarray(scores)[0]):
-            if score > 0:
-                out.append((self.ids[int(idx)], float(score)))
-        return out
+        token_ids = np.asarray(self._retriever.get_tokens_ids(tokens), dtype=np.int64)
+        scores = self._retriever.get_scores_from_ids(token_ids)
+        hit = np.flatnonzero(scores > 0)
+        if len(hit) > n:
+            hit = hit[np.argpartition(-scores[hit], n - 1)[:n]]
+        best = hit[np.lexsort((hit, -scores[hit]))]
+        return [(self.ids[int(i)], float(scores[i])) for i in best]
 
 
 class _IdColumn(Sequence[str]):
