@@ -149,6 +149,36 @@ def test_openai_backend_against_real_server(llama_server: str, tmp_path: Path, m
     llm.close()
 
 
+def test_concurrent_clients_of_one_real_server_each_get_their_whole_answer(llama_server: str, tmp_path: Path, monkeypatch):
+    """Several Citewise clients (UI workers, eval workers) share one model server: every request is served
+    in full and to the right caller, whether the server runs them in parallel slots or one after another."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    monkeypatch.delenv("OPENAI_API_KEY", raising=False)
+    monkeypatch.setenv("TIKTOKEN_CACHE_DIR", str(tmp_path / "tiktoken"))
+    settings = Settings(
+        home=tmp_path / "home",
+        llm={"openai_base_url": llama_server, "max_tokens": 12, "timeout_s": 300, "max_retries": 0, "temperature": 0.0},
+    )
+    words = ["apple", "river", "candle", "orbit"]
+
+    def ask(word: str) -> str:
+        llm = load_llm("openai:qwen-0.5b", settings)
+        try:
+            return "".join(llm.stream([
+                {"role": "system", "content": "You are terse."},
+                {"role": "user", "content": f"Repeat exactly this one word and nothing else: {word}"},
+            ]))
+        finally:
+            llm.close()
+
+    with ThreadPoolExecutor(len(words)) as pool:
+        answers = list(pool.map(ask, words))
+    assert all(a.strip() for a in answers)
+    # Each caller got its own answer, not another stream's tokens.
+    assert sum(w in a.lower() for w, a in zip(words, answers)) >= len(words) - 1, answers
+
+
 def test_prefix_state_cache_skips_the_system_prompt_in_a_fresh_process(gguf_path: Path, tmp_path: Path):
     """The state after the system prompt is saved once, restored by the next load, and gives the same output."""
     from agent.llm import llamacpp
