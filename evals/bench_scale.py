@@ -50,8 +50,8 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
-def start_server(path: Path) -> tuple[subprocess.Popen, str]:
-    port = _free_port()
+def start_server(path: Path, port: int | None = None) -> tuple[subprocess.Popen, str]:
+    port = port or _free_port()
     proc = subprocess.Popen(
         [str(Path(sys.executable).parent / "chroma"), "run", "--path", str(path), "--host", "127.0.0.1", "--port", str(port)],
         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
@@ -177,11 +177,14 @@ def client_main(args: argparse.Namespace) -> None:
     Path(args.result).write_text(json.dumps(out))
 
 
-def run_client(home: Path, url: str, spec: Path, seed: int, server_pid: int, dense_weight: float | None) -> dict:
+def run_client(
+    home: Path, url: str, spec: Path, seed: int, server_pid: int, dense_weight: float | None, latency_queries: int
+) -> dict:
     result = spec.with_suffix(".result.json")
     started = time.time()
     cmd = [sys.executable, str(Path(__file__).resolve()), "client", "--home", str(home), "--url", url,
            "--spec", str(spec), "--seed", str(seed), "--started", repr(started), "--result", str(result), "--server-pid", str(server_pid)]
+    cmd += ["--latency-queries", str(latency_queries)]
     if dense_weight is not None:
         cmd += ["--dense-weight", repr(dense_weight)]
     subprocess.run(cmd, check=True, cwd=ROOT)
@@ -189,20 +192,26 @@ def run_client(home: Path, url: str, spec: Path, seed: int, server_pid: int, den
 
 
 def bench_one(n: int, args: argparse.Namespace, work: Path) -> list[dict]:
-    server_dir, home = work / f"server-{n}", work / f"home-{n}"
-    proc, url = start_server(server_dir)
+    server_dir, home, spec, port_file = work / f"server-{n}", work / f"home-{n}", work / f"spec-{n}.json", work / f"port-{n}"
+    reuse = args.reuse and server_dir.is_dir() and spec.is_file()
+    # The lexical snapshot is keyed by the server's URL: a reused store is served on its first port again.
+    proc, url = start_server(server_dir, int(port_file.read_text()) if reuse and port_file.is_file() else None)
+    port_file.write_text(url.rsplit(":", 1)[1])
     try:
-        print(f"N={n:,}: ingesting into {url}", file=sys.stderr, flush=True)
-        row, planted = ingest(n, args.needles, args.seed, home, url, proc.pid)
-        spec = work / f"spec-{n}.json"
-        spec.write_text(json.dumps({
-            "general": general_queries(args.queries, args.seed),
-            "needles": [{"paper_id": nd.paper_id, "questions": nd.questions} for nd in planted],
-        }))
+        if reuse:
+            print(f"N={n:,}: reusing {server_dir} on {url} (no ingest)", file=sys.stderr, flush=True)
+            row: dict = {"n": n}
+        else:
+            print(f"N={n:,}: ingesting into {url}", file=sys.stderr, flush=True)
+            row, planted = ingest(n, args.needles, args.seed, home, url, proc.pid)
+            spec.write_text(json.dumps({
+                "general": general_queries(args.queries, args.seed),
+                "needles": [{"paper_id": nd.paper_id, "questions": nd.questions} for nd in planted],
+            }))
         # Each client shares the indexer's home, so it opens the snapshot the ingest built (no rebuild); one
         # fresh client per fusion weight (None: the shipped settings).
-        rows = [row | run_client(home, url, spec, args.seed, proc.pid, w) for w in args.dense_weights or [None]]
-        if args.embed_sample:
+        rows = [row | run_client(home, url, spec, args.seed, proc.pid, w, args.latency_queries) for w in args.dense_weights or [None]]
+        if args.embed_sample and not reuse:
             rows[0] |= minilm_sample(args.embed_sample, args.seed, home, url)
         for r in rows:
             r["server_rss_mb"] = _status(proc.pid, "VmHWM")
@@ -249,6 +258,10 @@ def main() -> None:
     client.add_argument("--dense-weight", type=float, default=None)
     parser.add_argument("--n", type=int, nargs="+", default=[10_000])
     parser.add_argument("--needles", type=int, default=200)
+    parser.add_argument(
+        "--latency-queries", type=int, default=LATENCY_QUERIES,
+        help="queries timed at each concurrency (SciFact claims and needle questions, alternating)",
+    )
     parser.add_argument("--queries", type=int, default=200, help="SciFact claims timed besides the needle questions")
     parser.add_argument("--embed-sample", type=int, default=256, help="papers ingested with MiniLM on the CPU (0 = skip)")
     parser.add_argument("--seed", type=int, default=18)
@@ -259,6 +272,10 @@ def main() -> None:
     )
     parser.add_argument("--work", type=Path, default=None, help="working directory (default: a temporary one, removed)")
     parser.add_argument("--out", type=Path, default=None, help="write the rows as JSON here")
+    parser.add_argument(
+        "--reuse", action="store_true",
+        help="with --work: for each N already ingested there, skip the ingest and time fresh clients again",
+    )
     args = parser.parse_args()
     if args.cmd == "client":
         client_main(args)
