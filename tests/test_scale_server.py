@@ -211,3 +211,18 @@ def test_two_concurrent_writers_lose_nothing(server: str, tmp_path: Path, fake_v
         assert len(Retriever(open_store(s), s).papers) == 2 * N_WRITER
     hit = retriever.search("What does W1XNet1999 do?", 3, method="hybrid")
     assert hit and hit[0].paper.id == "w1x01999"
+
+
+@pytest.mark.slow
+def test_the_same_server_under_another_url_shares_one_snapshot(server: str, tmp_path: Path, fake_vectors: None) -> None:
+    from agent.index import index_corpus, open_store
+    from agent.retrieval import Retriever
+
+    s = _settings(tmp_path / "home", server, "scale-url-alias")
+    index_corpus(open_store(s), [write_jsonl(tmp_path / "u.jsonl", make_rows(50, "ua", SEED))], s)
+    first = Retriever(open_store(s), s)
+    alias = server.replace("127.0.0.1", "localhost")
+    assert alias != server
+    other = _settings(tmp_path / "home", alias, "scale-url-alias")
+    again = Retriever(open_store(other), other)
+    assert again.snapshot.path == first.snapshot.path and len(again.papers) == 50  # opened, not rebuilt

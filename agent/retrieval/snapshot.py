@@ -1,6 +1,7 @@
 """The lexical snapshot: BM25 and name indexes persisted next to the store, so no process reads every paper.
 
-A snapshot is a directory ``<lexical_path>/<collection>-<digest of the store's location>/build-*`` holding
+A snapshot is a directory ``<lexical_path>/<collection>-<digest of the store>/build-*`` (a server's
+collection by its id, an on-disk store by its path) holding
 the bm25s index (memory-mapped on open), a read-only SQLite file with the name and title index and the set
 of indexed ids, and ``manifest.json``, written last, with the store's generation and paper count as read
 before the build (:meth:`agent.index.store.PaperStore.state`). ``current``, a symlink replaced atomically
@@ -59,9 +60,16 @@ SQL_CHUNK = 500
 Progress = Callable[[int, int], None]
 
 
-def snapshot_root(settings: Settings) -> Path:
-    """The directory of the snapshots of the store and collection ``settings`` name."""
-    where = settings.index.chroma_url or str(settings.index_path.expanduser().resolve())
+def snapshot_root(settings: Settings, store: PaperStore | None = None) -> Path:
+    """The directory of the snapshots of the store and collection ``settings`` name.
+
+    A Chroma server's collection is known by its id when ``store`` is given, so the same server reached
+    under another URL (``localhost`` or ``127.0.0.1``, another port behind a proxy) shares one snapshot
+    instead of building its own (11 minutes at a million papers); an on-disk store by its path."""
+    if settings.index.chroma_url and store is not None:
+        where = f"chroma-collection:{store.collection.id}"
+    else:
+        where = settings.index.chroma_url or str(settings.index_path.expanduser().resolve())
     digest = hashlib.blake2b(f"{where}\n{settings.index.collection}".encode(), digest_size=6).hexdigest()
     return settings.lexical_path / f"{settings.index.collection}-{digest}"
 
@@ -175,13 +183,13 @@ def _remove_unfinished() -> None:
 def build_snapshot(store: PaperStore, settings: Settings, progress: Progress | None = None) -> Path:
     """Make ``current`` match the store: a new snapshot read page by page (older ones dropped), or the one
     another process finished while this one waited for the build lock. Returns its path."""
-    root = snapshot_root(settings)
+    root = snapshot_root(settings, store)
     root.mkdir(parents=True, exist_ok=True)
     with (root / BUILD_LOCK).open("a") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
         try:
             state = store.state()  # before reading: a write during the build leaves the snapshot stale, not wrong
-            done = current_snapshot(settings)
+            done = current_snapshot(settings, store)
             if done is not None and done.fresh_for(state):
                 return done.path
             return _build(store, settings, root, state, progress)
@@ -243,9 +251,9 @@ def load_snapshot(path: Path) -> Snapshot | None:
     return Snapshot(path, manifest, bm25, StoredNameIndex(db, int(manifest.get("max_title_words", 0))), db)
 
 
-def current_snapshot(settings: Settings) -> Snapshot | None:
+def current_snapshot(settings: Settings, store: PaperStore | None = None) -> Snapshot | None:
     """The snapshot ``current`` names, whatever the store's state (None when there is none)."""
-    link = snapshot_root(settings) / CURRENT
+    link = snapshot_root(settings, store) / CURRENT
     if not link.exists():
         return None
     return load_snapshot(link.resolve())
@@ -261,7 +269,7 @@ def open_snapshot(store: PaperStore, settings: Settings, progress: Progress | No
 
 def open_current(store: PaperStore, settings: Settings) -> tuple[Snapshot | None, bool]:
     """The current snapshot (None when there is none) and whether the store changed since it was built."""
-    snap = current_snapshot(settings)
+    snap = current_snapshot(settings, store)
     return snap, snap is None or not snap.fresh_for(store.state())
 
 
@@ -269,5 +277,5 @@ def rebuild(store: PaperStore, settings: Settings, progress: Progress | None = N
     """Build (or wait for another process's build of) the snapshot of the store now, and open it."""
     built = load_snapshot(build_snapshot(store, settings, progress))
     if built is None:  # pragma: no cover - only when the disk fails under us
-        raise OSError(f"the lexical index just built under {snapshot_root(settings)} cannot be opened")
+        raise OSError(f"the lexical index just built under {snapshot_root(settings, store)} cannot be opened")
     return built
