@@ -50,8 +50,8 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
-def start_server(path: Path, port: int | None = None) -> tuple[subprocess.Popen, str]:
-    port = port or _free_port()
+def start_server(path: Path) -> tuple[subprocess.Popen, str]:
+    port = _free_port()
     proc = subprocess.Popen(
         [str(Path(sys.executable).parent / "chroma"), "run", "--path", str(path), "--host", "127.0.0.1", "--port", str(port)],
         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
@@ -192,11 +192,10 @@ def run_client(
 
 
 def bench_one(n: int, args: argparse.Namespace, work: Path) -> list[dict]:
-    server_dir, home, spec, port_file = work / f"server-{n}", work / f"home-{n}", work / f"spec-{n}.json", work / f"port-{n}"
+    server_dir, home, spec = work / f"server-{n}", work / f"home-{n}", work / f"spec-{n}.json"
     reuse = args.reuse and server_dir.is_dir() and spec.is_file()
-    # The lexical snapshot is keyed by the server's URL: a reused store is served on its first port again.
-    proc, url = start_server(server_dir, int(port_file.read_text()) if reuse and port_file.is_file() else None)
-    port_file.write_text(url.rsplit(":", 1)[1])
+    # A reused store keeps its lexical snapshot (keyed by the collection's id, whatever port it is served on).
+    proc, url = start_server(server_dir)
     try:
         if reuse:
             print(f"N={n:,}: reusing {server_dir} on {url} (no ingest)", file=sys.stderr, flush=True)
@@ -263,7 +262,10 @@ def main() -> None:
         help="queries timed at each concurrency (SciFact claims and needle questions, alternating)",
     )
     parser.add_argument("--queries", type=int, default=200, help="SciFact claims timed besides the needle questions")
-    parser.add_argument("--embed-sample", type=int, default=256, help="papers ingested with MiniLM on the CPU (0 = skip)")
+    parser.add_argument(
+        "--embed-sample", type=int, default=256,
+        help="papers ingested with the configured embedder (embedder-v1) on the CPU, for its real rate (0 = skip)",
+    )
     parser.add_argument("--seed", type=int, default=18)
     parser.add_argument(
         "--dense-weights", type=float, nargs="+", default=None,
