@@ -64,7 +64,7 @@ def test_snapshot_is_reused_then_rebuilt_when_another_client_writes(settings: Se
     assert later.snapshot.path != first.snapshot.path and len(later.papers) == 6
     # The tiny fake embedder is noise: the rebuilt lexical snapshot is what must find the late paper.
     assert later.search("What is LateNet?", 3, method="bm25")[0].paper.id == "late"
-    builds = [p for p in snapshot_root(settings).iterdir() if p.name != CURRENT and not p.name.startswith(".")]
+    builds = [p for p in snapshot_root(settings, open_store(settings)).iterdir() if p.name != CURRENT and not p.name.startswith(".")]
     assert len(builds) == 1  # the old snapshot was removed
     # The first retriever still answers from the snapshot it opened (its files stay readable).
     assert first.search("Method3Net", 1, method="bm25")[0].paper.id == "p3"
@@ -109,7 +109,7 @@ def test_concurrent_builds_wait_for_one_another_and_build_once(settings: Setting
     with ThreadPoolExecutor(3) as pool:  # each call opens the lock file itself, as separate processes do
         paths = list(pool.map(lambda _: build_snapshot(open_store(settings), settings), range(3)))
     assert len(set(paths)) == 1  # the later callers found the first one's snapshot fresh
-    builds = [p for p in snapshot_root(settings).iterdir() if p.name != CURRENT and not p.name.startswith(".")]
+    builds = [p for p in snapshot_root(settings, open_store(settings)).iterdir() if p.name != CURRENT and not p.name.startswith(".")]
     assert builds == [paths[0]]
     # A fresh snapshot is not rebuilt.
     assert build_snapshot(open_store(settings), settings) == paths[0]

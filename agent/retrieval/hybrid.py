@@ -50,10 +50,8 @@ class Retriever:
         if snap is not None and stale and snap.count >= self.settings.retrieval.background_rebuild_above:
             self._use(snap)
             self._rebuild_in_background()
-        elif snap is not None and not stale:
-            self._use(snap)
         else:
-            self._use(rebuild(self.store, self.settings))
+            self._use(snap if snap is not None and not stale else rebuild(self.store, self.settings))
 
     @property
     def rebuilding(self) -> bool:

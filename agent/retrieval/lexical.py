@@ -58,22 +58,6 @@ class BM25Builder:
         return index
 
 
-def _bincount_relevance(
-    data: np.ndarray, indptr: np.ndarray, indices: np.ndarray, num_docs: int, query_tokens_ids: np.ndarray, dtype: Any
-) -> np.ndarray:
-    """bm25s's per-document score sum for the query's tokens, with one ``np.bincount`` over their postings.
-
-    bm25s adds each token's postings with ``np.add.at``, which costs about 100 ms for the common words of a
-    question at a million papers (a p95 of 250 ms measured); the sum is the same, in float64 then cast.
-    """
-    starts, ends = indptr[query_tokens_ids], indptr[query_tokens_ids + 1]
-    if not len(starts):
-        return np.zeros(num_docs, dtype=dtype)
-    docs = np.concatenate([indices[s:e] for s, e in zip(starts, ends)])
-    weights = np.concatenate([data[s:e] for s, e in zip(starts, ends)])
-    return np.bincount(docs, weights=weights, minlength=num_docs).astype(dtype, copy=False)
-
-
 class BM25Index:
     """BM25 over papers: built in memory (``BM25Index(papers)``), or loaded from a saved directory."""
 
@@ -92,8 +76,6 @@ class BM25Index:
             self._set(built._retriever, built.ids)
 
     def _set(self, retriever: Any, ids: Sequence[str]) -> None:
-        if getattr(retriever, "nonoccurrence_array", None) is None:  # plain BM25 (our "lucene" method)
-            retriever._compute_relevance_from_scores = _bincount_relevance
         self._retriever = retriever
         self.ids = ids
         self._vocab = retriever.vocab_dict
@@ -133,22 +115,34 @@ class BM25Index:
     def search(self, query: str, n: int) -> list[tuple[str, float]]:
         """(id, BM25 score) of up to ``n`` papers with a positive score, best first (ties: index order).
 
-        Scores come from bm25s; the top ``n`` are picked among the papers that have any query word.
-        bm25s's own pick (``np.argpartition`` over every paper) took up to 260 ms at a million papers,
-        where most scores are zero; over the matching papers alone it takes about 10 ms.
+        The scores are bm25s's (its index arrays), summed with one ``np.bincount`` over the query words'
+        postings, and the top ``n`` are picked among the papers that have any of them. bm25s's own
+        ``retrieve`` adds postings with ``np.add.at`` and picks with ``np.argpartition`` over every paper:
+        up to 260 ms a query at a million papers, where most scores are zero; this takes about 15 ms.
         """
         if self._retriever is None or n <= 0:
             return []
         tokens = self._query_tokens(query)
         if not tokens:
             return []
-        token_ids = np.asarray(self._retriever.get_tokens_ids(tokens), dtype=np.int64)
-        scores = self._retriever.get_scores_from_ids(token_ids)
+        scores = self._scores(np.asarray(self._retriever.get_tokens_ids(tokens), dtype=np.int64))
         hit = np.flatnonzero(scores > 0)
         if len(hit) > n:
             hit = hit[np.argpartition(-scores[hit], n - 1)[:n]]
         best = hit[np.lexsort((hit, -scores[hit]))]
         return [(self.ids[int(i)], float(scores[i])) for i in best]
+
+    def _scores(self, token_ids: np.ndarray) -> np.ndarray:
+        """Every paper's BM25 score for these query token ids (a repeated word counts again, as in bm25s)."""
+        index = self._retriever.scores
+        indptr, indices, data = index["indptr"], index["indices"], index["data"]
+        starts, ends = indptr[token_ids], indptr[token_ids + 1]
+        docs = np.concatenate([indices[s:e] for s, e in zip(starts, ends)])
+        weights = np.concatenate([data[s:e] for s, e in zip(starts, ends)])
+        scores = np.bincount(docs, weights=weights, minlength=int(index["num_docs"]))
+        if self._retriever.nonoccurrence_array is not None:  # BM25L / BM25+ (not the method we build)
+            scores += self._retriever.nonoccurrence_array[token_ids].sum()
+        return scores
 
 
 class _IdColumn(Sequence[str]):

@@ -8,9 +8,9 @@ before the build (:meth:`agent.index.store.PaperStore.state`). ``current``, a sy
 (``os.replace``), names the snapshot in use: readers never see a half-written one, and a reader that opened
 the previous one keeps its open files after it is removed.
 
-:func:`open_snapshot` opens ``current`` when its manifest matches the store's state and rebuilds it otherwise
-(a paper was added, changed or removed since, by this process or any other client of the same Chroma
-server). The indexing commands rebuild right after they write, so other processes start on a fresh one.
+:func:`open_current` opens ``current`` and says whether its manifest still matches the store's state;
+:func:`rebuild` makes a new one when it does not (a paper was added, changed or removed since, by this
+process or any other client of the same Chroma server). The indexing commands rebuild right after they write, so other processes start on a fresh one.
 One process builds at a time: a build holds ``.build.lock`` (``flock``), and a process that waited for it
 opens the snapshot the other one built when it matches the store, instead of building its own.
 """
@@ -60,16 +60,16 @@ SQL_CHUNK = 500
 Progress = Callable[[int, int], None]
 
 
-def snapshot_root(settings: Settings, store: PaperStore | None = None) -> Path:
-    """The directory of the snapshots of the store and collection ``settings`` name.
+def snapshot_root(settings: Settings, store: PaperStore) -> Path:
+    """The directory of the snapshots of ``store`` (the collection ``settings`` name).
 
-    A Chroma server's collection is known by its id when ``store`` is given, so the same server reached
-    under another URL (``localhost`` or ``127.0.0.1``, another port behind a proxy) shares one snapshot
-    instead of building its own (11 minutes at a million papers); an on-disk store by its path."""
-    if settings.index.chroma_url and store is not None:
+    A Chroma server's collection is known by its id, so the same server reached under another URL
+    (``localhost`` or ``127.0.0.1``, another port behind a proxy) shares one snapshot instead of building
+    its own (11 minutes at a million papers); an on-disk store by its path."""
+    if settings.index.chroma_url:
         where = f"chroma-collection:{store.collection.id}"
     else:
-        where = settings.index.chroma_url or str(settings.index_path.expanduser().resolve())
+        where = str(settings.index_path.expanduser().resolve())
     digest = hashlib.blake2b(f"{where}\n{settings.index.collection}".encode(), digest_size=6).hexdigest()
     return settings.lexical_path / f"{settings.index.collection}-{digest}"
 
@@ -251,20 +251,12 @@ def load_snapshot(path: Path) -> Snapshot | None:
     return Snapshot(path, manifest, bm25, StoredNameIndex(db, int(manifest.get("max_title_words", 0))), db)
 
 
-def current_snapshot(settings: Settings, store: PaperStore | None = None) -> Snapshot | None:
+def current_snapshot(settings: Settings, store: PaperStore) -> Snapshot | None:
     """The snapshot ``current`` names, whatever the store's state (None when there is none)."""
     link = snapshot_root(settings, store) / CURRENT
     if not link.exists():
         return None
     return load_snapshot(link.resolve())
-
-
-def open_snapshot(store: PaperStore, settings: Settings, progress: Progress | None = None) -> Snapshot:
-    """A snapshot matching the store's state now: the current one, or a new build when the store changed."""
-    snap, stale = open_current(store, settings)
-    if snap is not None and not stale:
-        return snap
-    return rebuild(store, settings, progress)
 
 
 def open_current(store: PaperStore, settings: Settings) -> tuple[Snapshot | None, bool]:
