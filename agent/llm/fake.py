@@ -31,7 +31,7 @@ if TYPE_CHECKING:
     from agent.settings import Settings
 
 REFUSAL = "The abstracts do not say."
-SLOW_DELAY_S = 0.05
+SLOW_DELAY_S = 0.2
 VARIANTS = ("", "refuse", "error", "slow", "nocite")
 
 _HEADER = re.compile(r"^\[(\d+)\] ")
