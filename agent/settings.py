@@ -157,6 +157,13 @@ class RetrievalSettings(BaseModel):
     name_match_weight: float = Field(
         default=0.3, ge=0, description="Weight of direct title/acronym/method-name matches in the fusion (2 suits 'rrf')."
     )
+    prf_weight: float = Field(
+        default=0.0, ge=0,
+        description="Dense pseudo-relevance feedback (Rocchio): the query vector is moved toward the mean vector of the "
+        "first fusion's top retrieval.prf_depth papers by this weight, and the dense search runs again (0 = off; one "
+        "more vector search per query).",
+    )
+    prf_depth: int = Field(default=3, ge=1, description="Top papers of the first fusion whose vectors feed retrieval.prf_weight.")
 
 
 class LLMSettings(BaseModel):

@@ -12,6 +12,10 @@ train queries (qrels/train.tsv), split by evals/splits.py into a tuning part
 PubMedQA: each of the 1,000 labelled questions against the 1,000 contexts
 (gold = its own abstract). dev: evals/questions.jsonl over the bundled corpus.
 
+``--prf 3:0.5,5:1`` adds rows for dense pseudo-relevance feedback (the query
+vector moved toward the first fusion's top papers, searched again:
+retrieval.prf_depth / prf_weight), scored on the same queries.
+
 Each corpus is indexed once into artifacts/bench-retrieval/<set>-<embedder>
 (re-runs embed nothing unchanged); ``--fresh`` starts over.
 """
@@ -50,6 +54,10 @@ SWEEP_RERANK = False  # set on the re-ranker selection slice with --sweep
 RERANK_DEPTH = 30
 #: (query, {paper id: graded relevance})
 Item = tuple[str, dict[str, int]]
+#: Each query's embedding, kept by candidate_lists for the pseudo-relevance-feedback rows.
+QUERY_VECTORS: dict[str, list[float]] = {}
+#: (depth, weight) pairs of dense PRF scored next to the shipped fusion (set by --prf / --sweep).
+PRF_GRID: list[tuple[int, float]] = []
 
 
 # ---------------------------------------------------------------------------- metrics
@@ -144,7 +152,8 @@ def candidate_lists(r: Retriever, items: list[Item]) -> list[dict[str, list[tupl
     """Every query's BM25, dense and name lists (computed once; fusion variants are replayed on them)."""
     out = []
     for i, (q, _) in enumerate(items):
-        out.append({"bm25": r.bm25.search(q, DEPTH), "dense": r._dense(q, DEPTH), "name": r.names.search(q)})
+        QUERY_VECTORS[q] = vector = r._query_vector(q)
+        out.append({"bm25": r.bm25.search(q, DEPTH), "dense": r.store.dense_search(vector, DEPTH), "name": r.names.search(q)})
         if i % 200 == 199:
             print(f"  {i + 1}/{len(items)} queries", file=sys.stderr, flush=True)
     return out
@@ -154,15 +163,33 @@ def fused_runs(lists: list[dict], weights: dict[str, float], method: str, rrf_k:
     return [[pid for pid, _, _ in fuse(ls, weights, method, rrf_k)[:DEPTH]] for ls in lists]  # type: ignore[arg-type]
 
 
-def method_table(lists: list[dict], items: list[Item], settings: Settings, rerank_items: dict[str, Paper] | None = None) -> dict:
+def prf_lists(r: Retriever, lists: list[dict], items: list[Item], depth: int, weight: float) -> list[dict]:
+    """Each query's lists with the dense list searched again through Retriever._with_feedback (dense PRF)."""
+    cfg = r.settings.retrieval
+    shipped = {"bm25": cfg.lexical_weight, "dense": cfg.dense_weight, "name": cfg.name_match_weight}
+    saved = r.settings
+    r.settings = saved.with_overrides(**{"retrieval.prf_depth": depth, "retrieval.prf_weight": weight})
+    try:
+        return [r._with_feedback(QUERY_VECTORS[q], ls, shipped, DEPTH) for (q, _), ls in zip(items, lists)]
+    finally:
+        r.settings = saved
+
+
+def method_table(lists: list[dict], items: list[Item], settings: Settings, rerank_items: dict[str, Paper] | None = None,
+                 r: Retriever | None = None) -> dict:
     cfg = settings.retrieval
     shipped = {"bm25": cfg.lexical_weight, "dense": cfg.dense_weight, "name": cfg.name_match_weight}
     table = {
         "bm25": metrics([[p for p, _ in ls["bm25"]] for ls in lists], items),
         "dense": metrics([[p for p, _ in ls["dense"]] for ls in lists], items),
-        f"hybrid ({cfg.fusion}, shipped)": metrics(fused_runs(lists, shipped, cfg.fusion, cfg.rrf_k), items),
+        f"hybrid ({cfg.fusion}, shipped weights, no PRF)": metrics(fused_runs(lists, shipped, cfg.fusion, cfg.rrf_k), items),
         "hybrid (rrf k=10, name 2; previous)": metrics(fused_runs(lists, {"bm25": 1, "dense": 1, "name": 2}, "rrf", 10), items),
     }
+    grid = sorted(set(PRF_GRID) | ({(cfg.prf_depth, cfg.prf_weight)} if cfg.prf_weight > 0 else set()))
+    for depth, weight in grid if r is not None else ():
+        shipped_mark = ", shipped" if (depth, weight) == (cfg.prf_depth, cfg.prf_weight) else ""
+        table[f"hybrid + dense PRF (top {depth}, weight {weight}{shipped_mark})"] = metrics(
+            fused_runs(prf_lists(r, lists, items, depth, weight), shipped, cfg.fusion, cfg.rrf_k), items)
     if rerank_items is not None:
         shipped_runs = fused_runs(lists, shipped, cfg.fusion, cfg.rrf_k)
         if RERANKER == "verifier":
@@ -289,12 +316,12 @@ def bench_scifact(settings: Settings, fresh: bool, do_sweep: bool) -> None:
     rr = r.papers if RERANK else None
     global SWEEP_RERANK
     print_table("BEIR SciFact — tuning part (68% of train queries; the embedder and re-ranker trained on them)",
-                method_table(lists_tune, tune, r.settings, rerank_items=rr))
+                method_table(lists_tune, tune, r.settings, rerank_items=rr, r=r))
     SWEEP_RERANK = do_sweep
     print_table("BEIR SciFact — re-ranker selection slice (12%; embedder trained on them, re-ranker not)",
-                method_table(lists_sel, select, r.settings, rerank_items=rr))
+                method_table(lists_sel, select, r.settings, rerank_items=rr, r=r))
     SWEEP_RERANK = False
-    print_table("BEIR SciFact — our held-out part (20% of train queries)", method_table(lists_held, held, r.settings, rerank_items=rr))
+    print_table("BEIR SciFact — our held-out part (20% of train queries)", method_table(lists_held, held, r.settings, rerank_items=rr, r=r))
     latency(r, [q for q, _ in held])
 
 
@@ -311,7 +338,7 @@ def bench_dev(settings: Settings, fresh: bool, path: Path, do_sweep: bool = Fals
     print(f"\n# Bundled corpus, {path.name}: {len(items)} questions with gold papers ({len(r.papers)} papers)")
     rr = r.papers if RERANK else None
     lists = candidate_lists(r, items)
-    print_table(f"dev ({path.name}; tuned on in earlier rounds)", method_table(lists, items, r.settings, rerank_items=rr))
+    print_table(f"dev ({path.name}; tuned on in earlier rounds)", method_table(lists, items, r.settings, rerank_items=rr, r=r))
     if do_sweep:
         sweep(lists, items, f"bundled corpus, {path.name}")
     latency(r, [q for q, _ in items])
@@ -321,9 +348,13 @@ def bench_pubmedqa(settings: Settings, fresh: bool, do_sweep: bool = False) -> N
     papers, items = pubmedqa_corpus()
     r = open_bench_store("pubmedqa", settings, papers, fresh)
     lists = candidate_lists(r, items)
-    table = method_table(lists, items, r.settings)
+    table = method_table(lists, items, r.settings, r=r)
     runs_shipped = fused_runs(lists, {"bm25": r.settings.retrieval.lexical_weight, "dense": r.settings.retrieval.dense_weight,
                                       "name": r.settings.retrieval.name_match_weight}, r.settings.retrieval.fusion, r.settings.retrieval.rrf_k)
+    cfg = r.settings.retrieval
+    shipped = {"bm25": cfg.lexical_weight, "dense": cfg.dense_weight, "name": cfg.name_match_weight}
+    grid = sorted(set(PRF_GRID) | ({(cfg.prf_depth, cfg.prf_weight)} if cfg.prf_weight > 0 else set()))
+    prf_runs = {(d, w): fused_runs(prf_lists(r, lists, items, d, w), shipped, cfg.fusion, cfg.rrf_k) for d, w in grid}
     print(f"\n# PubMedQA: {len(items)} questions, {len(papers)} contexts; gold = own abstract")
     print_table("PubMedQA (1,000 labelled questions)", table)
     # The fine-tuned embedder (evals/train_embedder.py) saw the questions outside PubMedQA's test split:
@@ -333,7 +364,8 @@ def bench_pubmedqa(settings: Settings, fresh: bool, do_sweep: bool = False) -> N
         sel = [i for i, (_, g) in enumerate(items) if keep(g)]
         r1 = {m: mean([recall_at([p for p, _ in lists[i][m]], items[i][1], 1) for i in sel]) for m in ("bm25", "dense")}
         hy = mean([recall_at(runs_shipped[i], items[i][1], 1) for i in sel])
-        print(f"\nPubMedQA recall@1 ({label}) — bm25 {r1['bm25']:.3f}, dense {r1['dense']:.3f}, hybrid (shipped) {hy:.3f}")
+        prf = "".join(f", + PRF {d}:{w} {mean([recall_at(runs[i], items[i][1], 1) for i in sel]):.3f}" for (d, w), runs in prf_runs.items())
+        print(f"\nPubMedQA recall@1 ({label}) — bm25 {r1['bm25']:.3f}, dense {r1['dense']:.3f}, hybrid (no PRF) {hy:.3f}{prf}")
     if RERANK:  # the re-ranker trained on questions outside the test split: score it on the test split only
         sel = [i for i, (_, g) in enumerate(items) if set(g) <= test_ids]
         sub_lists, sub_items = [lists[i] for i in sel], [items[i] for i in sel]
@@ -357,9 +389,14 @@ def main() -> None:
                     help="which re-ranker --rerank scores (verifier: slow, ~200 calls a query)")
     ap.add_argument("--fusion", choices=["rrf", "convex"], default=None, help="override retrieval.fusion")
     ap.add_argument("--weights", default=None, help="override bm25,dense,name weights, e.g. 1,0.7,0.1")
+    ap.add_argument("--prf", default="", help="dense pseudo-relevance feedback rows to score, as DEPTH:WEIGHT pairs, e.g. 3:0.5,5:1 "
+                    "(the configured retrieval.prf_* is always scored when its weight is above 0)")
+    ap.add_argument("--prf-setting", default=None, metavar="DEPTH:WEIGHT",
+                    help="override retrieval.prf_depth and retrieval.prf_weight (the search the latency rows time)")
     args = ap.parse_args()
     global RERANK, RERANKER
     RERANK, RERANKER = args.rerank, args.reranker
+    PRF_GRID.extend((int(d), float(w)) for d, w in (pair.split(":") for pair in args.prf.split(",") if pair.strip()))
     settings = Settings()
     if args.embed_model:
         settings = settings.with_overrides(**{"index.embed_model": args.embed_model})
@@ -368,6 +405,9 @@ def main() -> None:
     if args.fusion:
         settings = settings.with_overrides(**{"retrieval.fusion": args.fusion})
     settings = settings.with_overrides(**{"retrieval.reranker": args.reranker})
+    if args.prf_setting:
+        depth, weight = args.prf_setting.split(":")
+        settings = settings.with_overrides(**{"retrieval.prf_depth": int(depth), "retrieval.prf_weight": float(weight)})
     if args.weights:
         b, d, n = (float(x) for x in args.weights.split(","))
         settings = settings.with_overrides(**{"retrieval.lexical_weight": b, "retrieval.dense_weight": d, "retrieval.name_match_weight": n})

@@ -9,7 +9,10 @@ from __future__ import annotations
 
 import logging
 import threading
+from collections.abc import Sequence
 from typing import Literal
+
+import numpy as np
 
 from agent.index.embeddings import embedder_for
 from agent.index.store import PaperStore
@@ -22,6 +25,16 @@ from agent.settings import Settings
 from agent.types import SearchHit
 
 Method = Literal["hybrid", "bm25", "dense"]
+
+
+def feedback_vector(query: Sequence[float], top: Sequence[Sequence[float]], weight: float) -> np.ndarray:
+    """Rocchio pseudo-relevance feedback: the unit query vector moved toward the mean of the ``top`` papers'
+    vectors by ``weight``, normalized again (the query as it was when there is no paper or no weight)."""
+    q = np.asarray(query, dtype=np.float32)
+    if weight <= 0 or len(top) == 0:
+        return q
+    moved = q / (np.linalg.norm(q) or 1.0) + weight * np.asarray(top, dtype=np.float32).mean(axis=0)
+    return moved / (np.linalg.norm(moved) or 1.0)
 
 
 class Retriever:
@@ -84,10 +97,19 @@ class Retriever:
             self._rebuild_thread = threading.Thread(target=work, name="citewise-lexical-rebuild", daemon=True)
             self._rebuild_thread.start()
 
+    def _query_vector(self, query: str) -> list[float]:
+        return embedder_for(self.settings).embed([query])[0].tolist()
+
     def _dense(self, query: str, n: int) -> list[tuple[str, float]]:
-        embedder = embedder_for(self.settings)
-        vector = embedder.embed([query])[0].tolist()
-        return self.store.dense_search(vector, n)
+        return self.store.dense_search(self._query_vector(query), n)
+
+    def _with_feedback(self, vector: list[float], lists: dict, weights: dict, n: int) -> dict:
+        """``lists`` with the dense list searched again by :func:`feedback_vector` over the first fusion's top papers."""
+        cfg = self.settings.retrieval
+        top = [pid for pid, _, _ in fuse(lists, weights, cfg.fusion, cfg.rrf_k)[: cfg.prf_depth]]
+        vectors = self.store.embeddings(top)
+        moved = feedback_vector(vector, [vectors[pid] for pid in top if pid in vectors], cfg.prf_weight)
+        return {**lists, "dense": self.store.dense_search(moved.tolist(), n)}
 
     def search(
         self, query: str, k: int | None = None, method: Method = "hybrid", rerank: bool | None = None
@@ -102,8 +124,11 @@ class Retriever:
         if method == "dense":
             return self._hits(self._dense(query, k), "dense")
         n = max(cfg.candidates, k)
-        lists = {"bm25": self.bm25.search(query, n), "dense": self._dense(query, n), "name": self.names.search(query)}
+        vector = self._query_vector(query)
+        lists = {"bm25": self.bm25.search(query, n), "dense": self.store.dense_search(vector, n), "name": self.names.search(query)}
         weights = {"bm25": cfg.lexical_weight, "dense": cfg.dense_weight, "name": cfg.name_match_weight}
+        if cfg.prf_weight > 0:
+            lists = self._with_feedback(vector, lists, weights, n)
         do_rerank = cfg.rerank if rerank is None else rerank
         fused = fuse(lists, weights, cfg.fusion, cfg.rrf_k)[: max(k, cfg.rerank_top) if do_rerank else k]
         found = self.papers.get_many(pid for pid, _, _ in fused)
