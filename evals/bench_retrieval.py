@@ -163,6 +163,11 @@ def fused_runs(lists: list[dict], weights: dict[str, float], method: str, rrf_k:
     return [[pid for pid, _, _ in fuse(ls, weights, method, rrf_k)[:DEPTH]] for ls in lists]  # type: ignore[arg-type]
 
 
+def prf_grid(cfg) -> list[tuple[int, float]]:
+    """The --prf rows, plus the configured retrieval.prf_* when it is on."""
+    return sorted(set(PRF_GRID) | ({(cfg.prf_depth, cfg.prf_weight)} if cfg.prf_weight > 0 else set()))
+
+
 def prf_lists(r: Retriever, lists: list[dict], items: list[Item], depth: int, weight: float) -> list[dict]:
     """Each query's lists with the dense list searched again through Retriever._with_feedback (dense PRF)."""
     cfg = r.settings.retrieval
@@ -185,7 +190,7 @@ def method_table(lists: list[dict], items: list[Item], settings: Settings, reran
         f"hybrid ({cfg.fusion}, shipped weights, no PRF)": metrics(fused_runs(lists, shipped, cfg.fusion, cfg.rrf_k), items),
         "hybrid (rrf k=10, name 2; previous)": metrics(fused_runs(lists, {"bm25": 1, "dense": 1, "name": 2}, "rrf", 10), items),
     }
-    grid = sorted(set(PRF_GRID) | ({(cfg.prf_depth, cfg.prf_weight)} if cfg.prf_weight > 0 else set()))
+    grid = prf_grid(cfg)
     for depth, weight in grid if r is not None else ():
         shipped_mark = ", shipped" if (depth, weight) == (cfg.prf_depth, cfg.prf_weight) else ""
         table[f"hybrid + dense PRF (top {depth}, weight {weight}{shipped_mark})"] = metrics(
@@ -353,7 +358,7 @@ def bench_pubmedqa(settings: Settings, fresh: bool, do_sweep: bool = False) -> N
                                       "name": r.settings.retrieval.name_match_weight}, r.settings.retrieval.fusion, r.settings.retrieval.rrf_k)
     cfg = r.settings.retrieval
     shipped = {"bm25": cfg.lexical_weight, "dense": cfg.dense_weight, "name": cfg.name_match_weight}
-    grid = sorted(set(PRF_GRID) | ({(cfg.prf_depth, cfg.prf_weight)} if cfg.prf_weight > 0 else set()))
+    grid = prf_grid(cfg)
     prf_runs = {(d, w): fused_runs(prf_lists(r, lists, items, d, w), shipped, cfg.fusion, cfg.rrf_k) for d, w in grid}
     print(f"\n# PubMedQA: {len(items)} questions, {len(papers)} contexts; gold = own abstract")
     print_table("PubMedQA (1,000 labelled questions)", table)
