@@ -264,13 +264,13 @@ def main() -> None:
     parser.add_argument("--queries", type=int, default=200, help="SciFact claims timed besides the needle questions")
     parser.add_argument(
         "--embed-sample", type=int, default=256,
-        help="papers ingested with the configured embedder (embedder-v1) on the CPU, for its real rate (0 = skip)",
+        help="papers ingested with the configured embedder (embedder-v2) on the CPU, for its real rate (0 = skip)",
     )
     parser.add_argument("--seed", type=int, default=18)
     parser.add_argument(
         "--dense-weights", type=float, nargs="+", default=None,
         help="one client per fusion dense weight (default: the shipped setting). The bench's vectors are random "
-        "projections of word counts, a weaker dense signal than embedder-v1, for which the shipped weight was chosen",
+        "projections of word counts, a weaker dense signal than the fine-tuned embedder, for which the shipped weight was chosen",
     )
     parser.add_argument("--work", type=Path, default=None, help="working directory (default: a temporary one, removed)")
     parser.add_argument("--out", type=Path, default=None, help="write the rows as JSON here")

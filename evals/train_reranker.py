@@ -134,6 +134,9 @@ def main() -> None:
     ap.add_argument("--lr", type=float, default=3e-5)
     ap.add_argument("--max-length", type=int, default=256)
     ap.add_argument("--seed", type=int, default=13)
+    ap.add_argument("--base", default="embedder-v2",
+                    help="the bundled embedder version to start from (the shipped reranker-v1 started from embedder-v1; "
+                    "a checkout that ships another one names it here, or gives a model directory)")
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--limit", type=int, default=0, help="train on this many groups only (smoke runs)")
     args = ap.parse_args()
@@ -153,7 +156,7 @@ def main() -> None:
     sources = dict(Counter(g[3] for g in groups))
     print(f"training groups: {len(groups)} (1 relevant + {args.negatives} BM25 negatives each) {sources}", flush=True)
 
-    base = bundled_model_path("embedder-v1")
+    base = Path(args.base) if Path(args.base).is_dir() else bundled_model_path(args.base)
     tokenizer = AutoTokenizer.from_pretrained(str(base))
     model = MeanPoolClassifier(AutoModel.from_pretrained(str(base), dtype=torch.float32))
     model.train()
@@ -189,7 +192,7 @@ def main() -> None:
     manifest = {
         "name": "citewise-reranker-minilm-l6",
         "version": VERSION,
-        "base": "citewise:embedder-v1 encoder (all-MiniLM-L6-v2 fine-tuned by evals/train_embedder.py)",
+        "base": f"{args.base} encoder (all-MiniLM-L6-v2 fine-tuned by evals/train_embedder.py)",
         "format": "onnx int8 (onnxruntime dynamic quantization), one relevance logit (higher = more relevant)",
         "input": "(query, 'title. abstract') text pair, the paper truncated",
         "max_length": args.max_length,

@@ -105,7 +105,7 @@ def test_embedder_for_follows_the_settings(settings, monkeypatch: pytest.MonkeyP
     seen = []
     monkeypatch.setattr(emb, "get_embedder", lambda *args: seen.append(args) or "E")
     assert emb.embedder_for(settings.with_overrides(**{"index.embed_runtime": "torch"})) == "E"
-    assert seen[0][:3] == ("citewise:embedder-v1", 32, "torch")
+    assert seen[0][:3] == ("citewise:embedder-v2", 32, "torch")
     assert emb.sentence_embedder_for(settings.with_overrides(**{"index.embed_runtime": "torch"})) == "E"
     assert seen[1][:3] == (SPEC, 32, "torch")
     monkeypatch.delenv("CITEWISE_INDEX__ONNX_CACHE", raising=False)
@@ -151,12 +151,12 @@ def test_a_failed_export_is_not_retried_by_every_process(monkeypatch: pytest.Mon
 
 # -- the fine-tuned embedder shipped in agent/models/embedder ------------------------------------
 def test_bundled_embedder_verifies_and_exports_like_the_packaged_one() -> None:
-    directory = resolve_model_path("citewise:embedder-v1")
+    directory = resolve_model_path("citewise:embedder-v2")
     assert directory == ROOT / "agent" / "models" / "embedder"
     manifest = json.loads((directory / "manifest.json").read_text(encoding="utf-8"))
-    assert manifest["version"] == "embedder-v1" and "model.safetensors" in manifest["sha256"]
+    assert manifest["version"] == "embedder-v2" and "model.safetensors" in manifest["sha256"]
     assert not (directory / "README.md").exists()  # sentence-transformers' model card quotes training rows
-    vecs = get_embedder("citewise:embedder-v1", 32, "onnx", os.environ["CITEWISE_INDEX__ONNX_CACHE"]).embed(TEXTS[:2])
+    vecs = get_embedder("citewise:embedder-v2", 32, "onnx", os.environ["CITEWISE_INDEX__ONNX_CACHE"]).embed(TEXTS[:2])
     base = get_embedder(SPEC, 32, "onnx", os.environ["CITEWISE_INDEX__ONNX_CACHE"]).embed(TEXTS[:2])
     assert vecs.shape == (2, 384) and np.allclose(np.linalg.norm(vecs, axis=1), 1.0, atol=1e-5)
     assert float(np.min(np.sum(vecs * base, axis=1))) < 0.999  # fine-tuned: not the packaged weights
@@ -192,5 +192,5 @@ def test_sentence_level_similarity_keeps_its_own_model() -> None:
     from agent.settings import Settings
 
     s = Settings().with_overrides(**{"index.embed_runtime": "onnx"})
-    assert s.index.embed_model == "citewise:embedder-v1" and s.index.sentence_model == SPEC
-    assert emb.sentence_embedder_for(s).spec == SPEC and emb.embedder_for(s).spec == "citewise:embedder-v1"
+    assert s.index.embed_model == "citewise:embedder-v2" and s.index.sentence_model == SPEC
+    assert emb.sentence_embedder_for(s).spec == SPEC and emb.embedder_for(s).spec == "citewise:embedder-v2"

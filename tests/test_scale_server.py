@@ -95,7 +95,7 @@ def fake_vectors(monkeypatch: pytest.MonkeyPatch) -> None:
 
 def _settings(home: Path, url: str | None, collection: str) -> Settings:
     # The fake vectors are random projections of word counts, weaker than a real embedder: the fusion
-    # weight the packaged MiniLM had keeps a searched name on top (the default suits embedder-v1).
+    # weight the packaged MiniLM had keeps a searched name on top (the default suits the fine-tuned embedder).
     return Settings(
         home=home, index={"chroma_url": url, "collection": collection, "add_batch_size": 500}, retrieval={"dense_weight": 0.7}
     )
