@@ -11,7 +11,7 @@ source ``questions``). Choose ``answer.screen_threshold`` on the tuning part onl
 
     python evals/tune_screening.py [--questions FILE] [--model local:qwen2.5-coder-1.5b] [--limit N]
 
-Decisions are cached in ``$CITEWISE_ARTIFACTS/tune-screening/<model>-<prompt version>.jsonl``.
+Decisions are cached in ``$CITEWISE_ARTIFACTS/tune-screening/<model>-<prompt version>[-q<quotes>][-r<role weight>].jsonl``.
 """
 
 from __future__ import annotations
@@ -54,13 +54,16 @@ def collect(args: argparse.Namespace) -> list[dict]:
     settings.llm.model = args.model
     if args.quotes:
         settings.answer.quotes_per_paper = args.quotes
+    if args.role_weight is not None:
+        settings.answer.role_weight = args.role_weight
     engine = AnswerEngine(settings)
     steps = QuoteSteps(engine.model(), engine.quotes_prompt, engine._supports)
     out_dir = Path(os.environ.get("CITEWISE_ARTIFACTS", ROOT / "artifacts")) / "tune-screening"
     out_dir.mkdir(parents=True, exist_ok=True)
-    # One cache per model, prompt version and number of quotes a list/summary candidate is screened with.
+    # One cache per model, prompt version, number of quotes a list/summary candidate is screened with and role weight.
     q = settings.answer.quotes_per_paper
-    cache = out_dir / f"{re.sub(r'[^A-Za-z0-9_.-]+', '_', args.model)}-{engine.quotes_prompt.version}{'' if q == 2 else f'-q{q}'}.jsonl"
+    role = f"-r{settings.answer.role_weight:g}" if settings.answer.role_weight else ""
+    cache = out_dir / f"{re.sub(r'[^A-Za-z0-9_.-]+', '_', args.model)}-{engine.quotes_prompt.version}{'' if q == 2 else f'-q{q}'}{role}.jsonl"
     done = {}
     if cache.is_file():
         for line in cache.read_text().splitlines():
@@ -83,7 +86,8 @@ def collect(args: argparse.Namespace) -> list[dict]:
             for rank, hit in enumerate(hits[:count], 1):
                 key = (q.qid, hit.paper.id)
                 if key not in done:
-                    quotes = pick_quotes(engine.selector, q.question, hit.paper, cfg.single_quotes if kind == "single" else cfg.quotes_per_paper, qvec)
+                    n_quotes = cfg.single_quotes if kind == "single" else cfg.quotes_per_paper
+                    quotes = pick_quotes(engine.selector, q.question, hit.paper, n_quotes, qvec, role_weight=cfg.role_weight)
                     p = steps.screen(q.question, quotes, kind)
                     label = 1 if hit.paper.id in gold.ids else (None if hit.paper.id in gold.borderline else 0)
                     done[key] = {"qid": q.qid, "type": q.type, "kind": kind, "id": hit.paper.id, "rank": rank, "p": p, "label": label}
@@ -130,6 +134,7 @@ def main() -> None:
     ap.add_argument("--questions", default=str(ROOT / "evals" / "questions.jsonl"))
     ap.add_argument("--model", default="local:qwen2.5-coder-1.5b")
     ap.add_argument("--limit", type=int, default=0)
+    ap.add_argument("--role-weight", type=float, default=None, help="answer.role_weight for quote picking (default: the setting)")
     ap.add_argument("--quotes", type=int, default=0, help="quotes per list/summary candidate (default: answer.quotes_per_paper)")
     args = ap.parse_args()
     report(collect(args))

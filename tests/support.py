@@ -1,7 +1,9 @@
-"""Shared by test modules: a real `chroma run` on loopback, and the fake model's screening thresholds."""
+"""Shared by test modules: a real `chroma run` on loopback, the fake model's screening thresholds, and a
+bag-of-words embedder (deterministic, no model)."""
 
 from __future__ import annotations
 
+import re
 import socket
 import subprocess
 import sys
@@ -49,3 +51,22 @@ def chroma_run(data: Path, start_timeout_s: float = 60, stop_timeout_s: float = 
     finally:
         proc.terminate()
         proc.wait(timeout=stop_timeout_s)
+
+
+class BagOfWordsEmbedder:
+    """Bag-of-words vectors over a fixed vocabulary (deterministic, no model)."""
+
+    def __init__(self) -> None:
+        self.vocab: dict[str, int] = {}
+
+    def embed(self, texts: list[str]):
+        import numpy as np
+
+        rows = []
+        for text in texts:
+            vec = np.zeros(512, dtype=np.float32)
+            for w in re.findall(r"[a-z]+", text.lower()):
+                vec[self.vocab.setdefault(w, len(self.vocab) % 512)] += 1
+            n = float(np.linalg.norm(vec)) or 1.0
+            rows.append(vec / n)
+        return np.array(rows)

@@ -13,6 +13,7 @@ from collections.abc import Iterator, Sequence
 
 import pytest
 from support import FAKE_SCREENING
+from support import BagOfWordsEmbedder as WordEmbedder
 
 from agent.chain import AnswerEngine, DoneEvent, RetrievalEvent, ScreenEvent, TokenEvent
 from agent.chain.compose import NOT_STATED, Composed, Composer, about, group_by_similarity, parse_cells
@@ -31,25 +32,6 @@ PAPERS = [
     Paper(id="pC", title="Gamma Clusters", abstract="Gamma clusters negatives to find false negatives. Clustering removes them from the loss."),
     Paper(id="pD", title="Delta Audio", abstract="Delta separates speech sources. It works on noisy audio."),
 ]
-
-
-class WordEmbedder:
-    """Bag-of-words vectors over a fixed vocabulary (deterministic, no model)."""
-
-    def __init__(self) -> None:
-        self.vocab: dict[str, int] = {}
-
-    def embed(self, texts: list[str]):
-        import numpy as np
-
-        rows = []
-        for text in texts:
-            vec = np.zeros(512, dtype=np.float32)
-            for w in re.findall(r"[a-z]+", text.lower()):
-                vec[self.vocab.setdefault(w, len(self.vocab) % 512)] += 1
-            n = float(np.linalg.norm(vec)) or 1.0
-            rows.append(vec / n)
-        return np.array(rows)
 
 
 class ScriptedLLM(LLM):

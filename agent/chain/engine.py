@@ -33,6 +33,7 @@ from agent.chain.hygiene import clean_paper
 from agent.chain.lc import build_generation_chain
 from agent.chain.quotes import QuoteSteps
 from agent.chain.repetition import SoftLimit, first_repeat
+from agent.chain.roles import role_model_for
 from agent.chain.tables import comparison_table
 from agent.errors import QuestionError
 from agent.index.embeddings import sentence_embedder_for
@@ -66,6 +67,7 @@ class AnswerEngine:
             sentence_embedder_for(self.settings),
             cache_dir=self.settings.home / "cache" / "sentences",
             cache_key=self.settings.index.sentence_model,
+            roles=role_model_for(self.settings),
         )
         self._model_lock = threading.Lock()
         self.prompt = load_prompt("answer")

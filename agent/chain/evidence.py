@@ -18,6 +18,7 @@ from pathlib import Path
 
 import numpy as np
 
+from agent.chain.roles import RoleModel
 from agent.index.embeddings import TextEmbedder
 from agent.sentences import split_sentences
 from agent.types import Paper
@@ -45,8 +46,11 @@ class EvidenceSelector:
     so a fresh process answers without re-embedding.
     """
 
-    def __init__(self, embedder: TextEmbedder, cache_dir: Path | None = None, cache_key: str = "") -> None:
+    def __init__(
+        self, embedder: TextEmbedder, cache_dir: Path | None = None, cache_key: str = "", roles: RoleModel | None = None
+    ) -> None:
         self.embedder = embedder
+        self.roles = roles  # P(own work) per sentence, for the quote picker's role prior (None: no prior)
         self.cache_dir = cache_dir
         self.cache_key = re.sub(r"[^A-Za-z0-9_.-]+", "_", cache_key)
         self._cache: dict[str, tuple[str, list[str], np.ndarray]] = {}
@@ -79,6 +83,12 @@ class EvidenceSelector:
                 os.replace(tmp, path)  # never a half-written cache file
         self._cache[paper.id] = (paper.content_hash, sents, vecs)
         return sents, vecs
+
+    def own_work(self, paper: Paper) -> np.ndarray | None:
+        """P(the sentence states the paper's own work) for each abstract sentence, or None without a role model."""
+        if self.roles is None:
+            return None
+        return self.roles.own_work(self.sentences(paper)[1])
 
     def select(
         self,

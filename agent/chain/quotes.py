@@ -96,6 +96,7 @@ def pick_quotes(
     n: int,
     qvec: np.ndarray | None = None,
     lexical_weight: float = 0.3,
+    role_weight: float = 0.0,
 ) -> Quotes:
     """The ``n`` abstract sentences that best match ``question``, kept in abstract order.
 
@@ -104,6 +105,10 @@ def pick_quotes(
     it contains: sentence-level hybrid matching, as the retriever does for
     papers (MiniLM alone scored "we design an instance weighting method to
     punish false negatives" 0.35 against "which papers address false negatives?").
+    With ``role_weight`` and a selector that has a role model
+    (:mod:`agent.chain.roles`), ``role_weight`` times P(the sentence states the
+    paper's own work) is added, so a background sentence that merely restates
+    the problem loses to the one saying what the paper does about it.
     """
     sents, vecs = selector.sentences(paper)
     if not sents:
@@ -114,6 +119,10 @@ def pick_quotes(
     wanted = terms(question)
     if wanted and lexical_weight:
         scores = scores + lexical_weight * np.array([len(wanted & terms(s)) / len(wanted) for s in sents])
+    if role_weight:
+        own = selector.own_work(paper)
+        if own is not None:
+            scores = scores + role_weight * own
     top = np.argsort(-scores, kind="stable")[: max(n, 1)].tolist()
     ordered = sorted(top)
     return Quotes(paper, [sents[i] for i in ordered], ordered.index(top[0]), float(scores[top[0]]))
