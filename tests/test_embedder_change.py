@@ -70,7 +70,7 @@ def test_search_with_another_model_is_refused_and_index_reembeds(
 
     store = open_store(b)
     assert store.embedder_changed and store.stored_embed_model == "fake-a"
-    with pytest.raises(StoreError, match=r"embedded with 'fake-a'.*'fake-b'.*citewise index"):
+    with pytest.raises(StoreError, match=r"embedded with 'fake-a'.*'fake-b'.*citewise index.*fake-a is not available"):
         store.dense_search([0.5] * 8, 3)
     with pytest.raises(StoreError, match="citewise index"):
         store.embeddings(["t0"])
@@ -131,3 +131,21 @@ def test_cli_search_on_a_store_of_another_model_says_what_to_do(
     assert result.exit_code == 0, result.output
     assert "re-embedding its 5 papers with fake-b" in " ".join(result.output.split())
     assert CliRunner().invoke(app, ["search", "graph recommendation"]).exit_code == 0
+
+
+def test_refusal_offers_the_old_model_only_when_this_install_can_load_it(
+    settings: Settings, tmp_path: Path, fake_embedders: dict[str, HashEmbedder]
+) -> None:
+    old_dir = tmp_path / "old-model-a"  # a model directory on disk can still be loaded: offered
+    old_dir.mkdir()
+    old = settings.with_overrides(**{"index.embed_model": str(old_dir)})
+    index_corpus(open_store(old), [_corpus(tmp_path)], old)
+    store = open_store(settings.with_overrides(**{"index.embed_model": "fake-b"}))
+    with pytest.raises(StoreError, match=f"set CITEWISE_INDEX__EMBED_MODEL={old_dir} to keep using the old one"):
+        store.check_embedder()
+    # A bundled version this install no longer ships (embedder-v1 after v2 replaced it) is not offered.
+    assert store.stored_embed_model == str(old_dir)
+    store.stored_embed_model = "citewise:embedder-v1"
+    with pytest.raises(StoreError, match=r"citewise index` to re-embed .*citewise:embedder-v1 is not available in this install") as err:
+        store.check_embedder()
+    assert "CITEWISE_INDEX__EMBED_MODEL" not in str(err.value)

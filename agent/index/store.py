@@ -30,7 +30,7 @@ from urllib.parse import urlparse
 import numpy as np
 
 from agent.errors import StoreError
-from agent.index.embeddings import embedder_for
+from agent.index.embeddings import EmbeddingModelError, embedder_for, resolve_model_path
 from agent.settings import Settings
 from agent.types import Paper
 
@@ -160,11 +160,16 @@ class PaperStore:
         """Raise :class:`StoreError` when stored vectors and query vectors would come from different models."""
         if self.embedder_changed:
             where = self.settings.index.chroma_url or str(self.settings.index_path)
+            old = self.stored_embed_model
+            try:  # only offer the old model when this install can still load it (a replaced bundled version cannot)
+                resolve_model_path(old)
+                keep = f", or set CITEWISE_INDEX__EMBED_MODEL={old} to keep using the old one"
+            except EmbeddingModelError:
+                keep = f" ({old} is not available in this install)"
             raise StoreError(
-                f"the index at {where} was embedded with {self.stored_embed_model!r}, but index.embed_model is "
+                f"the index at {where} was embedded with {old!r}, but index.embed_model is "
                 f"{self.settings.index.embed_model!r}: their vectors cannot be compared. Run `citewise index` to "
-                f"re-embed the stored papers with the new model, or set CITEWISE_INDEX__EMBED_MODEL="
-                f"{self.stored_embed_model} to keep using the old one"
+                f"re-embed the stored papers with the new model{keep}"
             )
 
     def reembed(self, progress: Progress | None = None) -> int:
