@@ -5,7 +5,7 @@ Run (CPU, seeded; reads ../shared/external at run time):
     .venv/bin/python evals/train_embedder.py --export agent/models/embedder
 
 The defaults reproduce the shipped embedder-v2 (36 min on 2 cores);
-``--title-pairs 0 --version embedder-v1`` is embedder-v1's recipe.
+``--title-pairs 0 --epochs 1 --version embedder-v1`` is embedder-v1's recipe.
 
 Training pairs (query -> relevant abstract), each with a hard negative (a
 BM25 hit that is not relevant):
