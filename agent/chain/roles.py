@@ -42,6 +42,8 @@ def role_features(vecs: np.ndarray) -> np.ndarray:
 
 
 class RoleModel:
+    """The shipped logistic model: loads ``model.json`` after checking it against ``manifest.json``."""
+
     def __init__(self, directory: Path = MODEL_DIR) -> None:
         manifest_path = directory / "manifest.json"
         try:
@@ -68,9 +70,10 @@ class RoleModel:
         return 1.0 / (1.0 + np.exp(-(x @ self.coef + self.intercept)))
 
 
-@functools.lru_cache(maxsize=4)
-def get_role_model(directory: str | None = None) -> RoleModel:
-    return RoleModel(Path(directory) if directory else MODEL_DIR)
+@functools.lru_cache(maxsize=1)
+def get_role_model() -> RoleModel:
+    """The shipped role model, loaded and checked once per process."""
+    return RoleModel()
 
 
 def role_model_for(settings: Settings) -> RoleModel | None:
