@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -75,6 +76,25 @@ def test_cache_check_rehashes_a_touched_file_and_rejects_a_changed_one(tmp_path:
     assert "missing" in onnx_embedder.check_cache(d, source)[1]
     (d / "manifest.json").write_text(json.dumps({"recipe": "old/0"}), encoding="utf-8")
     assert "recipe" in onnx_embedder.check_cache(d, source)[1]
+
+
+def test_the_same_source_model_at_another_path_keeps_the_export(tmp_path: Path) -> None:
+    d, source = _fake_cache(tmp_path)
+    copy_dir = tmp_path / "other-checkout"
+    copy_dir.mkdir()
+    moved = onnx_embedder.SourceModel(copy_dir, copy_dir / source.weights.name, source.max_length)
+    manifest = json.loads((d / "manifest.json").read_text(encoding="utf-8"))
+    manifest["source"]["sha256"] = sha256_file(source.weights)
+    (d / "manifest.json").write_text(json.dumps(manifest), encoding="utf-8")
+    assert "changed" in onnx_embedder.check_cache(d, moved)[1]  # not there at all
+    shutil.copyfile(source.weights, moved.weights)
+    assert onnx_embedder.check_cache(d, moved)[0] is not None  # same bytes elsewhere: no re-export
+    with moved.weights.open("r+b") as fh:
+        fh.seek(-1, os.SEEK_END)
+        last = fh.read(1)
+        fh.seek(-1, os.SEEK_END)
+        fh.write(bytes([last[0] ^ 1]))
+    assert "changed" in onnx_embedder.check_cache(d, moved)[1]
 
 
 def test_a_source_model_the_recipe_cannot_export_is_refused(tmp_path: Path) -> None:

@@ -131,7 +131,11 @@ def check_cache(directory: Path, source: SourceModel) -> tuple[dict[str, Any] | 
     if manifest.get("recipe") != RECIPE:
         return None, f"made by export recipe {manifest.get('recipe')!r}, not {RECIPE!r}"
     src = manifest.get("source", {})
-    if src.get("path") != str(source.weights) or not _file_ok(source.weights, src):
+    if src.get("path") == str(source.weights):
+        current = _file_ok(source.weights, src)
+    else:  # the same model elsewhere (another checkout or venv) is the same export: compare contents
+        current = source.weights.is_file() and sha256_file(source.weights) == src.get("sha256")
+    if not current:
         return None, f"the source model {source.weights} changed since the export"
     for name in FILES:
         if not _file_ok(directory / name, manifest.get("files", {}).get(name, {})):
