@@ -196,6 +196,20 @@ def _base_score(sim: float, cov: float, cfg: CheckerConfig) -> float:
     return float(np.clip((x - cfg.align_low) / max(cfg.align_high - cfg.align_low, 1e-6), 0.0, 1.0))
 
 
+def judge_question(claim: Claim, al: Alignment, everything: Contexts, top_k: int) -> tuple[str, str, list[str]]:
+    """What the judge is shown about one claim: (claim text, cited title, its ``top_k`` best evidence sentences).
+
+    ``evals/train_probe.py`` builds its prompts with this, so what it measures
+    is what the checker would ask.
+    """
+    units: list[Unit] = [u for _, u in al.top_cited if u.kind == "sentence"][:top_k]
+    if not units and al.cited_unit is not None:
+        units = [al.cited_unit]
+    pid = units[0].paper_id if units else (claim.citations[0] if claim.citations else "")
+    title = everything.get(pid, ("", ""))[0]
+    return claim.text, title, [u.text for u in units]
+
+
 class FaithfulnessChecker(VerifierEngine, LearnedEngine):
     """Checks answers against their contexts; holds the embedder cache and (optionally) a judge."""
 
@@ -358,12 +372,7 @@ class FaithfulnessChecker(VerifierEngine, LearnedEngine):
 
     def _ask_judge(self, claim: Claim, al: Alignment, everything: Contexts) -> float | bool | None:
         assert self.judge is not None
-        units: list[Unit] = [u for _, u in al.top_cited if u.kind == "sentence"][: self.config.judge_top_k]
-        if not units and al.cited_unit is not None:
-            units = [al.cited_unit]
-        pid = units[0].paper_id if units else claim.citations[0]
-        title = everything.get(pid, ("", ""))[0]
-        return self.judge(claim.text, title, [u.text for u in units])
+        return self.judge(*judge_question(claim, al, everything, self.config.judge_top_k))
 
     def _sentences(self, sentences: list[SentenceResult], results: list[ClaimCheck]) -> list[SentenceResult]:
         out: list[SentenceResult] = []
