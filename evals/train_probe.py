@@ -225,23 +225,46 @@ def balanced_accuracy(y: np.ndarray, p: np.ndarray, threshold: float) -> float:
     return (tpr + tnr) / 2
 
 
+def best_threshold(y: np.ndarray, p: np.ndarray) -> float:
+    """The P threshold with the highest balanced accuracy on (y, p): the train side's choice."""
+    cands = np.unique(np.round(p, 4))
+    return float(max(cands, key=lambda t: (balanced_accuracy(y, p, t), -abs(t - 0.5))))
+
+
 def zero_shot_report(args, path: Path, hidden, questions, cache) -> int:  # noqa: ANN001
-    """The model's own P(YES) (the LLM judge) on the held-out pairs: AUC and balanced accuracy at 0.5."""
+    """The model's own P(YES) (the LLM judge) on the held-out pairs: AUC, balanced accuracy at 0.5 and, with
+    ``--calibrate-per-source``, at the threshold chosen on that many train-side pairs per source."""
     from sklearn.metrics import roc_auc_score
 
     direction = zero_shot_direction(path, hidden)
+
+    def p_yes(split: str, n: int, seed: int) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+        out = {}
+        for name, pairs in source_pairs(split, n, seed).items():
+            hx = featurize(pairs, questions, hidden, cache, f"{split} {name}")
+            out[name] = (np.asarray([p.label for p in pairs]), 1 / (1 + np.exp(-(hx @ direction))))
+        return out
+
+    threshold = None
+    if args.calibrate_per_source:
+        train = p_yes("train", args.calibrate_per_source, args.seed)
+        ty, tp = (np.concatenate([v[i] for v in train.values()]) for i in (0, 1))
+        threshold = best_threshold(ty, tp)
+        print(f"threshold chosen on {len(ty)} train-side pairs: P(YES) >= {threshold:.4f} "
+              f"(train balanced accuracy {balanced_accuracy(ty, tp, threshold):.3f})", flush=True)
     report = {}
-    for name, pairs in source_pairs("heldout", args.heldout_per_source, args.seed + 1).items():
-        hx = featurize(pairs, questions, hidden, cache, f"held-out {name}")
-        hy = np.asarray([p.label for p in pairs])
-        zp = 1 / (1 + np.exp(-(hx @ direction)))
+    for name, (hy, zp) in p_yes("heldout", args.heldout_per_source, args.seed + 1).items():
         report[name] = {
             "n": len(hy), "zero_shot_auc": round(float(roc_auc_score(hy, zp)), 4),
             "zero_shot_balanced_accuracy": round(balanced_accuracy(hy, zp, 0.5), 4),
         }
+        if threshold is not None:
+            report[name]["balanced_accuracy_at_train_threshold"] = round(balanced_accuracy(hy, zp, threshold), 4)
         print(f"held-out {name}: {report[name]}", flush=True)
     args.out.mkdir(parents=True, exist_ok=True)
-    (args.out / "zero_shot.json").write_text(json.dumps({"model": args.model, "heldout": report}, indent=1) + "\n")
+    (args.out / "zero_shot.json").write_text(
+        json.dumps({"model": args.model, "train_threshold": threshold, "heldout": report}, indent=1) + "\n"
+    )
     return 0
 
 
@@ -257,6 +280,10 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument(
         "--zero-shot-only", action="store_true",
         help="train nothing: score the model's own P(YES) read-out on the held-out pairs (the LLM judge baseline)",
+    )
+    ap.add_argument(
+        "--calibrate-per-source", type=int, default=0,
+        help="with --zero-shot-only: choose the P(YES) threshold on this many train-side pairs per source",
     )
     ap.add_argument("--out", type=Path, required=True, help="directory for model.json and manifest.json (or zero_shot.json)")
     args = ap.parse_args(argv)
