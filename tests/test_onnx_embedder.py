@@ -89,6 +89,14 @@ def test_the_same_source_model_at_another_path_keeps_the_export(tmp_path: Path) 
     assert "changed" in onnx_embedder.check_cache(d, moved)[1]  # not there at all
     shutil.copyfile(source.weights, moved.weights)
     assert onnx_embedder.check_cache(d, moved)[0] is not None  # same bytes elsewhere: no re-export
+    recorded = json.loads((d / "manifest.json").read_text(encoding="utf-8"))["source"]
+    assert recorded["path"] == str(moved.weights) and recorded["sha256"] == sha256_file(source.weights)
+    real_hash = onnx_embedder.sha256_file
+    onnx_embedder.sha256_file = lambda p: pytest.fail(f"re-hashed {p} although its path and stamp were recorded")
+    try:
+        assert onnx_embedder.check_cache(d, moved)[0] is not None  # the next start: size and mtime only
+    finally:
+        onnx_embedder.sha256_file = real_hash
     with moved.weights.open("r+b") as fh:
         fh.seek(-1, os.SEEK_END)
         last = fh.read(1)

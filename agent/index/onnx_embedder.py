@@ -131,7 +131,8 @@ def check_cache(directory: Path, source: SourceModel) -> tuple[dict[str, Any] | 
     if manifest.get("recipe") != RECIPE:
         return None, f"made by export recipe {manifest.get('recipe')!r}, not {RECIPE!r}"
     src = manifest.get("source", {})
-    if src.get("path") == str(source.weights):
+    moved = src.get("path") != str(source.weights)
+    if not moved:
         current = _file_ok(source.weights, src)
     else:  # the same model elsewhere (another checkout or venv) is the same export: compare contents
         current = source.weights.is_file() and sha256_file(source.weights) == src.get("sha256")
@@ -140,7 +141,22 @@ def check_cache(directory: Path, source: SourceModel) -> tuple[dict[str, Any] | 
     for name in FILES:
         if not _file_ok(directory / name, manifest.get("files", {}).get(name, {})):
             return None, f"{directory / name} is missing or does not match its SHA-256 in the manifest"
+    if moved:
+        manifest = _repoint(directory, manifest, source.weights)
     return manifest, ""
+
+
+def _repoint(directory: Path, manifest: dict[str, Any], weights: Path) -> dict[str, Any]:
+    """Record the source model's new path and stamp, so that the next start checks size and mtime instead of
+    re-hashing it. Best effort: a read-only cache keeps its manifest (and the next start hashes again)."""
+    manifest = {**manifest, "source": {**manifest.get("source", {}), "path": str(weights), **_stamp(weights)}}
+    tmp = directory / f".manifest.json.tmp-{os.getpid()}"
+    try:
+        tmp.write_text(json.dumps(manifest, indent=2) + "\n", encoding="utf-8")
+        tmp.replace(directory / "manifest.json")
+    except OSError:
+        tmp.unlink(missing_ok=True)
+    return manifest
 
 
 def export(source: SourceModel, dest: Path, spec: str) -> dict[str, Any]:
