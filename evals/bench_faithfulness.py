@@ -256,14 +256,14 @@ def markdown_table(rows: list[tuple[str, str, dict]]) -> str:
     return "\n".join(out)
 
 
-def load_set(name: str, limit: int | None) -> tuple[Path, list[Case]]:
+def load_set(name: str, limit: int | None, split: str = "heldout") -> tuple[Path, list[Case]]:
     if name in SHARED:
-        cases = shared_cases(name)
+        cases = shared_cases(name, split)
         if limit and len(cases) > limit:  # a seeded sample, not the first N (files are sorted by claim)
             import random
 
             cases = random.Random(7).sample(cases, limit)
-        return Path(f"{name} (held-out 20%)"), cases
+        return Path(f"{name} ({'held-out 20%' if split == 'heldout' else 'training 80%'})"), cases
     path = SETS.get(name, Path(name))
     cases, errors = load_cases(path)
     for e in errors:
@@ -276,6 +276,10 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--sets", default="dev,heldout", help="comma-separated: dev, heldout, or paths to JSONL files")
     ap.add_argument("--modes", default="fast,rules,thorough,baseline", help="comma-separated: " + ",".join(METHODS))
+    ap.add_argument(
+        "--shared-split", choices=["heldout", "train"], default="heldout",
+        help="which part of the shared sources to use: the held-out 20%% (report) or the training 80%% (tune)",
+    )
     ap.add_argument("--limit", type=int, default=None, help="only the first N cases of each set (a seeded sample of a shared set)")
     ap.add_argument("--llm-limit", type=int, default=None, help="at most N cases per set for the LLM modes (thorough, judge, baseline)")
     ap.add_argument("--judge-model", default=None, help=f"LLM for thorough and baseline (default {DEFAULT_JUDGE_MODEL})")
@@ -302,7 +306,7 @@ def main(argv: list[str] | None = None) -> int:
     args = ap.parse_args(argv)
 
     sets = [s.strip() for s in args.sets.split(",") if s.strip()]
-    loaded = [(name, *load_set(name, args.limit)) for name in sets]
+    loaded = [(name, *load_set(name, args.limit, args.shared_split)) for name in sets]
     for name, path, cases in loaded:
         if not cases:
             print(f"no labelled cases in {path}", file=sys.stderr)

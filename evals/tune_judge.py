@@ -60,8 +60,23 @@ def load(path: Path) -> dict[str, list[tuple[str, list[dict], list[float | None]
             continue
         if [c["claim"] for c in t["claims"]] != [c["claim"] for c in f["claims"]]:
             raise SystemExit(f"{cid}: fast and thorough claims differ")
-        sets[cid[:2]].append((f["label"], f["claims"], [c["judge"] for c in t["claims"]]))
+        sets[set_of(cid)].append((f["label"], f["claims"], [c["judge"] for c in t["claims"]]))
     return sets
+
+
+def set_of(cid: str) -> str:
+    """The set a case id belongs to: a shared source's cases are "<source>-<i>", the team's "fh001" etc. by prefix."""
+    head, _, tail = cid.rpartition("-")
+    return head if head and tail.isdigit() else cid[:2]
+
+
+def parse_config(text: str) -> tuple[float, float, float, tuple[str, ...]]:
+    """``THRESHOLD,RESCUE_MIN[,KINDS[,MAX_BASE]]`` with KINDS joined by '+', e.g. ``0.208,0.208,alignment+negation+quantifier``."""
+    parts = text.split(",")
+    if len(parts) < 2:
+        raise argparse.ArgumentTypeError(f"{text!r}: expected THRESHOLD,RESCUE_MIN[,KINDS[,MAX_BASE]]")
+    kinds = tuple(k for k in (parts[2] if len(parts) > 2 else "alignment").split("+") if k)
+    return float(parts[0]), float(parts[1]), float(parts[3]) if len(parts) > 3 else 1.0, kinds
 
 
 def balanced_accuracy(
@@ -82,6 +97,11 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("details", type=Path, help="bench_faithfulness.py --json-out file (fast + thorough modes)")
     ap.add_argument("--top", type=int, default=10, help="combinations to print")
+    ap.add_argument(
+        "--replay", type=parse_config, action="append", default=[], metavar="T,R[,KINDS[,B]]",
+        help="only report these configurations (chosen elsewhere, e.g. on train-side pairs) per set, instead "
+        "of searching the grid: judge_threshold, judge_rescue_min, kinds joined by '+', judge_max_base",
+    )
     args = ap.parse_args(argv)
     sets = load(args.details)
     pooled = [c for cases in sets.values() for c in cases]
@@ -89,6 +109,14 @@ def main(argv: list[str] | None = None) -> int:
     print(f"sets: {', '.join(f'{n} ({len(sets[n])})' for n in names)}; pooled {len(pooled)}")
     fast_only = balanced_accuracy(pooled, 0.0, 1.01, 1.0)
     print(f"fast mode (judge never overrules): pooled balanced accuracy {fast_only:.3f}")
+    if args.replay:
+        print("\n| configuration | pooled | " + " | ".join(names) + " |\n" + "|---" * (2 + len(names)) + "|")
+        rows = [("fast (no judge)", 0.0, 1.01, 1.0, ("alignment",))]
+        rows += [(f"t={t} rescue={r} kinds={'+'.join(k)} max_base={b}", t, r, b, k) for t, r, b, k in args.replay]
+        for name, t, r, b, k in rows:
+            cells = " | ".join(f"{balanced_accuracy(sets[n], t, r, b, k):.3f}" for n in names)
+            print(f"| {name} | {balanced_accuracy(pooled, t, r, b, k):.3f} | {cells} |")
+        return 0
     rows = []
     for t, r, b, k in itertools.product(THRESHOLDS, RESCUES, MAX_BASES, RESCUE_KINDS):
         if r > 1 and k != RESCUE_KINDS[0]:

@@ -277,3 +277,25 @@ def test_tune_judge_replays_the_checkers_judge_rule() -> None:
         asked = {c.claim.text: c.judge for c in thorough.claims}
         replayed = [tune.claim_supported(rec, asked[c.claim.text], cfg) for rec, c in zip(records, fast.claims)]
         assert replayed == [c.supported for c in thorough.claims], (t, r, b, k)
+
+
+def test_tune_judge_groups_cases_by_set_and_reads_replay_configurations() -> None:
+    """Shared sources share a prefix ("scifact-3", "scifact-abstract-3"): each must be its own set in the replay."""
+    import argparse
+    import importlib.util
+    from pathlib import Path
+
+    path = Path(__file__).resolve().parent.parent / "evals" / "tune_judge.py"
+    spec = importlib.util.spec_from_file_location("tune_judge", path)
+    tune = importlib.util.module_from_spec(spec)
+    assert spec.loader is not None
+    spec.loader.exec_module(tune)
+
+    assert [tune.set_of(c) for c in ("scifact-3", "scifact-abstract-12", "fh001", "fd017")] == [
+        "scifact", "scifact-abstract", "fh", "fd",
+    ]
+    assert tune.parse_config("0.2,0.7,alignment+negation") == (0.2, 0.7, 1.0, ("alignment", "negation"))
+    assert tune.parse_config("0.1,1.01") == (0.1, 1.01, 1.0, ("alignment",))
+    assert tune.parse_config("0.1,0.9,quantifier,0.8") == (0.1, 0.9, 0.8, ("quantifier",))
+    with pytest.raises(argparse.ArgumentTypeError):
+        tune.parse_config("0.3")
