@@ -150,16 +150,10 @@ class Questions:
         self.checker = FaithfulnessChecker(settings)
 
     def __call__(self, pair: Pair) -> tuple[str, str, list[str]]:
-        from agent.faithfulness.align import EvidenceIndex
-        from agent.faithfulness.checker import judge_question
         from agent.faithfulness.claims import Claim
 
-        cfg = self.checker.config
-        contexts = {"e1": ("", pair.evidence)}
         claim = Claim(" ".join(pair.claim.split()), ["e1"], 0)
-        index = EvidenceIndex(contexts, self.checker.embed, windows=cfg.windows)
-        (al,) = index.align(self.checker.embed([claim.text]), [claim.citations], cfg.judge_top_k, [claim.text], cfg.lexical_weight)
-        return judge_question(claim, al, contexts, cfg.judge_top_k)
+        return self.checker.judge_inputs(claim, {"e1": ("", pair.evidence)})
 
 
 class FeatureCache:

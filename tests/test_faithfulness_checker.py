@@ -299,3 +299,19 @@ def test_tune_judge_groups_cases_by_set_and_reads_replay_configurations() -> Non
     assert tune.parse_config("0.1,0.9,quantifier,0.8") == (0.1, 0.9, 0.8, ("quantifier",))
     with pytest.raises(argparse.ArgumentTypeError):
         tune.parse_config("0.3")
+
+
+def test_judge_inputs_are_what_thorough_mode_asks_the_judge() -> None:
+    """Experiments (evals/train_probe.py) build the judge's prompt with judge_inputs; it must match check()."""
+    asked: list[tuple[str, str, list[str]]] = []
+
+    def judge(claim: str, title: str, evidence: list[str]) -> float:
+        asked.append((claim, title, list(evidence)))
+        return 0.9
+
+    cfg = CheckerConfig(engine="rules", align_low=0.0)
+    checker = FaithfulnessChecker(embed=bow_embed, judge=judge, config=cfg)
+    result = checker.check(FAITHFUL, CONTEXTS, mode="thorough")
+    assert asked and len(asked) == result.judge_calls
+    judged = [c.claim for c in result.claims if c.judge is not None]
+    assert [checker.judge_inputs(c, CONTEXTS) for c in judged] == asked

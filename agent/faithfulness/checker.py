@@ -298,6 +298,20 @@ class FaithfulnessChecker(VerifierEngine, LearnedEngine):
         )
         return AnswerCheck(sent_results, verdict, results, time.perf_counter() - t0, judge_calls)
 
+    def judge_inputs(self, claim: Claim, contexts: Contexts) -> tuple[str, str, list[str]]:
+        """What thorough mode shows the judge about ``claim``, aligned as :meth:`check` aligns it.
+
+        ``contexts`` are all the papers :meth:`check` would see (cited and
+        retrieved: word weights come from all of them). For experiments that
+        must ask exactly what the checker asks (``evals/train_probe.py``).
+        """
+        cfg = self.config
+        index = EvidenceIndex(contexts, self.embed, windows=cfg.windows)
+        (al,) = index.align(
+            self.embed([claim.text]), [claim.citations], cfg.judge_top_k, [claim.text], cfg.lexical_weight
+        )
+        return judge_question(claim, al, contexts, cfg.judge_top_k)
+
     # ------------------------------------------------------------------ internals
     def _check_claim(self, claim: Claim, al: Alignment, everything: Contexts, texts: dict[str, str]) -> ClaimCheck:
         cfg = self.config
