@@ -248,10 +248,8 @@ def test_yes_probability() -> None:
     assert yes_probability({"YES": float("-inf"), "NO": float("-inf")}) is None
 
 
-def test_tune_judge_replays_the_checkers_judge_rule() -> None:
-    """evals/tune_judge.py chooses thresholds by replaying the judge rule on recorded claims; it must be the same rule."""
+def _tune_judge_module():  # noqa: ANN202 - a module loaded from evals/
     import importlib.util
-    import itertools
     from pathlib import Path
 
     path = Path(__file__).resolve().parent.parent / "evals" / "tune_judge.py"
@@ -259,6 +257,14 @@ def test_tune_judge_replays_the_checkers_judge_rule() -> None:
     tune = importlib.util.module_from_spec(spec)
     assert spec.loader is not None
     spec.loader.exec_module(tune)
+    return tune
+
+
+def test_tune_judge_replays_the_checkers_judge_rule() -> None:
+    """evals/tune_judge.py chooses thresholds by replaying the judge rule on recorded claims; it must be the same rule."""
+    import itertools
+
+    tune = _tune_judge_module()
 
     weak = "Smoothie routes between several models and picks among them on its own [pA]."
     answer = f"{FAITHFUL} {weak} Smoothie outperforms baselines for routing by up to 12 points accuracy [pA]."
@@ -282,14 +288,8 @@ def test_tune_judge_replays_the_checkers_judge_rule() -> None:
 def test_tune_judge_groups_cases_by_set_and_reads_replay_configurations() -> None:
     """Shared sources share a prefix ("scifact-3", "scifact-abstract-3"): each must be its own set in the replay."""
     import argparse
-    import importlib.util
-    from pathlib import Path
 
-    path = Path(__file__).resolve().parent.parent / "evals" / "tune_judge.py"
-    spec = importlib.util.spec_from_file_location("tune_judge", path)
-    tune = importlib.util.module_from_spec(spec)
-    assert spec.loader is not None
-    spec.loader.exec_module(tune)
+    tune = _tune_judge_module()
 
     assert [tune.set_of(c) for c in ("scifact-3", "scifact-abstract-12", "fh001", "fd017")] == [
         "scifact", "scifact-abstract", "fh", "fd",

@@ -252,7 +252,6 @@ class FaithfulnessChecker(VerifierEngine, LearnedEngine):
         t0 = time.perf_counter()
         cfg = self.config
         everything: dict[str, tuple[str, str]] = {**dict(retrieved or {}), **dict(contexts)}
-        index = EvidenceIndex(everything, self.embed, windows=cfg.windows)
         texts = {pid: f"{t}. {a}" for pid, (t, a) in everything.items()}
 
         sentences = cited_sentences(answer)
@@ -261,10 +260,7 @@ class FaithfulnessChecker(VerifierEngine, LearnedEngine):
             parts = split_claims(s.text, s.citations, i)
             # A bullet before a marker ("- [p1] Title") leaves a "-." fragment: not a claim.
             claims.extend([c for c in parts if re.search(r"\w", c.text)] or parts)
-        claim_vecs = self.embed([c.text for c in claims]) if claims else np.zeros((0, 1), np.float32)
-        alignments = index.align(
-            claim_vecs, [c.citations for c in claims], cfg.judge_top_k, [c.text for c in claims], cfg.lexical_weight
-        )
+        alignments = self._align(claims, everything)
 
         results: list[ClaimCheck] = []
         judge_calls = 0
@@ -305,14 +301,19 @@ class FaithfulnessChecker(VerifierEngine, LearnedEngine):
         retrieved: word weights come from all of them). For experiments that
         must ask exactly what the checker asks (``evals/train_probe.py``).
         """
-        cfg = self.config
-        index = EvidenceIndex(contexts, self.embed, windows=cfg.windows)
-        (al,) = index.align(
-            self.embed([claim.text]), [claim.citations], cfg.judge_top_k, [claim.text], cfg.lexical_weight
-        )
-        return judge_question(claim, al, contexts, cfg.judge_top_k)
+        (al,) = self._align([claim], contexts)
+        return judge_question(claim, al, contexts, self.config.judge_top_k)
 
     # ------------------------------------------------------------------ internals
+    def _align(self, claims: list[Claim], contexts: Contexts) -> list[Alignment]:
+        """Each claim aligned with the evidence units of all ``contexts`` (MiniLM + word overlap)."""
+        cfg = self.config
+        index = EvidenceIndex(contexts, self.embed, windows=cfg.windows)
+        claim_vecs = self.embed([c.text for c in claims]) if claims else np.zeros((0, 1), np.float32)
+        return index.align(
+            claim_vecs, [c.citations for c in claims], cfg.judge_top_k, [c.text for c in claims], cfg.lexical_weight
+        )
+
     def _check_claim(self, claim: Claim, al: Alignment, everything: Contexts, texts: dict[str, str]) -> ClaimCheck:
         cfg = self.config
         text = claim.text
