@@ -301,6 +301,29 @@ def test_tune_judge_groups_cases_by_set_and_reads_replay_configurations() -> Non
         tune.parse_config("0.3")
 
 
+def test_tune_judge_stack_learns_from_answer_labels() -> None:
+    """--stack fits P(claim supported) from answer labels (noisy AND): an answer whose one judged claim the
+    judge doubts is the unfaithful one; claims flagged outside the judge's reach decide their answer alone."""
+    import random
+
+    tune = _tune_judge_module()
+    rng = random.Random(0)
+    cases = []
+    for i in range(120):
+        faithful = i % 2 == 0
+        doubted = rng.uniform(0.01, 0.2)
+        claims = [{"supported": True, "base": 0.9, "issues": []} for _ in range(1 + i % 3)]
+        probs = [rng.uniform(0.6, 0.99) for _ in claims]
+        if not faithful:
+            probs[-1] = doubted
+        cases.append(("faithful" if faithful else "unfaithful", claims, probs))
+    w = tune.fit_stack(cases)
+    assert w[1] > 0  # the judge's logit raises P(supported)
+    assert tune.stack_accuracy(cases, w, 0.5) == 1.0
+    hard = [{"supported": False, "base": 0.2, "issues": ["number"]}]
+    assert tune.stack_accuracy([("unfaithful", hard, [None]), ("faithful", *cases[0][1:])], w, 0.5) == 1.0
+
+
 def test_judge_inputs_are_what_thorough_mode_asks_the_judge() -> None:
     """Experiments (evals/train_probe.py) build the judge's prompt with judge_inputs; it must match check()."""
     asked: list[tuple[str, str, list[str]]] = []
