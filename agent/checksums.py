@@ -33,3 +33,21 @@ def first_bad_file(
         if digest != expected.get(name):
             return path, digest
     return None
+
+
+def checked_manifest(directory: Path, what: str, error: type[Exception], advice: str) -> dict:
+    """``directory``'s manifest.json, after every file its ``sha256`` lists has been checked; ``error`` (with
+    ``what`` the model's name and ``advice`` what to do) when the manifest or a file is missing or wrong."""
+    import json
+
+    path = Path(directory) / "manifest.json"
+    try:
+        manifest = json.loads(path.read_text(encoding="utf-8"))
+        files = dict(manifest["sha256"])
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        raise error(f"the {what}'s manifest {path} is missing or unreadable: {exc}") from exc
+    bad = first_bad_file(Path(directory), files)
+    if bad is not None:
+        why = "is missing" if bad[1] is None else "does not match its SHA-256 in the manifest"
+        raise error(f"the {what} file {bad[0]} {why}; {advice}")
+    return manifest

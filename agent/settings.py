@@ -302,11 +302,25 @@ class AnswerSettings(BaseModel):
     screen_candidates: int = Field(
         default=12, ge=1, description="List and summary questions: top hybrid-search candidates screened one by one."
     )
+    screen_by: Literal["model", "p_yes"] = Field(
+        default="model",
+        description="List and summary questions: how a screened candidate is included. 'model': the screening model "
+        "(agent/models/screening, screening-v1: a logistic model over logit P(YES) and log search rank, fitted by "
+        "evals/tune_screening.py --fit on the tuning part of evals/questions.jsonl with the 1.5B) gives P(included), "
+        "compared with answer.screen_model_threshold; leave-one-question-out there, precision 0.62 -> 0.71 at recall "
+        "0.90 -> 0.89. 'p_yes': the model's P(YES) alone against answer.screen_threshold (the previous rule).",
+    )
+    screen_model_threshold: float | None = Field(
+        default=None, ge=0, le=1, description="answer.screen_by=model: include at P(included) >= this (None = the model manifest's threshold)."
+    )
+    screening_path: Path | None = Field(
+        default=None, description="Directory of a screening model (manifest.json, model.json); None = the packaged one."
+    )
     screen_threshold: float = Field(
         default=0.55,
         ge=0,
         le=1,
-        description="List and summary questions: a candidate is included when the model's P(YES) is at least this. "
+        description="List and summary questions with answer.screen_by=p_yes: a candidate is included when the model's P(YES) is at least this. "
         "Chosen on the tuning part of evals/questions.jsonl (evals/tune_screening.py, 1.5B, quotes-v2; the screening prompts are unchanged in v3): 25 questions, "
         "280 candidates, AUC 0.88; at 0.55 precision 0.59, recall 0.89 of the gold papers (0.50: 0.45 / 0.90; "
         "0.65: 0.73 / 0.74).",
@@ -328,7 +342,9 @@ class AnswerSettings(BaseModel):
     )
     screen_min_checked: int = Field(default=8, ge=1, description="Candidates always checked before screen_stop_after applies.")
     near_miss_p: float = Field(
-        default=0.2, ge=0, le=1, description="Rejected candidates with at least this P(YES) are listed as 'also considered'."
+        default=0.1, ge=0, le=1, description="Rejected candidates whose screening probability (P(included) or P(YES), by "
+        "answer.screen_by) is at least this are listed as 'also considered' (0.1 with the screening model: about 2 per list "
+        "question of evals/questions.jsonl; 0.2 suited P(YES) alone)."
     )
     quotes_per_paper: int = Field(default=2, ge=1, description="Quoted sentences per paper when screening and writing list/summary answers.")
     role_weight: float = Field(

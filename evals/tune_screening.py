@@ -9,6 +9,14 @@ answer it), AUC and the precision / recall / F1 of candidate thresholds, on a
 tuning part and on a held-out part of the questions (``evals/splits.py``,
 source ``questions``). Choose ``answer.screen_threshold`` on the tuning part only.
 
+``--fit`` also fits the screening model of list and summary answers
+(:mod:`agent.chain.screening`: logistic regression over logit P(YES) and log
+search rank) on the tuning part's labelled list/summary candidates, picks its
+threshold by leave-one-question-out F1 there, prints the leave-one-out and
+held-out precision / recall next to the P(YES) rule, and writes
+``agent/models/screening`` (``--fit-out`` elsewhere) with its manifest
+(version, training data, metrics, SHA-256).
+
     python evals/tune_screening.py [--questions FILE] [--model local:qwen2.5-coder-1.5b] [--limit N]
 
 Decisions are cached in ``$CITEWISE_ARTIFACTS/tune-screening/<model>-<prompt version>[-q<quotes>][-r<role weight>].jsonl``.
@@ -17,7 +25,9 @@ Decisions are cached in ``$CITEWISE_ARTIFACTS/tune-screening/<model>-<prompt ver
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
+import math
 import os
 import re
 import sys
@@ -129,6 +139,88 @@ def report(rows: list[dict]) -> None:
                 print(f"  {t:9.2f}   {prec:9.3f}  {rec:6.3f}  {f1:.3f} | {extra}")
 
 
+FIT_C = 1.0
+FIT_THRESHOLDS = tuple(round(0.05 * i, 2) for i in range(2, 15))
+
+
+def _prf(scores: list[float], labels: list[int], t: float) -> tuple[float, float, float]:
+    tp = sum(1 for s, y in zip(scores, labels) if s >= t and y)
+    fp = sum(1 for s, y in zip(scores, labels) if s >= t and not y)
+    fn = sum(1 for s, y in zip(scores, labels) if s < t and y)
+    prec = tp / (tp + fp) if tp + fp else 0.0
+    rec = tp / (tp + fn) if tp + fn else 0.0
+    return prec, rec, (2 * prec * rec / (prec + rec) if prec + rec else 0.0)
+
+
+def _logistic(rows: list[dict]):
+    from sklearn.linear_model import LogisticRegression
+
+    from agent.chain.screening import screening_features
+
+    return LogisticRegression(C=FIT_C).fit([screening_features(r["p"], r["rank"]) for r in rows], [r["label"] for r in rows])
+
+
+def fit(rows: list[dict], out: Path, source: str, model: str, prompt_version: str) -> None:
+    """Fit the list/summary screening model on the tuning part; see the module docstring."""
+    from agent.chain.screening import FEATURES, MODEL_FILE, screening_features
+
+    mine = [r for r in rows if r["kind"] in ("list", "summary") and r["label"] is not None]
+    tune = [r for r in mine if not is_heldout("questions", r["qid"])]
+    held = [r for r in mine if is_heldout("questions", r["qid"])]
+    qids = sorted({r["qid"] for r in tune})
+    loo: dict[tuple[str, str], float] = {}
+    for q in qids:  # leave one question out: the threshold is chosen on predictions for unseen questions
+        m = _logistic([r for r in tune if r["qid"] != q])
+        for r in tune:
+            if r["qid"] == q:
+                loo[(q, r["id"])] = float(m.predict_proba([screening_features(r["p"], r["rank"])])[0, 1])
+    labels = [r["label"] for r in tune]
+    loo_scores = [loo[(r["qid"], r["id"])] for r in tune]
+    threshold = max(FIT_THRESHOLDS, key=lambda t: (_prf(loo_scores, labels, t)[2], -t))
+    m = _logistic(tune)
+    coef, intercept = [round(float(c), 6) for c in m.coef_[0]], round(float(m.intercept_[0]), 6)
+
+    def prob(r: dict) -> float:
+        z = intercept + sum(c * x for c, x in zip(coef, screening_features(r["p"], r["rank"])))
+        return 1 / (1 + math.exp(-z))
+
+    from agent.settings import AnswerSettings
+
+    base_t = AnswerSettings().screen_threshold
+    metrics = {}
+    print(f"\nscreening model (list+summary): threshold {threshold} by leave-one-question-out F1 on {len(qids)} tuning questions")
+    print("| part | rule | precision | recall | F1 | AUC |\n|---|---|---|---|---|---|")
+    parts = [("tuning, leave-one-question-out", tune, loo_scores), ("held-out", held, [prob(r) for r in held])]
+    for name, part, scores in parts:
+        ys, ps = [r["label"] for r in part], [r["p"] for r in part]
+        if not part:
+            continue
+        for rule, sc, t in ((f"P(YES) >= {base_t}", ps, base_t), (f"model >= {threshold}", scores, threshold)):
+            prec, rec, f1 = _prf(sc, ys, t)
+            print(f"| {name} ({len(part)}) | {rule} | {prec:.3f} | {rec:.3f} | {f1:.3f} | {auc(sc, ys):.3f} |")
+            metrics.setdefault(name, {})[rule] = {"precision": round(prec, 4), "recall": round(rec, 4), "f1": round(f1, 4)}
+    out.mkdir(parents=True, exist_ok=True)
+    body = json.dumps({"features": list(FEATURES), "coef": coef, "intercept": intercept}, indent=1) + "\n"
+    (out / MODEL_FILE).write_text(body, encoding="utf-8")
+    manifest = {
+        "name": "citewise-list-screening",
+        "version": "screening-v1",
+        "kind": "logistic regression over " + ", ".join(FEATURES),
+        "threshold": threshold,
+        "fitted_on": {
+            "questions": source, "part": "tuning (evals/splits.py is_heldout('questions', qid) is False)",
+            "model": model, "prompt_version": prompt_version,
+            "questions_used": len(qids), "candidates": len(tune), "gold": sum(labels),
+        },
+        "hyperparameters": {"C": FIT_C, "threshold": "max leave-one-question-out F1 over " + ", ".join(map(str, FIT_THRESHOLDS))},
+        "metrics": metrics,
+        "trainer": "evals/tune_screening.py --fit",
+        "sha256": {MODEL_FILE: hashlib.sha256(body.encode()).hexdigest()},
+    }
+    (out / "manifest.json").write_text(json.dumps(manifest, indent=1) + "\n", encoding="utf-8")
+    print(f"wrote {out}")
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--questions", default=str(ROOT / "evals" / "questions.jsonl"))
@@ -136,8 +228,15 @@ def main() -> None:
     ap.add_argument("--limit", type=int, default=0)
     ap.add_argument("--role-weight", type=float, default=None, help="answer.role_weight for quote picking (default: the setting)")
     ap.add_argument("--quotes", type=int, default=0, help="quotes per list/summary candidate (default: answer.quotes_per_paper)")
+    ap.add_argument("--fit", action="store_true", help="fit the list/summary screening model (see above) and write it")
+    ap.add_argument("--fit-out", type=Path, default=ROOT / "agent" / "models" / "screening")
     args = ap.parse_args()
-    report(collect(args))
+    rows = collect(args)
+    report(rows)
+    if args.fit:
+        from agent.prompts import load_prompt
+
+        fit(rows, args.fit_out, Path(args.questions).name, args.model, load_prompt("quotes").version)
 
 
 if __name__ == "__main__":

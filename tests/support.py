@@ -16,8 +16,9 @@ from pathlib import Path
 import pytest
 
 #: Screening thresholds for the fake model, whose P(YES) is the share of the question's words found in the
-#: quotes (lower than the 1.5B's; the shipped thresholds are the 1.5B's). evals/ci_thresholds.json has the same.
-FAKE_SCREENING = {"answer.screen_threshold": 0.2, "answer.single_threshold": 0.2}
+#: quotes (lower than the 1.5B's; the shipped thresholds and the screening model are the 1.5B's, so lists are
+#: screened by P(YES) alone). evals/ci_thresholds.json has the same.
+FAKE_SCREENING = {"answer.screen_by": "p_yes", "answer.screen_threshold": 0.2, "answer.single_threshold": 0.2}
 
 
 def free_port() -> int:

@@ -111,7 +111,7 @@ def test_list_screens_each_paper_alone_and_streams_decisions() -> None:
         {("write_list", "Alpha: Debiased Negatives"): "The paper punishes false negatives with instance weights.",
          ("write_list", "Gamma Clusters"): "Gamma clusters negatives to find false negatives."},
     )
-    events, out = _run(_composer(llm, screen_threshold=0.5, near_miss_p=0.2, screen_stop_after=0), "Which papers address false negatives?", "list")
+    events, out = _run(_composer(llm, screen_by="p_yes", screen_threshold=0.5, near_miss_p=0.2, screen_stop_after=0), "Which papers address false negatives?", "list")
     decisions = [e for e in events if isinstance(e, ScreenEvent)]
     assert [(d.paper.id, d.included) for d in decisions] == [("pA", True), ("pB", False), ("pC", True), ("pD", False)]
     assert [d.index for d in decisions] == [1, 2, 3, 4] and {d.total for d in decisions} == {4}

@@ -58,7 +58,7 @@ def test_a_changed_or_missing_file_is_refused_with_its_name(tmp_path) -> None:
     weights = json.loads((copy / "model.json").read_text())
     weights["intercept"] += 1.0
     (copy / "model.json").write_text(json.dumps(weights))
-    with pytest.raises(RoleModelError, match="model.json is missing or corrupt"):
+    with pytest.raises(RoleModelError, match="model.json does not match its SHA-256"):
         RoleModel(copy)
     (copy / "manifest.json").unlink()
     with pytest.raises(RoleModelError, match="manifest .* is missing or unreadable"):

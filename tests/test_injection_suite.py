@@ -62,7 +62,7 @@ def test_suite_with_an_obedient_fake_model(injected_home: Path, monkeypatch: pyt
     monkeypatch.setattr(fake, "fake_answer", obedient)
     # The fake's P(YES) is word overlap, lower than a real model's: screening thresholds to match it.
     settings = Settings(home=injected_home).with_overrides(
-        **{"llm.model": "fake", "answer.screen_threshold": 0.1, "answer.single_threshold": 0.1}
+        **{"llm.model": "fake", "answer.screen_by": "p_yes", "answer.screen_threshold": 0.1, "answer.single_threshold": 0.1}
     )
     result = run_suite(settings, cases, ["defended", "undefended"])
     defended, undefended = result["configs"]["defended"], result["configs"]["undefended"]

@@ -35,6 +35,7 @@ from agent.chain.citations import MarkerMapper
 from agent.chain.events import ScreenEvent, TokenEvent
 from agent.chain.evidence import EvidenceSelector
 from agent.chain.quotes import QuoteSteps, Quotes, Written, has_foreign_numbers, pick_quotes, quote_sentence
+from agent.chain.screening import ScreeningModel, get_screening_model
 from agent.retrieval.names import display_name
 from agent.sentences import split_sentences
 from agent.settings import AnswerSettings
@@ -106,6 +107,19 @@ class Composer:
         self.steps = steps
         self.selector = selector
         self.cfg = cfg
+        self._screening: ScreeningModel | None = None
+
+    def _include_p(self, p_yes: float, rank: int) -> tuple[float, float]:
+        """A list/summary candidate's (screening probability, threshold): the screening model's P(included) at
+        search ``rank`` (``answer.screen_by = "model"``), or the model's P(YES) against ``screen_threshold``."""
+        cfg = self.cfg
+        if cfg.screen_by == "p_yes":
+            return p_yes, cfg.screen_threshold
+        if self._screening is None:
+            self._screening = get_screening_model(str(cfg.screening_path) if cfg.screening_path else None)
+        model = self._screening
+        t = model.threshold if cfg.screen_model_threshold is None else cfg.screen_model_threshold
+        return model.probability(p_yes, rank), t
 
     def run(self, question: str, qtype: str, hits: list[SearchHit]) -> Iterator[ScreenEvent | TokenEvent | Composed]:
         papers = [h.paper for h in hits]
@@ -168,8 +182,8 @@ class Composer:
         lines: list[str] = []
         misses = 0
         for i, qt in enumerate(quotes):
-            p = self.steps.screen(question, qt, qtype)
-            included = p >= cfg.screen_threshold and not (qtype == "summary" and len(lines) >= cfg.summary_papers)
+            p, threshold = self._include_p(self.steps.screen(question, qt, qtype), i + 1)
+            included = p >= threshold and not (qtype == "summary" and len(lines) >= cfg.summary_papers)
             out.screened.append(self._decision(qt, p, included))
             yield ScreenEvent(i + 1, len(quotes), qt.paper, included, p, qt.best)
             if included:

@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from agent.checksums import first_bad_file
+from agent.checksums import checked_manifest
 
 if TYPE_CHECKING:
     from agent.settings import Settings
@@ -45,15 +45,7 @@ class RoleModel:
     """The shipped logistic model: loads ``model.json`` after checking it against ``manifest.json``."""
 
     def __init__(self, directory: Path = MODEL_DIR) -> None:
-        manifest_path = directory / "manifest.json"
-        try:
-            manifest = json.loads(manifest_path.read_text(encoding="utf-8"))
-            files = dict(manifest["sha256"])
-        except (OSError, ValueError, KeyError, TypeError) as exc:
-            raise RoleModelError(f"the sentence-role model's manifest {manifest_path} is missing or unreadable: {exc}") from exc
-        bad = first_bad_file(directory, files)
-        if bad is not None:
-            raise RoleModelError(f"the sentence-role model file {bad[0]} is missing or corrupt; reinstall citewise")
+        manifest = checked_manifest(directory, "sentence-role model", RoleModelError, "reinstall citewise")
         weights = json.loads((directory / "model.json").read_text(encoding="utf-8"))
         self.coef = np.asarray(weights["coef"], dtype=np.float32)
         self.intercept = float(weights["intercept"])
