@@ -230,7 +230,23 @@ def test_cli_eval_with_malformed_lines(bundled_settings, tmp_path: Path) -> None
     assert summary["counts"]["total"] == 1 and "line 2" in summary["input_problems"][0]
     for name in ("results.jsonl", "summary.json", "report.html", "run.json"):
         assert (tmp_path / "r" / name).exists()
-    assert json.loads((tmp_path / "r" / "run.json").read_text())["settings"]["llm"]["model"] == "fake"
+    meta = json.loads((tmp_path / "r" / "run.json").read_text())
+    assert meta["settings"]["llm"]["model"] == "fake"
+    # the trained models that shaped the answers, by version, next to the answering model
+    assert meta["trained_models"]["embedder"] == meta["settings"]["index"]["embed_model"]
+    assert meta["trained_models"]["checker"] == meta["settings"]["faithfulness"]["engine"]
+
+
+def test_trained_models_name_what_the_settings_use() -> None:
+    from agent.chain.engine import trained_models
+    from agent.settings import Settings
+
+    s = Settings()
+    assert trained_models(s.with_overrides(**{"answer.screen_by": "model"}))["screening"] == "screening-v1"
+    assert "screening" not in trained_models(s.with_overrides(**{"answer.screen_by": "p_yes"}))
+    assert "roles" not in trained_models(s.with_overrides(**{"answer.role_weight": 0.0}))
+    learned = trained_models(s.with_overrides(**{"faithfulness.engine": "learned"}))
+    assert learned["learned"] == "learned-v1-trees" and learned["verifier"] == "verifier-v1"
 
 
 def test_cli_bad_model_fails_before_the_run(bundled_settings, tmp_path: Path) -> None:

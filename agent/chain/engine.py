@@ -8,10 +8,12 @@ so one engine serves many chat sessions without mixing them.
 
 from __future__ import annotations
 
+import json
 import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 
 from agent.chain.citations import (
     REFUSAL_TEXT,
@@ -52,6 +54,36 @@ WHOLE_ABSTRACT_PAPERS = 2
 
 #: Post-processing hook (the faithfulness checker): (answer, evidence papers by id) -> None, edits in place.
 AnswerHook = Callable[[Answer, dict[str, Paper]], None]
+
+
+def _manifest_version(directory: Path) -> str:
+    """``version`` of a shipped model's manifest.json ("missing" when it cannot be read; loading reports why)."""
+    try:
+        return str(json.loads((directory / "manifest.json").read_text(encoding="utf-8")).get("version", "?"))
+    except (OSError, ValueError, AttributeError):
+        return "missing"
+
+
+def trained_models(settings: Settings) -> dict[str, str]:
+    """The trained models that shape an answer under ``settings``, by role: name and version (recorded in
+    every eval run next to the answering model and prompt version)."""
+    from agent.chain.roles import VERSION as ROLES_VERSION
+    from agent.chain.screening import MODEL_DIR as SCREENING_DIR
+    from agent.faithfulness.learned import PACKAGED_DIR as LEARNED_DIR
+    from agent.faithfulness.verifier import PACKAGED_DIR as VERIFIER_DIR
+
+    a, f = settings.answer, settings.faithfulness
+    out = {"embedder": settings.index.embed_model, "sentences": settings.index.sentence_model}
+    if a.role_weight:
+        out["roles"] = ROLES_VERSION
+    if a.pipeline == "quotes" and a.screen_by == "model":
+        out["screening"] = _manifest_version(a.screening_path or SCREENING_DIR)
+    out["checker"] = f.engine
+    if f.engine in ("learned", "verifier"):
+        out["verifier"] = _manifest_version(f.verifier_path or VERIFIER_DIR)
+    if f.engine == "learned":
+        out["learned"] = _manifest_version(f.learned_path or LEARNED_DIR)
+    return out
 
 
 @dataclass

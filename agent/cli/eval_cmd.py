@@ -116,6 +116,7 @@ def eval_command(
     no_progress: Annotated[bool, typer.Option("--no-progress", help="No progress bar.")] = False,
 ) -> None:
     """Evaluate answers on a question set: writes results.jsonl, summary.json and report.html to --out."""
+    from agent.chain.engine import trained_models
     from agent.evaluation.harness import EnginePipeline, run_eval
     from agent.evaluation.pubmedqa import LABEL_MODES
 
@@ -139,7 +140,7 @@ def eval_command(
             state["errors"] += row.get("status") != "ok"
             bar.update(state["task"], completed=done, errors=state["errors"])
 
-    meta = {"settings": settings.model_dump(mode="json"), "judge": judge, **extra}
+    meta = {"settings": settings.model_dump(mode="json"), "trained_models": trained_models(settings), "judge": judge, **extra}
     if bar is not None:
         bar.start()
     try:
