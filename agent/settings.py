@@ -368,6 +368,13 @@ class AnswerSettings(BaseModel):
         default_factory=lambda: ["Problem", "Method", "Result"], description="Columns of the comparison table."
     )
     write_max_tokens: int = Field(default=70, ge=8, description="Token limit of one written sentence (quote-built answers).")
+    max_question_echo_words: int = Field(
+        default=3,
+        ge=0,
+        description="Quote-built answers: a written sentence with this many content words taken from the question that "
+        "the paper's title and abstract never use restates the question, not the paper, and is replaced by the paper's "
+        "quote (0 = not checked).",
+    )
     aspect_max_tokens: int = Field(default=60, ge=8, description="Token limit of one paper's table cells.")
     contrast_max_tokens: int = Field(default=70, ge=8, description="Token limit of the comparison's contrast sentences.")
     min_relevance: float = Field(

@@ -132,6 +132,28 @@ def test_list_screens_each_paper_alone_and_streams_decisions() -> None:
     assert out.notes.endswith("Checked 4 of 4 candidates.")
 
 
+def test_a_written_sentence_that_restates_the_question_becomes_the_quote() -> None:
+    """Words taken from the question that the paper never uses make a restatement, not a finding: even when the
+    checker accepts it, the paper's own sentence is shown and the draft is kept with the words named."""
+    from agent.chain.quotes import question_echo
+
+    question = "Which papers encode each image as a spread of plausible positions?"
+    echo = "Delta encodes each image as a spread of plausible positions."
+    assert question_echo(echo, question, PAPERS[3]) == ["encod", "imag", "plausibl", "posit", "spread"]
+    assert question_echo("Delta separates speech sources in noisy audio [pD].", question, PAPERS[3]) == []
+    llm = ScriptedLLM({"Delta Audio": 0.9}, {("write_list", "Delta Audio"): echo})
+    for max_echo, shown in ((3, "- Delta Audio: “"), (0, f"- Delta Audio: {echo} [pD]")):
+        steps = QuoteSteps(llm, load_prompt("quotes"), lambda s, p: True, max_echo=max_echo)
+        composer = Composer(steps, EvidenceSelector(WordEmbedder()), AnswerSettings(screen_by="p_yes", screen_threshold=0.5))
+        _, out = _run(composer, question, "list", [PAPERS[3]])
+        assert out.text.startswith(shown), out.text
+    steps = QuoteSteps(llm, load_prompt("quotes"), lambda s, p: True, max_echo=3)
+    composer = Composer(steps, EvidenceSelector(WordEmbedder()), AnswerSettings(screen_by="p_yes", screen_threshold=0.5))
+    _, out = _run(composer, question, "list", [PAPERS[3]])
+    assert [r.text for r in out.replaced] == [echo]
+    assert "repeats the question's words that the paper does not use (encod, imag, plausibl, posit, spread)" in out.replaced[0].reason
+
+
 def test_list_stops_after_a_run_of_rejections_and_refuses_when_none_qualifies() -> None:
     llm = ScriptedLLM({})
     events, out = _run(_composer(llm, screen_stop_after=2, screen_min_checked=3), "Which papers do X?", "list")

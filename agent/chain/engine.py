@@ -303,7 +303,8 @@ class AnswerEngine:
         elif quotes:
             llm = self.model()
             model_name = llm.name
-            steps = QuoteSteps(llm, self.quotes_prompt, self._supports, self.settings.answer.write_max_tokens)
+            cfg = self.settings.answer
+            steps = QuoteSteps(llm, self.quotes_prompt, self._supports, cfg.write_max_tokens, cfg.max_question_echo_words)
             for event in Composer(steps, self.selector, self.settings.answer).run(q, plan.qtype, hits):
                 if isinstance(event, Composed):
                     composed = event

@@ -89,6 +89,12 @@ def terms(text: str) -> set[str]:
     return set(_stemmer().stemWords(words))
 
 
+def question_echo(sentence: str, question: str, paper: Paper) -> list[str]:
+    """The content words (stemmed) of a written ``sentence`` that come from the ``question`` and appear nowhere in
+    ``paper``'s title or abstract: a sentence made of them restates the question rather than the paper."""
+    return sorted((terms(strip_markers(sentence)) & terms(question)) - terms(f"{paper.title} {paper.abstract}"))
+
+
 def pick_quotes(
     selector: EvidenceSelector,
     question: str,
@@ -155,11 +161,13 @@ class QuoteSteps:
         prompt: Prompt,
         supports: Callable[[str, Paper], bool],
         max_tokens: int = 60,
+        max_echo: int = 0,
     ) -> None:
         self.llm = llm
         self.prompt = prompt
         self.supports = supports
         self.max_tokens = max_tokens
+        self.max_echo = max_echo  # answer.max_question_echo_words; 0 = not checked
         self.tokens_in = 0
         self.tokens_out = 0
 
@@ -213,7 +221,7 @@ class QuoteSteps:
         source = " ".join(quotes.sentences)
         kept, dropped, reasons = [], [], []
         for sentence in sentences:
-            reason = self._problem(sentence, source, quotes.paper)
+            reason = self._problem(sentence, source, quotes.paper, question)
             if reason is None:
                 kept.append(sentence)
             else:
@@ -225,12 +233,15 @@ class QuoteSteps:
             return Written(" ".join(kept), from_model=True, draft=draft, reason=reason)
         return Written(quote_sentence(quotes.best), False, draft or reply or None, reason or "the model wrote nothing usable")
 
-    def _problem(self, sentence: str, source: str, paper: Paper) -> str | None:
+    def _problem(self, sentence: str, source: str, paper: Paper, question: str = "") -> str | None:
         """Why one written sentence cannot be shown as a claim about ``paper``, or None."""
         if has_foreign_numbers(sentence, source):
             return "a number that its quotes do not contain"
         if _FIRST_PERSON.match(sentence):
             return "written in the first person, as the abstract's own words"
+        echo = question_echo(sentence, question, paper) if self.max_echo else []
+        if len(echo) >= self.max_echo > 0:
+            return f"it repeats the question's words that the paper does not use ({', '.join(echo)})"
         if not self.supports(sentence, paper):
             return "not supported by the paper's abstract"
         return None
