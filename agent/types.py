@@ -134,6 +134,12 @@ class Answer(BaseModel):
         description="Text after the answer that makes no claim about a paper's content (papers considered and not "
         "included, how many candidates were checked); not checked for faithfulness.",
     )
+    step_seconds: dict[str, dict[str, float]] = Field(
+        default_factory=dict,
+        description="Quote-built answers: where the model and checker time went, {step: {'s': seconds, 'calls': n}} "
+        "for screen (yes/no decisions), write (written sentences, table cells, contrast) and check (the checker on "
+        "written sentences). Recorded in eval rows; not part of the ask --json shape.",
+    )
     screened_evidence: list[Evidence] = Field(
         default_factory=list,
         description="Titles and abstract sentences of retrieved papers kept out of the evidence because they address "

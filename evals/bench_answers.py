@@ -10,7 +10,8 @@ load:
   stuffed into the same answer prompt, streamed from the same model.
 
 It prints time to first token and total time (p50/p95) per type and overall
-for both, with the naive/citewise ratio, plus prompt tokens. Summary questions
+for both, with the naive/citewise ratio, plus prompt tokens, and where the quote-built
+answers' time goes (screen / write / check / other per answer). Summary questions
 are topped up with single-paper TL;DRs (``summarize --paper``) when the set
 has fewer than N.
 
@@ -97,6 +98,7 @@ def ours(engine, q: dict) -> dict:  # noqa: ANN001
         "citations": [c.id for c in answer.citations],
         "answer": answer.answer,
         "question_type": answer.question_type,
+        "step_seconds": answer.step_seconds,
     }
 
 
@@ -112,6 +114,24 @@ def summarize(rows: list[dict], system: str, qtype: str | None, paired: bool = F
         "total_p95": pct(tot, 95),
         "tokens_in_mean": statistics.fmean(s["tokens_in"] for s in sel) if sel else float("nan"),
     }
+
+
+def step_table(rows: list[dict]) -> list[str]:
+    """Per question type, the mean seconds (and calls) per answer of each quote-pipeline step, and the rest."""
+    lines = []
+    for t in (*TYPES, None):
+        sel = [r["citewise"] for r in rows if (t is None or r["type"] == t) and r["citewise"].get("step_seconds")]
+        if not sel:
+            continue
+        steps = sorted({k for s in sel for k in s["step_seconds"]})
+        parts = []
+        for k in steps:
+            secs = statistics.fmean(s["step_seconds"].get(k, {}).get("s", 0.0) for s in sel)
+            calls = statistics.fmean(s["step_seconds"].get(k, {}).get("calls", 0) for s in sel)
+            parts.append(f"{k} {secs:.1f}s ({calls:.1f} calls)")
+        rest = statistics.fmean(s["total_s"] - sum(v["s"] for v in s["step_seconds"].values()) for s in sel)
+        lines.append(f"{t or 'all':<8} n={len(sel):<3} " + " · ".join(parts) + f" · other {rest:.1f}s")
+    return lines
 
 
 def main() -> int:
@@ -186,6 +206,10 @@ def main() -> int:
                 f"x{b['ttft_p50'] / a['ttft_p50']:.2f} ({b['ttft_p50']:.1f}s vs {a['ttft_p50']:.1f}s), total p50 "
                 f"x{b['total_p50'] / a['total_p50']:.2f} ({b['total_p50']:.1f}s vs {a['total_p50']:.1f}s)"
             )
+    steps = step_table(rows)
+    if steps:
+        print("\nwhere citewise's time goes (mean per answer; quote-built answers):")
+        print("\n".join(steps))
     if args.out:
         args.out.parent.mkdir(parents=True, exist_ok=True)
         # JSON keys must be strings: the overall row is "all".

@@ -244,6 +244,10 @@ def test_engine_streams_screening_over_the_bundled_corpus(bundled_settings) -> N
     assert answer.timings.first_token_s is not None and answer.timings.first_token_s <= answer.timings.total_s
     assert "Checked" in data["notes"] and data["answer"].endswith(data["notes"])
     assert any(isinstance(e, TokenEvent) for e in events)
+    # Where the time went: one screen call per decision, one write per included paper; not in the --json shape.
+    steps = answer.step_seconds
+    assert steps["screen"]["calls"] == len(decisions) and steps["write"]["calls"] == len(included)
+    assert all(v["s"] >= 0 for v in steps.values()) and "step_seconds" not in data
 
 
 def test_free_pipeline_is_still_available(bundled_settings) -> None:

@@ -25,7 +25,10 @@ from __future__ import annotations
 import functools
 import math
 import re
-from collections.abc import Callable
+import time
+from collections import defaultdict
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
@@ -170,6 +173,21 @@ class QuoteSteps:
         self.max_echo = max_echo  # answer.max_question_echo_words; 0 = not checked
         self.tokens_in = 0
         self.tokens_out = 0
+        self.seconds: dict[str, float] = defaultdict(float)  # step -> seconds spent in it (screen, write, check)
+        self.calls: dict[str, int] = defaultdict(int)
+
+    @contextmanager
+    def _timed(self, step: str) -> Iterator[None]:
+        t0 = time.perf_counter()
+        try:
+            yield
+        finally:
+            self.seconds[step] += time.perf_counter() - t0
+            self.calls[step] += 1
+
+    def step_seconds(self) -> dict[str, dict[str, float]]:
+        """Where this answer's model and checker time went: ``{step: {"s": seconds, "calls": n}}``."""
+        return {k: {"s": round(v, 3), "calls": self.calls[k]} for k, v in self.seconds.items()}
 
     def _count_usage(self) -> None:
         self.tokens_in += self.llm.last_usage.tokens_in
@@ -189,12 +207,13 @@ class QuoteSteps:
     def screen(self, question: str, quotes: Quotes, kind: str) -> float:
         """P(YES) that this paper answers / addresses the question (``kind``: single, list or summary)."""
         messages = self.messages(question, quotes.block(), self.prompt.parts[f"screen_{kind}"])
-        lp = self.llm.choice_logprobs(messages, ["YES", "NO"])
-        if lp is not None:
-            self._count_usage()
-        else:  # no log-probabilities from this backend: its word decides
-            reply = self.complete(messages, max_tokens=3).strip().upper()
-            return 1.0 if reply.startswith("YES") else 0.0
+        with self._timed("screen"):
+            lp = self.llm.choice_logprobs(messages, ["YES", "NO"])
+            if lp is not None:
+                self._count_usage()
+            else:  # no log-probabilities from this backend: its word decides
+                reply = self.complete(messages, max_tokens=3).strip().upper()
+                return 1.0 if reply.startswith("YES") else 0.0
         yes, no = lp.get("YES", -math.inf), lp.get("NO", -math.inf)
         if yes == -math.inf and no == -math.inf:
             return 0.0
@@ -203,7 +222,8 @@ class QuoteSteps:
 
     def generate(self, question: str, paper_text: str, task: str, max_tokens: int | None = None) -> str:
         """The model's raw reply to one step (markers and surrounding whitespace removed)."""
-        reply = self.complete(self.messages(question, paper_text, task), max_tokens or self.max_tokens)
+        with self._timed("write"):
+            reply = self.complete(self.messages(question, paper_text, task), max_tokens or self.max_tokens)
         return _MARKERS.sub("", reply).strip()
 
     def write(self, question: str, quotes: Quotes, kind: str, max_sentences: int = 1) -> Written | None:
@@ -242,6 +262,6 @@ class QuoteSteps:
         echo = question_echo(sentence, question, paper) if self.max_echo else []
         if len(echo) >= self.max_echo > 0:
             return f"it repeats the question's words that the paper does not use ({', '.join(echo)})"
-        if not self.supports(sentence, paper):
-            return "not supported by the paper's abstract"
-        return None
+        with self._timed("check"):
+            supported = self.supports(sentence, paper)
+        return None if supported else "not supported by the paper's abstract"

@@ -225,6 +225,7 @@ def build_row(q: EvalQuestion, gold: Gold, obs: Observation, pipeline: Pipeline)
             "label_reply": obs.label_reply,
             "metrics": question_metrics(q, gold, obs),
             "timings": a.timings.model_dump(),
+            "step_seconds": a.step_seconds,
             "tokens": {"in": a.tokens_in, "out": a.tokens_out},
         }
     )
