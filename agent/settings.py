@@ -358,7 +358,9 @@ class AnswerSettings(BaseModel):
     single_candidates: int = Field(default=3, ge=1, description="Single-paper questions: top candidates screened.")
     single_quotes: int = Field(default=3, ge=1, description="Quoted sentences a single-paper candidate is screened and answered from (the screening threshold was tuned with 3).")
     single_sentences: int = Field(default=3, ge=1, description="Most sentences of a single-paper answer.")
-    summary_papers: int = Field(default=5, ge=1, description="Most papers (one sentence each) in a topic summary.")
+    summary_papers: int = Field(
+        default=5, ge=1, description="Most papers (one sentence each) in a topic summary; screening stops once this many are included."
+    )
     summary_group_similarity: float = Field(
         default=0.45, ge=-1, le=1, description="Summary sentences at least this similar (MiniLM cosine) share a paragraph."
     )

@@ -13,7 +13,7 @@ quotes (:mod:`agent.chain.quotes`). Per type:
   the question. Near-misses are listed with their probability, and how many
   candidates were checked.
 * summary - screened like a list; one sentence per included paper (at most
-  ``answer.summary_papers``), grouped by similarity.
+  ``answer.summary_papers``: screening stops there), grouped by similarity.
 * compare - each side written from its own paper's quotes, a paper x aspect
   table of short cells (``not stated`` when the quotes do not say; a cell with
   a number its abstract lacks is ``not stated`` too), and a contrast written
@@ -183,7 +183,7 @@ class Composer:
         misses = 0
         for i, qt in enumerate(quotes):
             p, threshold = self._include_p(self.steps.screen(question, qt, qtype), i + 1)
-            included = p >= threshold and not (qtype == "summary" and len(lines) >= cfg.summary_papers)
+            included = p >= threshold
             out.screened.append(self._decision(qt, p, included))
             yield ScreenEvent(i + 1, len(quotes), qt.paper, included, p, qt.best)
             if included:
@@ -193,6 +193,8 @@ class Composer:
                 line = self._sentence(written, qt.paper, out, name=display_name(qt.paper))
                 lines.append(line)
                 yield TokenEvent(("- " if qtype == "list" else "") + line + "\n")
+                if qtype == "summary" and len(lines) >= cfg.summary_papers:
+                    break  # the summary is full: no later candidate could be included, so none is read
             else:
                 misses += 1
                 if cfg.screen_stop_after and misses >= cfg.screen_stop_after and i + 1 >= cfg.screen_min_checked:
