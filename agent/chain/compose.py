@@ -270,7 +270,8 @@ class Composer:
             return ""
         text = "Papers:\n" + "\n\n".join(blocks)
         messages = self.steps.messages(question, text, self.steps.prompt.parts["contrast"])
-        reply = self.steps.complete(messages, self.cfg.contrast_max_tokens)
+        with self.steps.timed("write"):
+            reply = self.steps.complete(messages, self.cfg.contrast_max_tokens)
         mapper = MarkerMapper({n: paper.id for n, (paper, _, _) in enumerate(rows, start=1)})
         reply = "".join(mapper.map_stream([reply]))
         ids = [paper.id for paper, _, _ in rows]

@@ -177,7 +177,8 @@ class QuoteSteps:
         self.calls: dict[str, int] = defaultdict(int)
 
     @contextmanager
-    def _timed(self, step: str) -> Iterator[None]:
+    def timed(self, step: str) -> Iterator[None]:
+        """Adds the time spent inside the block to ``step`` (see :meth:`step_seconds`)."""
         t0 = time.perf_counter()
         try:
             yield
@@ -207,7 +208,7 @@ class QuoteSteps:
     def screen(self, question: str, quotes: Quotes, kind: str) -> float:
         """P(YES) that this paper answers / addresses the question (``kind``: single, list or summary)."""
         messages = self.messages(question, quotes.block(), self.prompt.parts[f"screen_{kind}"])
-        with self._timed("screen"):
+        with self.timed("screen"):
             lp = self.llm.choice_logprobs(messages, ["YES", "NO"])
             if lp is not None:
                 self._count_usage()
@@ -222,7 +223,7 @@ class QuoteSteps:
 
     def generate(self, question: str, paper_text: str, task: str, max_tokens: int | None = None) -> str:
         """The model's raw reply to one step (markers and surrounding whitespace removed)."""
-        with self._timed("write"):
+        with self.timed("write"):
             reply = self.complete(self.messages(question, paper_text, task), max_tokens or self.max_tokens)
         return _MARKERS.sub("", reply).strip()
 
@@ -262,6 +263,6 @@ class QuoteSteps:
         echo = question_echo(sentence, question, paper) if self.max_echo else []
         if len(echo) >= self.max_echo > 0:
             return f"it repeats the question's words that the paper does not use ({', '.join(echo)})"
-        with self._timed("check"):
+        with self.timed("check"):
             supported = self.supports(sentence, paper)
         return None if supported else "not supported by the paper's abstract"
