@@ -160,7 +160,9 @@ def _logistic(rows: list[dict]):
     return LogisticRegression(C=FIT_C).fit([screening_features(r["p"], r["rank"]) for r in rows], [r["label"] for r in rows])
 
 
-def fit(rows: list[dict], out: Path, source: str, model: str, prompt_version: str) -> None:
+def fit(
+    rows: list[dict], out: Path, source: str, model: str, prompt_version: str, quotes_per_paper: int = 2, role_weight: float = 0.2
+) -> None:
     """Fit the list/summary screening model on the tuning part; see the module docstring."""
     from agent.chain.screening import FEATURES, MODEL_FILE, screening_features
 
@@ -210,6 +212,8 @@ def fit(rows: list[dict], out: Path, source: str, model: str, prompt_version: st
         "fitted_on": {
             "questions": source, "part": "tuning (evals/splits.py is_heldout('questions', qid) is False)",
             "model": model, "prompt_version": prompt_version,
+            # the P(YES) it was fitted on depends on what the model read: these settings must match at answer time
+            "quotes_per_paper": quotes_per_paper, "role_weight": role_weight,
             "questions_used": len(qids), "candidates": len(tune), "gold": sum(labels),
         },
         "hyperparameters": {"C": FIT_C, "threshold": "max leave-one-question-out F1 over " + ", ".join(map(str, FIT_THRESHOLDS))},
@@ -236,7 +240,12 @@ def main() -> None:
     if args.fit:
         from agent.prompts import load_prompt
 
-        fit(rows, args.fit_out, Path(args.questions).name, args.model, load_prompt("quotes").version)
+        from agent.settings import AnswerSettings
+
+        cfg = AnswerSettings()
+        quotes = args.quotes or cfg.quotes_per_paper
+        role = cfg.role_weight if args.role_weight is None else args.role_weight
+        fit(rows, args.fit_out, Path(args.questions).name, args.model, load_prompt("quotes").version, quotes, role)
 
 
 if __name__ == "__main__":

@@ -37,6 +37,13 @@ def test_packaged_model_loads_and_prefers_confident_high_ranked_candidates() -> 
     assert m.probability(0.6, 1) > m.probability(0.6, 5) > m.probability(0.6, 12)
     manifest = json.loads((MODEL_DIR / "manifest.json").read_text())
     assert manifest["fitted_on"]["model"] == "local:qwen2.5-coder-1.5b" and manifest["trainer"] == "evals/tune_screening.py --fit"
+    # It was fitted on P(YES) of what the default answer path reads: changing those defaults needs a refit.
+    from agent.prompts import load_prompt
+    from agent.settings import AnswerSettings, LLMSettings
+
+    cfg, fitted = AnswerSettings(), manifest["fitted_on"]
+    assert (fitted["quotes_per_paper"], fitted["role_weight"]) == (cfg.quotes_per_paper, cfg.role_weight)
+    assert fitted["prompt_version"] == load_prompt("quotes").version and fitted["model"] == LLMSettings().model
 
 
 def test_corrupt_or_missing_model_files_are_refused_with_the_file_named(tmp_path: Path) -> None:
