@@ -370,6 +370,13 @@ class AnswerSettings(BaseModel):
         default_factory=lambda: ["Problem", "Method", "Result"], description="Columns of the comparison table."
     )
     write_max_tokens: int = Field(default=70, ge=8, description="Token limit of one written sentence (quote-built answers).")
+    single_max_tokens: int = Field(
+        default=120,
+        ge=8,
+        description="Token limit of a single-paper answer's two or three written sentences (quote-built answers). "
+        "At 70 (answer.write_max_tokens) the 1.5B ran into the limit in 2 of 4 sampled single answers, cutting a "
+        "sentence mid-way; a sentence cut off at the limit is never shown.",
+    )
     max_question_echo_words: int = Field(
         default=3,
         ge=0,

@@ -65,8 +65,13 @@ class ScriptedLLM(LLM):
     def stream(self, messages: list[ChatMessage], *, max_tokens: int | None = None, stop: list[str] | None = None) -> Iterator[str]:
         text = messages[-1]["content"]
         self.prompts.append(text)
-        self.last_usage = Usage(10, 5)
-        yield self.replies.get((self._kind(text), self._title(text)), self.default)
+        reply = self.replies.get((self._kind(text), self._title(text)), self.default)
+        words = reply.split(" ")
+        if max_tokens is not None and len(words) > max_tokens:  # a word a token: cut at the limit, as a model is
+            reply, self.last_usage = " ".join(words[:max_tokens]), Usage(10, max_tokens)
+        else:
+            self.last_usage = Usage(10, 5)
+        yield reply
 
     def count_tokens(self, text: str) -> int:
         return len(text.split())
@@ -152,6 +157,20 @@ def test_a_written_sentence_that_restates_the_question_becomes_the_quote() -> No
     _, out = _run(composer, question, "list", [PAPERS[3]])
     assert [r.text for r in out.replaced] == [echo]
     assert "repeats the question's words that the paper does not use (encod, imag, plausibl, posit, spread)" in out.replaced[0].reason
+
+
+def test_a_sentence_cut_off_at_the_token_limit_is_never_shown() -> None:
+    """A single answer's sentences get answer.single_max_tokens; a last sentence the limit cut mid-way is dropped
+    (kept as a replaced draft with the reason), the complete ones before it stay."""
+    reply = "Alpha punishes false negatives with instance weights. It improves accuracy by 2.5 points."
+    llm = ScriptedLLM({"Alpha: Debiased Negatives": 0.9}, {("write_single", "Alpha: Debiased Negatives"): reply})
+    _, out = _run(_composer(llm, single_max_tokens=12), "How does Alpha handle false negatives?", "single", [PAPERS[0]])
+    assert out.text == "Alpha punishes false negatives with instance weights. [pA]"
+    assert [r.text for r in out.replaced] == ["It improves accuracy by 2.5"]
+    assert "cut off at the 12-token limit" in out.replaced[0].reason
+    # with room for the whole reply both sentences are shown
+    _, out = _run(_composer(llm, single_max_tokens=40), "How does Alpha handle false negatives?", "single", [PAPERS[0]])
+    assert out.text.endswith("weights. [pA] It improves accuracy by 2.5 points. [pA]") and not out.replaced
 
 
 def test_a_full_summary_stops_screening() -> None:

@@ -164,7 +164,9 @@ class Composer:
             # The screening probability decides whether the quotes answer (it was calibrated; the writer's
             # "the abstracts do not say" was not): when the writer declines, the best quote is the answer.
             _, i = min(scored, key=lambda t: (-t[0], t[1]))
-            written = self.steps.write(question, quotes[i], "single", max_sentences=self.cfg.single_sentences)
+            written = self.steps.write(
+                question, quotes[i], "single", max_sentences=self.cfg.single_sentences, max_tokens=self.cfg.single_max_tokens
+            )
             if written is None:
                 written = Written(quote_sentence(quotes[i].best), False, "The abstracts do not say.", "the model declined to answer from the quotes")
             out.text = self._sentence(written, quotes[i].paper, out)

@@ -45,6 +45,8 @@ from agent.types import Paper
 _NUMBER = re.compile(r"(?<![\w.])\d+(?:[.,]\d+)*")
 _MARKERS = re.compile(r"\s*\[[^\]]{1,40}\]")
 _FIRST_PERSON = re.compile(r"^\s*(?:we|our)\b", re.I)
+#: A sentence that ends as sentences do (closing quotes, brackets or citation markers may follow the stop).
+_COMPLETE = re.compile(r"[.!?][\"'”’)\]]*(?:\s*\[[^\]]*\])*\s*$")
 
 
 def numbers_in(text: str) -> set[str]:
@@ -227,20 +229,29 @@ class QuoteSteps:
             reply = self.complete(self.messages(question, paper_text, task), max_tokens or self.max_tokens)
         return _MARKERS.sub("", reply).strip()
 
-    def write(self, question: str, quotes: Quotes, kind: str, max_sentences: int = 1) -> Written | None:
+    def write(
+        self, question: str, quotes: Quotes, kind: str, max_sentences: int = 1, max_tokens: int | None = None
+    ) -> Written | None:
         """Up to ``max_sentences`` sentences about this paper; None when the model says the quotes do not answer.
 
         Each sentence is checked on its own and kept when it reads as a claim
         (not first person, no number missing from the quotes) and the checker
         finds it supported by the paper; when none is kept the best quote is
-        used, verbatim. Dropped sentences are reported in ``draft``/``reason``.
+        used, verbatim. A last sentence that the token limit (``max_tokens``,
+        default ``self.max_tokens``) cut off is never shown. Dropped sentences
+        are reported in ``draft``/``reason``.
         """
-        reply = self.generate(question, quotes.block(), self.prompt.parts[f"write_{kind}"])
+        limit = max_tokens or self.max_tokens
+        reply = self.generate(question, quotes.block(), self.prompt.parts[f"write_{kind}"], max_tokens=limit)
         if is_refusal(reply):
             return None
-        sentences = [s for s in split_sentences(reply) if re.search(r"[A-Za-z]{3}", s)][:max_sentences]
-        source = " ".join(quotes.sentences)
+        sentences = [s for s in split_sentences(reply) if re.search(r"[A-Za-z]{3}", s)]
         kept, dropped, reasons = [], [], []
+        if sentences and self.llm.last_usage.tokens_out >= limit and not _COMPLETE.search(sentences[-1]):
+            dropped.append(sentences.pop())
+            reasons.append(f"cut off at the {limit}-token limit")
+        sentences = sentences[:max_sentences]
+        source = " ".join(quotes.sentences)
         for sentence in sentences:
             reason = self._problem(sentence, source, quotes.paper, question)
             if reason is None:
