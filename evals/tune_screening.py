@@ -53,11 +53,8 @@ def auc(scores: list[float], labels: list[int]) -> float:
     return wins / (len(pos) * len(neg))
 
 
-def collect(args: argparse.Namespace) -> list[dict]:
-    from agent.chain import AnswerEngine
-    from agent.chain.quotes import QuoteSteps, pick_quotes
-    from agent.evaluation.questions import load_questions, resolve_gold
-    from agent.ingest.normalize import title_key
+def run_settings(args: argparse.Namespace):  # noqa: ANN201 - agent.settings.Settings, imported lazily
+    """The settings the candidates are screened with: the defaults, with the model, quotes and role weight asked for."""
     from agent.settings import Settings
 
     settings = Settings()
@@ -66,6 +63,16 @@ def collect(args: argparse.Namespace) -> list[dict]:
         settings.answer.quotes_per_paper = args.quotes
     if args.role_weight is not None:
         settings.answer.role_weight = args.role_weight
+    return settings
+
+
+def collect(args: argparse.Namespace) -> list[dict]:
+    from agent.chain import AnswerEngine
+    from agent.chain.quotes import QuoteSteps, pick_quotes
+    from agent.evaluation.questions import load_questions, resolve_gold
+    from agent.ingest.normalize import title_key
+
+    settings = run_settings(args)
     engine = AnswerEngine(settings)
     steps = QuoteSteps(engine.model(), engine.quotes_prompt, engine._supports)
     out_dir = Path(os.environ.get("CITEWISE_ARTIFACTS", ROOT / "artifacts")) / "tune-screening"
@@ -161,10 +168,22 @@ def _logistic(rows: list[dict]):
 
 
 def fit(
-    rows: list[dict], out: Path, source: str, model: str, prompt_version: str, quotes_per_paper: int = 2, role_weight: float = 0.2
+    rows: list[dict],
+    out: Path,
+    source: str,
+    model: str,
+    prompt_version: str,
+    quotes_per_paper: int | None = None,
+    role_weight: float | None = None,
 ) -> None:
-    """Fit the list/summary screening model on the tuning part; see the module docstring."""
+    """Fit the list/summary screening model on the tuning part; see the module docstring. ``quotes_per_paper`` and
+    ``role_weight`` are what the candidates were screened with (None: the answer defaults)."""
     from agent.chain.screening import FEATURES, MODEL_FILE, screening_features
+    from agent.settings import AnswerSettings
+
+    defaults = AnswerSettings()
+    quotes_per_paper = defaults.quotes_per_paper if quotes_per_paper is None else quotes_per_paper
+    role_weight = defaults.role_weight if role_weight is None else role_weight
 
     mine = [r for r in rows if r["kind"] in ("list", "summary") and r["label"] is not None]
     tune = [r for r in mine if not is_heldout("questions", r["qid"])]
@@ -240,12 +259,8 @@ def main() -> None:
     if args.fit:
         from agent.prompts import load_prompt
 
-        from agent.settings import AnswerSettings
-
-        cfg = AnswerSettings()
-        quotes = args.quotes or cfg.quotes_per_paper
-        role = cfg.role_weight if args.role_weight is None else args.role_weight
-        fit(rows, args.fit_out, Path(args.questions).name, args.model, load_prompt("quotes").version, quotes, role)
+        cfg = run_settings(args).answer
+        fit(rows, args.fit_out, Path(args.questions).name, args.model, load_prompt("quotes").version, cfg.quotes_per_paper, cfg.role_weight)
 
 
 if __name__ == "__main__":

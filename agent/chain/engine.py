@@ -314,7 +314,7 @@ class AnswerEngine:
                 yield event
             pieces_text = composed.text or f"{REFUSAL_TEXT} ({composed.refusal}.)"
             unknown, usage = 0, (steps.tokens_in, steps.tokens_out)
-            step_seconds = steps.step_seconds()
+            answer_steps = steps.step_seconds()
         else:
             llm = self.model()
             model_name = llm.name
@@ -350,13 +350,12 @@ class AnswerEngine:
         evidence = papers if quotes else [b.paper for b in blocks]
         answer = self._finish(q, plan, pieces_text, unknown, papers, hits, model_name, timings, usage, evidence, composed)
         answer.screened_evidence = screened
-        if quotes and composed is not None:
-            answer.step_seconds = step_seconds
         if self.settings.answer.withhold_numberless:
             withhold_numberless(answer)
         for hook in self.hooks:
             hook(answer, by_id)
         if composed is not None:
+            answer.step_seconds = answer_steps
             answer.withheld_sentences[:0] = composed.replaced
             answer.screened = composed.screened
             if composed.notes:
