@@ -364,7 +364,18 @@ class AnswerSettings(BaseModel):
     summary_group_similarity: float = Field(
         default=0.45, ge=-1, le=1, description="Summary sentences at least this similar (MiniLM cosine) share a paragraph."
     )
-    compare_papers: int = Field(default=2, ge=2, description="Papers compared (the best hit for each named side first).")
+    compare_papers: int = Field(
+        default=2, ge=2, description="Papers compared when the question's sides do not resolve to papers (the first hits)."
+    )
+    compare_max_papers: int = Field(
+        default=3, ge=2, description="Most papers one comparison covers: one per side the question names ('CLAIF, SynCSE and MultiCSR')."
+    )
+    compare_side_candidates: int = Field(
+        default=10,
+        ge=1,
+        description="Hits of each side's own query (the question with the other sides taken out) among which that "
+        "side's paper is chosen (agent/retrieval/sides.py).",
+    )
     compare_quotes: int = Field(default=3, ge=1, description="Quoted sentences per compared paper.")
     compare_aspects: list[str] = Field(
         default_factory=lambda: ["Problem", "Method", "Result"], description="Columns of the comparison table."

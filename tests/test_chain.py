@@ -32,6 +32,7 @@ def _free_pipeline(monkeypatch: pytest.MonkeyPatch) -> None:
         ("Summarize what these abstracts say about posterior collapse", "summary"),
         ("What does LightGCL use for augmentation?", "single"),
         ("Compare the first two", "compare"),
+        ("Which papers study decoding strategies that contrast two models' outputs?", "list"),
     ],
 )
 def test_classify(question: str, qtype: str) -> None:

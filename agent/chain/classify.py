@@ -23,12 +23,18 @@ _LIST = re.compile(
     r"\b(which|what) (papers|works|studies|articles|methods|approaches)\b|\b(list|find|name) (all |the )?(papers|works|studies|methods)\b|\bpapers (that|which|on|about)\b",
     re.I,
 )
+#: A question that opens by asking for papers is a list, whatever comparison words follow.
+_LIST_OPENING = re.compile(r"^\s*(which|what|list|find|name)( all| the)? (papers|works|studies|articles)\b", re.I)
 #: Follow-up cues: pronouns and ordinals that point at the previous turn.
 _FOLLOW_UP = re.compile(r"\b(those|these|them|they|it|its|their|the (first|second|third|last|latter|former)|first two|both|above)\b", re.I)
 _ORDINALS = {"first": 0, "second": 1, "third": 2, "fourth": 3, "fifth": 4}
 _FIRST_N = re.compile(r"\bfirst (two|three|four|2|3|4)\b", re.I)
 _NUMBER_WORDS = {"two": 2, "three": 3, "four": 4, "2": 2, "3": 3, "4": 4}
 _SIDES_SPLIT = re.compile(r"\s+(?:and|vs\.?|versus|with|to)\s+|,\s*", re.I)
+#: "How do X and Y *each* ...": a question about two named papers that asks the same of both is a comparison.
+_EACH = re.compile(r"\b(each|both|respectively)\b", re.I)
+#: A quoted title or phrase inside a question ('Integrating Prior Knowledge ... with Kernel'), kept whole as a side.
+_QUOTED = re.compile(r"(?:(?<=\s)|^)[\"'“‘]([^\"'”’]{8,}?)[\"'”’](?=[\s,.?;:]|$)")
 #: Share of letters that must be ASCII for a question to count as English.
 MIN_ASCII_LETTER_SHARE = 0.8
 #: English function words.
@@ -59,6 +65,7 @@ class QuestionPlan:
     sides: list[str] = field(default_factory=list)
     restrict_to: list[str] = field(default_factory=list)  # follow-up: only these paper ids
     pinned: list[str] = field(default_factory=list)  # follow-up: exactly these papers (e.g. "the first two")
+    compared: int = 0  # compare: how many sides resolved to papers (the first hits); 0 = answer.compare_papers
 
 
 @dataclass
@@ -95,6 +102,8 @@ def classify(question: str) -> QuestionType:
     """single | list | compare | summary (out_of_scope is decided after retrieval)."""
     if _SUMMARY.search(question):
         return "summary"
+    if _LIST_OPENING.search(question):  # "Which papers ... contrast outputs ...": papers are asked for
+        return "list"
     if _COMPARE.search(question):
         return "compare"
     if _LIST.search(question):
@@ -102,21 +111,52 @@ def classify(question: str) -> QuestionType:
     return "single"
 
 
+def specific_names(question: str, names: NameIndex) -> list[str]:
+    """The names in ``question`` that could each name one paper ("LightGCL", "DELLA"; not "LLMs")."""
+    return [n for n in dict.fromkeys(names.query_names(question)) if not names.is_generic(n)]
+
+
+def asks_about_several(question: str, names: NameIndex) -> bool:
+    """Two or more named papers asked the same thing: "How do X and Y each ...", "X, Y and Z: ...",
+    "How do COSMO and X-Former combine ..." (names joined by and / or / a comma, or with each / both)."""
+    named = specific_names(question, names)
+    if len(named) < 2:
+        return False
+    if _EACH.search(question):
+        return True
+    joined = r"\s*(?:,\s*(?:and\s+|or\s+)?|\s(?:and|or|&)\s+)(?:the\s+)?"
+    return any(re.search(re.escape(a) + joined + re.escape(b), question) for a, b in zip(named, named[1:]))
+
+
 def compare_sides(question: str, names: NameIndex) -> list[str]:
-    """The things being compared: named methods if any, else the phrases around 'and'/'vs'."""
-    named = list(dict.fromkeys(names.query_names(question)))
-    if len(named) >= 2:
-        return named
-    core = re.sub(r"^\s*(how|what|in what way|compare|contrast)\b.*?\b(between|do|does|of)?\s*", "", question, flags=re.I)
-    core = re.sub(r"\b(differ|compare|relate)\b.*$", "", core, flags=re.I)
-    parts = [p.strip(" ?.") for p in _SIDES_SPLIT.split(core) if len(p.strip(" ?.")) > 2]
-    return parts[:3] if len(parts) >= 2 else named
+    """The things being compared: the methods the question names (field terms such as "LLMs" left out),
+    else the phrases around 'and' / 'vs' (a quoted title kept whole), at most three."""
+    specific = specific_names(question, names)
+    if len(specific) >= 2:
+        return specific[:3]
+    quoted = _QUOTED.findall(question)
+    core = question
+    for n, q in enumerate(quoted):
+        core = core.replace(q, f"\x00{n}\x00")
+    if re.search(r"\bbetween\b", core, re.I):
+        core = re.sub(r"^.*?\bbetween\s+", "", core, flags=re.I)
+    else:
+        core = re.sub(r"^\s*(how|what|in what way|compare|contrast)\b.*?\b(between|do|does|of)?\s*", "", core, flags=re.I)
+    core = re.sub(r"\b(differ|compare|relate|each|both)\b.*$", "", core, flags=re.I)
+    parts = []
+    for part in _SIDES_SPLIT.split(core):
+        part = re.sub(r"\x00(\d+)\x00", lambda m: quoted[int(m.group(1))], part).strip(" ?.'\"“”‘’")
+        if len(part) > 2:
+            parts.append(part)
+    return parts[:3] if len(parts) >= 2 else specific
 
 
 def plan_question(question: str, history: list[Turn], names: NameIndex) -> QuestionPlan:
     """Classify ``question`` and resolve it against the previous turn when it is a follow-up."""
     qtype = classify(question)
     plan = QuestionPlan(question=question, qtype=qtype, retrieval_query=question)
+    if qtype == "single" and asks_about_several(question, names):
+        qtype = plan.qtype = "compare"
     if qtype == "compare":
         plan.sides = compare_sides(question, names)
     if not history or not _FOLLOW_UP.search(question) or names.query_names(question) and not re.search(r"\b(those|these|them)\b", question, re.I):

@@ -121,10 +121,13 @@ class Composer:
         t = model.threshold if cfg.screen_model_threshold is None else cfg.screen_model_threshold
         return model.probability(p_yes, rank), t
 
-    def run(self, question: str, qtype: str, hits: list[SearchHit]) -> Iterator[ScreenEvent | TokenEvent | Composed]:
+    def run(
+        self, question: str, qtype: str, hits: list[SearchHit], compared: int = 0
+    ) -> Iterator[ScreenEvent | TokenEvent | Composed]:
+        """``compared``: for a comparison, how many of the first hits are its sides' papers (0: answer.compare_papers)."""
         papers = [h.paper for h in hits]
         if qtype == "compare":
-            yield from self._compare(question, papers)
+            yield from self._compare(question, papers, compared or self.cfg.compare_papers)
         elif qtype in ("list", "summary"):
             yield from self._screened(question, papers, qtype)
         else:
@@ -228,9 +231,9 @@ class Composer:
         return "\n".join(parts)
 
     # -- compare ----------------------------------------------------------------
-    def _compare(self, question: str, papers: list[Paper]) -> Iterator[ScreenEvent | TokenEvent | Composed]:
+    def _compare(self, question: str, papers: list[Paper], n: int) -> Iterator[ScreenEvent | TokenEvent | Composed]:
         out = Composed()
-        chosen = papers[: max(2, self.cfg.compare_papers)]
+        chosen = papers[: max(2, n)]
         if len(chosen) < 2:
             yield from self._single(question, papers)
             return

@@ -42,12 +42,12 @@ from agent.index.embeddings import sentence_embedder_for
 from agent.llm import LLM, load_llm
 from agent.prompts import load_prompt
 from agent.retrieval import Retriever, open_retriever
+from agent.retrieval.sides import resolve_sides
 from agent.sentences import cited_sentences
 from agent.settings import Settings
 from agent.types import Answer, Citation, Evidence, Paper, SearchHit, Timings
 
 #: Hits kept per side of a comparison before the whole-question hits.
-HITS_PER_SIDE = 2
 #: A summary of at most this many papers quotes whole abstracts.
 WHOLE_ABSTRACT_PAPERS = 2
 
@@ -163,16 +163,11 @@ class AnswerEngine:
             return hits[:k]
         hits = self.retriever.search(plan.retrieval_query, k)
         if plan.qtype == "compare" and plan.sides:
-            first: list[SearchHit] = []
-            for side in plan.sides:
-                first.extend(self.retriever.search(side, HITS_PER_SIDE)[:1])
-            seen: set[str] = set()
-            merged = []
-            for hit in first + hits:
-                if hit.paper.id not in seen:
-                    seen.add(hit.paper.id)
-                    merged.append(hit)
-            hits = merged[:k]
+            first = resolve_sides(self.retriever, plan.question, plan.sides, cfg.compare_side_candidates)
+            first = first[: cfg.compare_max_papers]
+            plan.compared = len(first) if len(first) >= 2 else 0
+            seen = {h.paper.id for h in first}
+            hits = (first + [h for h in hits if h.paper.id not in seen])[: max(k, len(first))]
         return hits
 
     def _screen(self, hits: list[SearchHit]) -> tuple[list[SearchHit], list[Evidence]]:
@@ -305,7 +300,7 @@ class AnswerEngine:
             model_name = llm.name
             cfg = self.settings.answer
             steps = QuoteSteps(llm, self.quotes_prompt, self._supports, cfg.write_max_tokens, cfg.max_question_echo_words)
-            for event in Composer(steps, self.selector, self.settings.answer).run(q, plan.qtype, hits):
+            for event in Composer(steps, self.selector, self.settings.answer).run(q, plan.qtype, hits, plan.compared):
                 if isinstance(event, Composed):
                     composed = event
                     continue

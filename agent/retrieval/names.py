@@ -27,6 +27,8 @@ _STOP_NAMES = {"a", "an", "the", "we", "our", "this", "in", "on", "of", "and", "
 TITLE_NAME, ABSTRACT_NAME = 1.0, 0.7
 #: Shortest title (in characters of its key) that counts as quoted in a question.
 MIN_TITLE_KEY = 15
+#: A name that this many papers or more define is a field's term ("LLM", "VAE"), not one paper's name.
+GENERIC_NAME_PAPERS = 3
 
 
 def looks_like_name(token: str) -> bool:
@@ -105,6 +107,13 @@ class NameIndex:
         """Title key -> paper id for the keys that are titles."""
         return {k: self.titles[k] for k in keys if k in self.titles}
 
+    def is_generic(self, name: str) -> bool:
+        """True when ``GENERIC_NAME_PAPERS`` or more papers define ``name`` ("LLM", "VAE"): it names no one paper."""
+        key = _key(name)
+        keys = [key, key[:-1]] if key.endswith("s") and len(key) > 3 else [key]  # "VAEs" counts with "VAE"
+        found = self.lookup_names(keys)
+        return len({pid for k in keys for pid in found.get(k, {})}) >= GENERIC_NAME_PAPERS
+
     # -- search ---------------------------------------------------------------
     def query_names(self, query: str) -> list[str]:
         """Name-like tokens of a question (e.g. ['LightGCL', 'DCL'])."""
@@ -127,6 +136,16 @@ class NameIndex:
 MIN_ABBREVIATION = 3
 #: Longest title shown whole as a paper's display name, in words.
 DISPLAY_TITLE_WORDS = 8
+
+
+def spells_out(acronym: str, text: str) -> bool:
+    """True when ``text`` has consecutive words whose initials are the acronym's letters: "CPC" in "...
+    Contrastive Predictive Coding" (an acronym the paper uses but never defines in parentheses)."""
+    letters = "".join(c for c in acronym.lower() if c.isalpha())
+    if len(letters) < MIN_ABBREVIATION:
+        return False
+    initials = "".join(w[0] for w in re.findall(r"[A-Za-z][\w'-]*", text)).lower()
+    return letters in initials
 
 
 def _initials_match(name: str, title: str) -> bool:

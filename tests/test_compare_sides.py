@@ -1,0 +1,88 @@
+"""Comparisons: which questions are comparisons, what their sides are, and which paper each side is."""
+
+from __future__ import annotations
+
+import pytest
+
+from agent.chain.classify import asks_about_several, compare_sides, plan_question
+from agent.retrieval.names import NameIndex, spells_out
+from agent.retrieval.sides import context_query, resolve_sides
+from agent.types import Paper
+
+
+def _paper(pid: str, title: str, abstract: str = "We study things.") -> Paper:
+    return Paper(id=pid, title=title, abstract=abstract)
+
+
+@pytest.fixture
+def names() -> NameIndex:
+    return NameIndex(
+        [
+            _paper("a", "COSMO: Contrastive Streamlined Multimodal Model"),
+            _paper("b", "X-Former: Unifying Contrastive and Reconstruction Learning"),
+            _paper("c", "Learning Things", "We propose a method (SwAV). It clusters."),
+            _paper("d", "Deep Multiview Clustering", "We propose cross-view contrastive learning (CVCL)."),
+            # Three papers define "LLM": a field's term, not one paper's name.
+            *(_paper(f"l{i}", f"Paper {i} on LLM Training", "Large language models (LLM) are big.") for i in range(3)),
+            _paper("v", "A Variational Study", "The variational autoencoder (VAE) ..."),
+            _paper("v2", "Another Variational Study", "Variational autoencoders (VAEs) ..."),
+            _paper("v3", "A Third Variational Study", "The VAE (VAE) is ..."),
+        ]
+    )
+
+
+@pytest.mark.parametrize(
+    ("question", "several"),
+    [
+        ("How do COSMO and X-Former combine contrastive and other objectives?", True),  # names joined by "and"
+        ("How do SwAV and the clustering method CVCL each use cluster assignments?", True),  # "each"
+        ("COSMO, X-Former: what objectives do they train with?", True),
+        ("How does COSMO use X-Former features?", False),  # one paper's question that mentions another
+        ("How do LLM and VAE models work together?", False),  # field terms name no paper
+        ("What does COSMO propose?", False),
+    ],
+)
+def test_which_single_looking_questions_are_about_several_papers(names: NameIndex, question: str, several: bool) -> None:
+    assert asks_about_several(question, names) is several
+    assert (plan_question(question, [], names).qtype == "compare") is several
+
+
+def test_sides_leave_out_field_terms_and_keep_quoted_titles_whole(names: NameIndex) -> None:
+    assert compare_sides("How do COSMO and DELLA differ in combining LLM and VAEs for text generation?", names) == ["COSMO", "DELLA"]
+    assert compare_sides("What is the difference between COSMO and the multi-objective contrastive topic model?", names) == [
+        "COSMO",
+        "the multi-objective contrastive topic model",
+    ]
+    quoted = "Decoupled Contrastive Learning and 'Integrating Prior Knowledge in Contrastive Learning with Kernel' both decouple the loss."
+    assert compare_sides(quoted, names) == [
+        "Decoupled Contrastive Learning",
+        "Integrating Prior Knowledge in Contrastive Learning with Kernel",
+    ]
+
+
+def test_acronyms_spelled_out_and_context_queries() -> None:
+    assert spells_out("CPC", "Representation Learning with Contrastive Predictive Coding")
+    assert not spells_out("CPC", "Contrastive Learning for Predictions")
+    assert not spells_out("CL", "Contrastive Learning")  # two letters abbreviate too much to count
+    q = "Compare LCD and CODE as decoding-time methods for reducing hallucination."
+    assert context_query(q, "CODE", ["LCD"]) == "Compare and CODE as decoding-time methods for reducing hallucination."
+
+
+def test_each_side_gets_its_own_paper_read_in_context(bundled_retriever) -> None:
+    """Over the bundled corpus: a bare "CODE" search ranks a code-generation paper first; with the question as
+    context the paper that defines CODE wins; DELLA, which no abstract names, still gets a paper of its own
+    (not AdaVAE twice), and an undefined acronym is read from the words it abbreviates."""
+    r = bundled_retriever
+    assert not r.search("CODE", 1)[0].paper.title.startswith("CODE:")
+    hits = resolve_sides(r, "Compare LCD and CODE as decoding-time methods for reducing hallucination in VLMs.", ["LCD", "CODE"], 10)
+    assert [h.paper.title.split(":")[0] for h in hits][1] == "CODE"
+    assert "Language-Contrastive Decoding" in hits[0].paper.title
+    hits = resolve_sides(r, "How do AdaVAE and DELLA differ in combining Transformers with VAEs for text generation?", ["AdaVAE", "DELLA"], 10)
+    assert hits[0].paper.title.startswith("AdaVAE") and hits[1].paper.id != hits[0].paper.id
+    assert "Variational Transformer" in hits[1].paper.title
+    hits = resolve_sides(r, "Compare CSD and CLER for continual learning.", ["CSD", "CLER"], 10)
+    assert [h.paper.title for h in hits] == [
+        "Contrastive Supervised Distillation for Continual Representation Learning",
+        "On the Effectiveness of Equivariant Regularization for Robust Online Continual Learning",
+    ]
+
