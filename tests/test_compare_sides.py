@@ -86,3 +86,20 @@ def test_each_side_gets_its_own_paper_read_in_context(bundled_retriever) -> None
         "On the Effectiveness of Equivariant Regularization for Robust Online Continual Learning",
     ]
 
+
+@pytest.mark.parametrize(
+    ("title", "abstract", "name"),
+    [
+        ("LightGCL: Simple Graph Learning", "", "LightGCL"),
+        ("Contrastive Audio-Visual Masked Autoencoder", "Masked autoencoders are used.", "Contrastive Audio-Visual Masked Autoencoder"),
+        ("Generative Pre-Trained Diffusion Paradigm for Forecasting", "We propose the Generative Pre-trained Diffusion (GPD) model.", "GPD"),
+        ("A Latent Variable Model Approach to PMI-based Word Embeddings", "We study word embeddings.", "A Latent Variable Model Approach to PMI-based Word …"),
+        ("Making LLMs Worth Every Penny", "Few-shot methods and LLMs.", "Making LLMs Worth Every Penny"),
+        ("Deep Multiview Clustering", "We propose cross-view contrastive learning (CVCL).", "Deep Multiview Clustering"),
+    ],
+)
+def test_display_names_are_names_of_one_paper(title: str, abstract: str, name: str) -> None:
+    """A paper is called by the name it defines, never by a title-case compound or a plural acronym."""
+    from agent.retrieval.names import display_name
+
+    assert display_name(Paper(id="x", title=title, abstract=abstract)) == name

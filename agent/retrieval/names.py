@@ -156,15 +156,24 @@ def _initials_match(name: str, title: str) -> bool:
     return len(letters) >= MIN_ABBREVIATION and all(c in it for c in letters)
 
 
+def names_one_thing(name: str) -> bool:
+    """False for title-case and adjective compounds ("Audio-Visual", "Pre-Trained": capitals from the title's
+    case; "PMI-based") and plural acronyms ("LLMs", "TDMs": a kind of thing, not one paper)."""
+    parts = name.split("-")
+    if len(parts) > 1 and (all(re.fullmatch(r"[A-Z]?[a-z]+", p) for p in parts) or re.fullmatch(r"[a-z]{3,}", parts[-1])):
+        return False  # "Audio-Visual", "Pre-Trained", "PMI-based"
+    return not re.fullmatch(r"[A-Z][A-Z0-9]+s", name)
+
+
 def display_name(paper: Paper) -> str:
     """How an answer names a paper: the name its title defines (``LightGCL``), else a name its abstract
     introduces that abbreviates the title (``DCLR``), else its title (cut after a few words)."""
     names = _paper_names(paper)
     for name, strength in names:
-        if strength == TITLE_NAME:
+        if strength == TITLE_NAME and names_one_thing(name):
             return name
     tokens = [t for t in _NAME_TOKEN.findall(paper.abstract) if looks_like_name(t) or (t.isupper() and len(t) >= 2)]
-    abbreviations = [t for t in tokens if _initials_match(t, paper.title)]
+    abbreviations = [t for t in tokens if _initials_match(t, paper.title) and names_one_thing(t)]
     if abbreviations:
         return max(dict.fromkeys(abbreviations), key=abbreviations.count)
     words = paper.title.split()
