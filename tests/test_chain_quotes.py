@@ -15,7 +15,7 @@ import pytest
 from support import FAKE_SCREENING
 from support import BagOfWordsEmbedder as WordEmbedder
 
-from agent.chain import AnswerEngine, DoneEvent, RetrievalEvent, ScreenEvent, TokenEvent
+from agent.chain import AnswerEngine, DoneEvent, RetrievalEvent, ScreenEvent, SideEvent, TokenEvent
 from agent.chain.compose import NOT_STATED, Composed, Composer, about, group_by_similarity, parse_cells
 from agent.chain.evidence import EvidenceSelector
 from agent.chain.quotes import QuoteSteps, has_foreign_numbers, numbers_in, pick_quotes, terms
@@ -233,6 +233,10 @@ def test_compare_writes_each_side_alone_then_a_table_and_a_contrast() -> None:
         default="Alpha weights instances [1] while Beta uses graphs [2].",
     )
     events, out = _run(_composer(llm), "How do Alpha and Beta differ?", "compare", PAPERS[:2])
+    # both compared papers are announced, with the quote each is read from, before anything is written
+    assert [type(e).__name__ for e in events[:3]] == ["SideEvent", "SideEvent", "TokenEvent"]
+    assert [(e.paper.id, e.index, e.total) for e in events[:2]] == [("pA", 1, 2), ("pB", 2, 2)]
+    assert all(e.quote in e.paper.abstract for e in events[:2])
     assert out.text.startswith("Alpha punishes false negatives. [pA] Beta Graphs for Recommendation: Beta uses graph convolution. [pB] ")
     assert out.text.endswith("Alpha weights instances [pA] while Beta uses graphs [pB].")
     rows = out.table.splitlines()

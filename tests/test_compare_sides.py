@@ -103,3 +103,29 @@ def test_display_names_are_names_of_one_paper(title: str, abstract: str, name: s
     from agent.retrieval.names import display_name
 
     assert display_name(Paper(id="x", title=title, abstract=abstract)) == name
+
+
+def test_cli_announces_the_compared_papers_before_the_answer(bundled_home) -> None:
+    """`citewise ask` prints the compared papers (stderr) before the comparison is written (stdout)."""
+    import os
+    import subprocess
+    import sys
+
+    env = {**os.environ, "CITEWISE_HOME": str(bundled_home), "CITEWISE_ANSWER__PIPELINE": "quotes"}
+    out = subprocess.run(
+        [sys.executable, "-m", "agent", "ask", "How do IWAE and InfoVAE differ?", "--model", "fake", "--check", "off"],
+        env=env, capture_output=True, text=True, timeout=300,
+    )
+    assert out.returncode == 0, out.stderr
+    lines = out.stderr.splitlines()
+    at = next(i for i, line in enumerate(lines) if "Comparing 2 papers" in line)
+    assert "IWAE" in lines[at + 1] or "Importance Weighted" in lines[at + 1]
+    assert "InfoVAE" in lines[at + 2] and "“" in lines[at + 2]
+
+
+def test_ui_renders_the_compared_papers() -> None:
+    from agent.ui.render import render_sides
+
+    html = render_sides([("p1", "IWAE", "We use <many> samples."), ("p2", "InfoVAE", "A new objective.")])
+    assert html.startswith('<details class="cw-status cw-sides" open><summary>Comparing 2 papers</summary>')
+    assert "&lt;many&gt;" in html and html.count("<li>") == 2 and render_sides([]) == ""

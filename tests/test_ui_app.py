@@ -6,7 +6,7 @@ from dataclasses import dataclass, field
 
 import pytest
 
-from agent.chain import DoneEvent, RetrievalEvent, TokenEvent
+from agent.chain import DoneEvent, RetrievalEvent, SideEvent, TokenEvent
 from agent.chain.classify import Turn
 from agent.settings import Settings
 from agent.types import Answer, Citation, FaithfulnessVerdict, Paper, SearchHit, SentenceResult
@@ -81,6 +81,24 @@ def test_stream_shows_searching_then_found_then_tokens_then_answer(services):
     assert all(s[0] == "" for s in steps)  # the question box is cleared
     user = steps[-1][1][-2]
     assert user["role"] == "user" and "false negatives" in user["content"]
+
+
+class CompareEngine(StubEngine):
+    """A comparison: the compared paper is announced right after retrieval, before any token."""
+
+    def stream(self, question, history=()):
+        events = super().stream(question, history)
+        yield next(events)
+        yield SideEvent(1, 2, PAPER, "A distinct quote.")
+        yield from events
+
+
+def test_compared_papers_are_shown_before_the_first_token(settings):
+    steps = _run(StubServices(settings, CompareEngine(settings)), "How do A and B differ?")
+    contents = [s[1][-1]["content"] for s in steps]
+    shown = next(c for c in contents if "cw-sides" in c)
+    assert "Comparing 1 paper" in shown and "“A distinct quote.”" in shown and "Waiting for the model" in shown
+    assert contents.index(shown) < next(i for i, c in enumerate(contents) if "We fix" in c)
 
 
 def test_sessions_keep_their_own_history(services):

@@ -3,7 +3,7 @@
 from agent.chain.checking import faithfulness_hook
 from agent.chain.classify import QuestionPlan, Turn
 from agent.chain.engine import AnswerEngine, Conversation
-from agent.chain.events import DoneEvent, Event, RetrievalEvent, ScreenEvent, TokenEvent
+from agent.chain.events import DoneEvent, Event, RetrievalEvent, ScreenEvent, SideEvent, TokenEvent
 
 __all__ = [
     "AnswerEngine",
@@ -13,6 +13,7 @@ __all__ = [
     "QuestionPlan",
     "RetrievalEvent",
     "ScreenEvent",
+    "SideEvent",
     "TokenEvent",
     "Turn",
     "faithfulness_hook",

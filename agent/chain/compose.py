@@ -20,7 +20,8 @@ quotes (:mod:`agent.chain.quotes`). Per type:
   from the cells alone.
 
 :meth:`Composer.run` yields :class:`ScreenEvent` and :class:`TokenEvent` as
-decisions and sentences are made, then one :class:`Composed`.
+decisions and sentences are made (a comparison first announces its papers,
+:class:`SideEvent`), then one :class:`Composed`.
 """
 
 from __future__ import annotations
@@ -32,7 +33,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from agent.chain.citations import MarkerMapper
-from agent.chain.events import ScreenEvent, TokenEvent
+from agent.chain.events import ScreenEvent, SideEvent, TokenEvent
 from agent.chain.evidence import EvidenceSelector
 from agent.chain.quotes import QuoteSteps, Quotes, Written, has_foreign_numbers, pick_quotes, quote_sentence
 from agent.chain.screening import ScreeningModel, get_screening_model
@@ -123,7 +124,7 @@ class Composer:
 
     def run(
         self, question: str, qtype: str, hits: list[SearchHit], compared: int = 0
-    ) -> Iterator[ScreenEvent | TokenEvent | Composed]:
+    ) -> Iterator[ScreenEvent | SideEvent | TokenEvent | Composed]:
         """``compared``: for a comparison, how many of the first hits are its sides' papers (0: answer.compare_papers)."""
         papers = [h.paper for h in hits]
         if qtype == "compare":
@@ -231,7 +232,7 @@ class Composer:
         return "\n".join(parts)
 
     # -- compare ----------------------------------------------------------------
-    def _compare(self, question: str, papers: list[Paper], n: int) -> Iterator[ScreenEvent | TokenEvent | Composed]:
+    def _compare(self, question: str, papers: list[Paper], n: int) -> Iterator[ScreenEvent | SideEvent | TokenEvent | Composed]:
         out = Composed()
         chosen = papers[: max(2, n)]
         if len(chosen) < 2:
@@ -241,7 +242,10 @@ class Composer:
         task = self.steps.prompt.parts["aspects"].replace("{aspect_lines}", "\n".join(f"{a}:" for a in aspects))
         lines: list[str] = []
         rows: list[tuple[Paper, str, dict[str, str]]] = []
-        for qt in self._quotes(question, chosen, self.cfg.compare_quotes):
+        sides = self._quotes(question, chosen, self.cfg.compare_quotes)
+        for i, qt in enumerate(sides):
+            yield SideEvent(i + 1, len(sides), qt.paper, qt.best)
+        for qt in sides:
             name = display_name(qt.paper)
             written = self.steps.write(question, qt, "compare") or Written(quote_sentence(qt.best), from_model=False)
             line = self._sentence(written, qt.paper, out, name=name)

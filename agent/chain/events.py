@@ -28,6 +28,18 @@ class ScreenEvent:
 
 
 @dataclass
+class SideEvent:
+    """One paper a comparison is about, with the quote it is read from. Every side is announced before any is
+    written about, so the reader sees at once which papers are compared (and can stop if one is not the paper
+    meant)."""
+
+    index: int  # 1-based position among the compared papers
+    total: int  # papers compared
+    paper: Paper
+    quote: str
+
+
+@dataclass
 class TokenEvent:
     text: str
 
@@ -38,4 +50,4 @@ class DoneEvent:
     turn: Turn
 
 
-Event = RetrievalEvent | ScreenEvent | TokenEvent | DoneEvent
+Event = RetrievalEvent | ScreenEvent | SideEvent | TokenEvent | DoneEvent

@@ -33,7 +33,7 @@ def _engine(settings: Settings, check: str | None):
 
 def _run(events, json_out: bool) -> int:
     """Consume engine events: show retrieval, stream tokens, then print the result."""
-    from agent.chain import DoneEvent, RetrievalEvent, ScreenEvent, TokenEvent
+    from agent.chain import DoneEvent, RetrievalEvent, ScreenEvent, SideEvent, TokenEvent
 
     answer = None
     streamed = False
@@ -44,6 +44,8 @@ def _run(events, json_out: bool) -> int:
             err_console.print(f"[dim]found {len(event.hits)} papers ({event.plan.qtype}) in {event.retrieve_s:.2f}s: {names}[/]")
         elif isinstance(event, ScreenEvent):
             _print_decision(event)
+        elif isinstance(event, SideEvent):
+            _print_side(event)
         elif isinstance(event, TokenEvent) and not json_out:
             sys.stdout.write(event.text)
             sys.stdout.flush()
@@ -73,6 +75,15 @@ def _run(events, json_out: bool) -> int:
             out_console.print(final, markup=False, highlight=False)
     _print_human(answer)
     return 0
+
+
+def _print_side(event) -> None:
+    """One compared paper on stderr, before the comparison is written (the first one announces how many)."""
+    from agent.retrieval.names import display_name
+
+    if event.index == 1:
+        err_console.print(f"[dim]Comparing {event.total} papers…[/]")
+    err_console.print(f"  • {escape(display_name(event.paper))} [dim][{escape(event.paper.id)}][/] — “{escape(event.quote)}”", highlight=False)
 
 
 def _print_decision(event) -> None:

@@ -15,7 +15,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
-from agent.chain import DoneEvent, RetrievalEvent, ScreenEvent, TokenEvent
+from agent.chain import DoneEvent, RetrievalEvent, ScreenEvent, SideEvent, TokenEvent
 from agent.chain.classify import Turn
 from agent.errors import CitewiseError
 from agent.llm.base import LLMError
@@ -92,22 +92,23 @@ def respond(
         keep = engine.settings.answer.history_turns
         found, text = "", ""
         decisions: list[tuple[str, str, bool, float, str]] = []
+        sides: list[tuple[str, str, str]] = []
         screen_total = 0
         for event in engine.stream(question, session.turns[-keep:] if keep else []):
             if isinstance(event, RetrievalEvent):
                 found = render.render_found(event.hits, event.retrieve_s)
                 history[index] = {"role": "assistant", "content": render.render_streaming(found, "", waiting=True)}
                 yield "", list(history), session
-            elif isinstance(event, ScreenEvent):  # a candidate paper decided: shown at once
-                decisions.append((event.paper.id, display_name(event.paper), event.included, event.p, event.quote))
-                screen_total = event.total
-                screening = render.render_screening(decisions, screen_total)
-                history[index] = {"role": "assistant", "content": render.render_streaming(found + screening, text, waiting=not text)}
-                yield "", list(history), session
-            elif isinstance(event, TokenEvent):
-                text += event.text
-                screening = render.render_screening(decisions, screen_total)
-                history[index] = {"role": "assistant", "content": render.render_streaming(found + screening, text)}
+            elif isinstance(event, (ScreenEvent, SideEvent, TokenEvent)):
+                if isinstance(event, ScreenEvent):  # a candidate paper decided: shown at once
+                    decisions.append((event.paper.id, display_name(event.paper), event.included, event.p, event.quote))
+                    screen_total = event.total
+                elif isinstance(event, SideEvent):  # a compared paper: shown before it is written about
+                    sides.append((event.paper.id, display_name(event.paper), event.quote))
+                else:
+                    text += event.text
+                status = found + render.render_sides(sides) + render.render_screening(decisions, screen_total)
+                history[index] = {"role": "assistant", "content": render.render_streaming(status, text, waiting=not text)}
                 yield "", list(history), session
             elif isinstance(event, DoneEvent):
                 session.asked += 1

@@ -445,6 +445,17 @@ def render_screening(decisions: list[tuple[str, str, bool, float, str]], total: 
     return f'<details class="cw-status cw-screen" open><summary>{esc(head)}</summary><ul>{_decision_items(decisions)}</ul></details>'
 
 
+def render_sides(sides: list[tuple[str, str, str]]) -> str:
+    """The papers a comparison is about (id, name, quote), shown before it is written."""
+    if not sides:
+        return ""
+    items = "".join(
+        f'<li><span class="cw-mark">•</span> {esc(name)} <span class="cw-cid">[{esc(pid)}]</span> — “{esc(_clip(quote, 200))}”</li>'
+        for pid, name, quote in sides
+    )
+    return f'<details class="cw-status cw-sides" open><summary>Comparing {len(sides)} paper{"s" if len(sides) != 1 else ""}</summary><ul>{items}</ul></details>'
+
+
 def render_streaming(found: str, text: str, waiting: bool = False) -> str:
     """The message while tokens arrive: the retrieval note, then the text so far (escaped).
 
