@@ -173,6 +173,25 @@ def test_a_sentence_cut_off_at_the_token_limit_is_never_shown() -> None:
     assert out.text.endswith("weights. [pA] It improves accuracy by 2.5 points. [pA]") and not out.replaced
 
 
+def test_a_single_answer_prefers_the_paper_the_question_names() -> None:
+    """Of the candidates whose quotes answer, the one that defines a name the question uses is answered from,
+    even when a neighbour's P(YES) is higher; with no such name the likeliest is."""
+    llm = ScriptedLLM(
+        {"Alpha: Debiased Negatives": 0.6, "Beta Graphs for Recommendation": 0.8},
+        {("write_single", "Alpha: Debiased Negatives"): "Alpha punishes false negatives.",
+         ("write_single", "Beta Graphs for Recommendation"): "Beta uses graph convolution."},
+    )
+    composer = _composer(llm)
+    hits = [SearchHit(paper=p, score=1.0) for p in PAPERS[:2]]
+    out = list(composer.run("What does Alpha do about negatives?", "single", hits, named=["pA"]))[-1]
+    assert out.text == "Alpha punishes false negatives. [pA]"
+    out = list(composer.run("What does Alpha do about negatives?", "single", hits))[-1]
+    assert out.text == "Beta uses graph convolution. [pB]"
+    llm.p_yes["Alpha: Debiased Negatives"] = 0.2  # a named paper whose quotes do not answer is not preferred
+    out = list(composer.run("What does Alpha do about negatives?", "single", hits, named=["pA"]))[-1]
+    assert out.text == "Beta uses graph convolution. [pB]"
+
+
 def test_a_full_summary_stops_screening() -> None:
     """Once answer.summary_papers papers are included no later candidate can be, so none is read (each read costs
     about 1.5 s of the 1.5B on 2 cores); a list keeps screening every candidate."""

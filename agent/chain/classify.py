@@ -66,6 +66,7 @@ class QuestionPlan:
     restrict_to: list[str] = field(default_factory=list)  # follow-up: only these paper ids
     pinned: list[str] = field(default_factory=list)  # follow-up: exactly these papers (e.g. "the first two")
     compared: int = 0  # compare: how many sides resolved to papers (the first hits); 0 = answer.compare_papers
+    named: list[str] = field(default_factory=list)  # ids of papers that define a name the question uses ("LightGCL")
 
 
 @dataclass
@@ -159,6 +160,7 @@ def plan_question(question: str, history: list[Turn], names: NameIndex) -> Quest
         qtype = plan.qtype = "compare"
     if qtype == "compare":
         plan.sides = compare_sides(question, names)
+    plan.named = list(dict.fromkeys(pid for name in specific_names(question, names) for pid, _ in names.search(name)))
     if not history or not _FOLLOW_UP.search(question) or names.query_names(question) and not re.search(r"\b(those|these|them)\b", question, re.I):
         return plan
     prev = history[-1]

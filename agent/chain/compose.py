@@ -27,7 +27,7 @@ decisions and sentences are made (a comparison first announces its papers,
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
+from collections.abc import Collection, Iterator, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -123,16 +123,17 @@ class Composer:
         return model.probability(p_yes, rank), t
 
     def run(
-        self, question: str, qtype: str, hits: list[SearchHit], compared: int = 0
+        self, question: str, qtype: str, hits: list[SearchHit], compared: int = 0, named: Sequence[str] = ()
     ) -> Iterator[ScreenEvent | SideEvent | TokenEvent | Composed]:
-        """``compared``: for a comparison, how many of the first hits are its sides' papers (0: answer.compare_papers)."""
+        """``compared``: for a comparison, how many of the first hits are its sides' papers (0: answer.compare_papers);
+        ``named``: ids of papers that define a name the question uses (a single answer prefers them)."""
         papers = [h.paper for h in hits]
         if qtype == "compare":
             yield from self._compare(question, papers, compared or self.cfg.compare_papers)
         elif qtype in ("list", "summary"):
             yield from self._screened(question, papers, qtype)
         else:
-            yield from self._single(question, papers)
+            yield from self._single(question, papers, set(named))
 
     # -- shared -------------------------------------------------------------
     def _quotes(self, question: str, papers: list[Paper], n: int) -> list[Quotes]:
@@ -153,7 +154,7 @@ class Composer:
         return ScreenedPaper(id=quotes.paper.id, title=quotes.paper.title, included=included, p=round(p, 4), quote=quotes.best)
 
     # -- single -------------------------------------------------------------
-    def _single(self, question: str, papers: list[Paper]) -> Iterator[ScreenEvent | TokenEvent | Composed]:
+    def _single(self, question: str, papers: list[Paper], named: Collection[str] = ()) -> Iterator[ScreenEvent | TokenEvent | Composed]:
         out = Composed()
         quotes = self._quotes(question, papers[: self.cfg.single_candidates], self.cfg.single_quotes)
         scored: list[tuple[float, int]] = []
@@ -167,7 +168,10 @@ class Composer:
         if scored:
             # The screening probability decides whether the quotes answer (it was calibrated; the writer's
             # "the abstracts do not say" was not): when the writer declines, the best quote is the answer.
-            _, i = min(scored, key=lambda t: (-t[0], t[1]))
+            # A question that names a paper ("What does LightGCL use ...") is about that paper: of the papers
+            # whose quotes answer, a named one is preferred to a likelier neighbour.
+            preferred = [(p, i) for p, i in scored if papers[i].id in named] or scored
+            _, i = min(preferred, key=lambda t: (-t[0], t[1]))
             written = self.steps.write(
                 question, quotes[i], "single", max_sentences=self.cfg.single_sentences, max_tokens=self.cfg.single_max_tokens
             )
