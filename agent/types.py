@@ -77,6 +77,7 @@ class ScreenedPaper(BaseModel):
     included: bool
     p: float = Field(description="The model's probability that the paper addresses the question (YES vs NO).")
     quote: str = Field(description="The abstract sentence closest to the question (what the decision read first).")
+    name: str = Field(default="", exclude=True, description="How the answer names the paper (shown in the UI; not in the JSON).")
 
 
 class FaithfulnessVerdict(BaseModel):

@@ -129,3 +129,15 @@ def test_ui_renders_the_compared_papers() -> None:
     html = render_sides([("p1", "IWAE", "We use <many> samples."), ("p2", "InfoVAE", "A new objective.")])
     assert html.startswith('<details class="cw-status cw-sides" open><summary>Comparing 2 papers</summary>')
     assert "&lt;many&gt;" in html and html.count("<li>") == 2 and render_sides([]) == ""
+
+
+def test_display_names_pass_over_names_several_papers_define(names: NameIndex) -> None:
+    """With the corpus' name index, "LLM" (defined by three papers) names none of them; a title's own head does."""
+    from agent.retrieval.names import display_name
+
+    llm_paper = Paper(id="l0", title="Paper 0 on LLM Training", abstract="Large language models (LLM) are big.")
+    assert display_name(llm_paper) == "LLM"
+    assert display_name(llm_paper, names.is_generic) == "Paper 0 on LLM Training"
+    head = Paper(id="h", title="LLM: A Head Name", abstract="")
+    assert display_name(head, names.is_generic) == "LLM"
+    assert names.is_generic("LLMs") and names.is_generic("VAEs") and not names.is_generic("COSMO")

@@ -37,7 +37,7 @@ from agent.chain.events import ScreenEvent, SideEvent, TokenEvent
 from agent.chain.evidence import EvidenceSelector
 from agent.chain.quotes import QuoteSteps, Quotes, Written, has_foreign_numbers, pick_quotes, quote_sentence
 from agent.chain.screening import ScreeningModel, get_screening_model
-from agent.retrieval.names import display_name
+from agent.retrieval.names import NameIndex, display_name
 from agent.sentences import split_sentences
 from agent.settings import AnswerSettings
 from agent.types import Paper, ScreenedPaper, SearchHit, SentenceResult
@@ -104,10 +104,14 @@ def parse_cells(reply: str, aspects: list[str], source: str) -> dict[str, str]:
 class Composer:
     """Builds one answer from per-paper decisions; see the module docstring."""
 
-    def __init__(self, steps: QuoteSteps, selector: EvidenceSelector, cfg: AnswerSettings) -> None:
+    def __init__(
+        self, steps: QuoteSteps, selector: EvidenceSelector, cfg: AnswerSettings, names: NameIndex | None = None
+    ) -> None:
+        """``names``: the corpus' name index, so a paper is never called by a name several papers define."""
         self.steps = steps
         self.selector = selector
         self.cfg = cfg
+        self.names = names
         self._screening: ScreeningModel | None = None
 
     def _include_p(self, p_yes: float, rank: int) -> tuple[float, float]:
@@ -149,9 +153,14 @@ class Composer:
         text = about(name, written.text) if name else written.text
         return " ".join(f"{s.rstrip()} [{paper.id}]" for s in (split_sentences(text) or [text]))
 
-    @staticmethod
-    def _decision(quotes: Quotes, p: float, included: bool) -> ScreenedPaper:
-        return ScreenedPaper(id=quotes.paper.id, title=quotes.paper.title, included=included, p=round(p, 4), quote=quotes.best)
+    def name(self, paper: Paper) -> str:
+        """How the answer names ``paper`` (:func:`display_name`, passing over the corpus' generic names)."""
+        return display_name(paper, self.names.is_generic if self.names is not None else None)
+
+    def _decision(self, quotes: Quotes, p: float, included: bool) -> ScreenedPaper:
+        return ScreenedPaper(
+            id=quotes.paper.id, title=quotes.paper.title, included=included, p=round(p, 4), quote=quotes.best, name=self.name(quotes.paper)
+        )
 
     # -- single -------------------------------------------------------------
     def _single(self, question: str, papers: list[Paper], named: Collection[str] = ()) -> Iterator[ScreenEvent | TokenEvent | Composed]:
@@ -162,7 +171,7 @@ class Composer:
             p = self.steps.screen(question, qt, "single")
             included = p >= self.cfg.single_threshold
             out.screened.append(self._decision(qt, p, included))
-            yield ScreenEvent(i + 1, len(quotes), qt.paper, included, p, qt.best)
+            yield ScreenEvent(i + 1, len(quotes), qt.paper, included, p, qt.best, self.name(qt.paper))
             if included:
                 scored.append((p, i))
         if scored:
@@ -195,12 +204,12 @@ class Composer:
             p, threshold = self._include_p(self.steps.screen(question, qt, qtype), i + 1)
             included = p >= threshold
             out.screened.append(self._decision(qt, p, included))
-            yield ScreenEvent(i + 1, len(quotes), qt.paper, included, p, qt.best)
+            yield ScreenEvent(i + 1, len(quotes), qt.paper, included, p, qt.best, self.name(qt.paper))
             if included:
                 misses = 0
                 # Written right after its decision: llama.cpp still holds this paper's quotes in its context.
                 written = self.steps.write(question, qt, qtype) or Written(quote_sentence(qt.best), from_model=False)
-                line = self._sentence(written, qt.paper, out, name=display_name(qt.paper))
+                line = self._sentence(written, qt.paper, out, name=self.name(qt.paper))
                 lines.append(line)
                 yield TokenEvent(("- " if qtype == "list" else "") + line + "\n")
                 if qtype == "summary" and len(lines) >= cfg.summary_papers:
@@ -248,9 +257,9 @@ class Composer:
         rows: list[tuple[Paper, str, dict[str, str]]] = []
         sides = self._quotes(question, chosen, self.cfg.compare_quotes)
         for i, qt in enumerate(sides):
-            yield SideEvent(i + 1, len(sides), qt.paper, qt.best)
+            yield SideEvent(i + 1, len(sides), qt.paper, qt.best, self.name(qt.paper))
         for qt in sides:
-            name = display_name(qt.paper)
+            name = self.name(qt.paper)
             written = self.steps.write(question, qt, "compare") or Written(quote_sentence(qt.best), from_model=False)
             line = self._sentence(written, qt.paper, out, name=name)
             lines.append(line)

@@ -25,6 +25,7 @@ class ScreenEvent:
     included: bool
     p: float
     quote: str
+    name: str = ""  # how the answer names the paper (display_name with the corpus' generic names)
 
 
 @dataclass
@@ -37,6 +38,7 @@ class SideEvent:
     total: int  # papers compared
     paper: Paper
     quote: str
+    name: str = ""  # how the answer names the paper
 
 
 @dataclass

@@ -83,7 +83,7 @@ def _print_side(event) -> None:
 
     if event.index == 1:
         err_console.print(f"[dim]Comparing {event.total} papers…[/]")
-    err_console.print(f"  • {escape(display_name(event.paper))} [dim][{escape(event.paper.id)}][/] — “{escape(event.quote)}”", highlight=False)
+    err_console.print(f"  • {escape(event.name or display_name(event.paper))} [dim][{escape(event.paper.id)}][/] — “{escape(event.quote)}”", highlight=False)
 
 
 def _print_decision(event) -> None:
@@ -92,7 +92,7 @@ def _print_decision(event) -> None:
 
     if event.index == 1:
         err_console.print(f"[dim]Checking {event.total} candidates…[/]")
-    name = escape(display_name(event.paper))
+    name = escape(event.name or display_name(event.paper))
     if event.included:
         err_console.print(f"  [green]✓[/] {name} [dim](p {event.p:.2f})[/] — “{escape(event.quote)}”", highlight=False)
     else:

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import re
 from collections import defaultdict
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 
 from agent.ingest.normalize import title_key
 from agent.types import Paper
@@ -165,15 +165,26 @@ def names_one_thing(name: str) -> bool:
     return not re.fullmatch(r"[A-Z][A-Z0-9]+s", name)
 
 
-def display_name(paper: Paper) -> str:
+def display_name(paper: Paper, generic: Callable[[str], bool] | None = None) -> str:
     """How an answer names a paper: the name its title defines (``LightGCL``), else a name its abstract
-    introduces that abbreviates the title (``DCLR``), else its title (cut after a few words)."""
-    names = _paper_names(paper)
-    for name, strength in names:
-        if strength == TITLE_NAME and names_one_thing(name):
+    introduces that abbreviates the title (``DCLR``), else its title (cut after a few words).
+
+    ``generic`` (:meth:`NameIndex.is_generic`) says which names several papers of the corpus define ("LLM",
+    "MLLM"): they name no one paper, so a title token or abbreviation that is one is passed over (a title's own
+    head, "CLIP: ...", is still its name)."""
+    head = _TITLE_HEAD.match(paper.title)
+    head_name = head.group(1).strip() if head and len(head.group(1).split()) <= 3 else None
+    if head_name and names_one_thing(head_name):
+        return head_name
+
+    def usable(name: str) -> bool:
+        return names_one_thing(name) and not (generic is not None and generic(name))
+
+    for name, strength in _paper_names(paper):
+        if strength == TITLE_NAME and name != head_name and usable(name):
             return name
     tokens = [t for t in _NAME_TOKEN.findall(paper.abstract) if looks_like_name(t) or (t.isupper() and len(t) >= 2)]
-    abbreviations = [t for t in tokens if _initials_match(t, paper.title) and names_one_thing(t)]
+    abbreviations = [t for t in tokens if _initials_match(t, paper.title) and usable(t)]
     if abbreviations:
         return max(dict.fromkeys(abbreviations), key=abbreviations.count)
     words = paper.title.split()

@@ -101,10 +101,10 @@ def respond(
                 yield "", list(history), session
             elif isinstance(event, (ScreenEvent, SideEvent, TokenEvent)):
                 if isinstance(event, ScreenEvent):  # a candidate paper decided: shown at once
-                    decisions.append((event.paper.id, display_name(event.paper), event.included, event.p, event.quote))
+                    decisions.append((event.paper.id, event.name or display_name(event.paper), event.included, event.p, event.quote))
                     screen_total = event.total
                 elif isinstance(event, SideEvent):  # a compared paper: shown before it is written about
-                    sides.append((event.paper.id, display_name(event.paper), event.quote))
+                    sides.append((event.paper.id, event.name or display_name(event.paper), event.quote))
                 else:
                     text += event.text
                 status = found + render.render_sides(sides) + render.render_screening(decisions, screen_total)

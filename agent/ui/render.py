@@ -380,7 +380,7 @@ def render_answer(answer: Answer, papers: Mapping[str, Paper], prefix: str, note
         from agent.retrieval.names import display_name
 
         rows = [
-            (s.id, display_name(papers.get(s.id) or Paper(id=s.id, title=s.title, abstract="")), s.included, s.p, s.quote)
+            (s.id, s.name or display_name(papers.get(s.id) or Paper(id=s.id, title=s.title, abstract="")), s.included, s.p, s.quote)
             for s in answer.screened
         ]
         parts.append(
