@@ -125,7 +125,7 @@ def test_list_screens_each_paper_alone_and_streams_decisions() -> None:
     assert kinds[:3] == ["ScreenEvent:pA", "TokenEvent", "ScreenEvent:pB"]
     assert out.text.splitlines() == [
         "- Alpha punishes false negatives with instance weights. [pA]",
-        "- Gamma Clusters: Gamma clusters negatives to find false negatives. [pC]",
+        "- Gamma clusters negatives to find false negatives. [pC]",  # it names the paper already
     ]
     # every model call saw exactly one paper
     assert all(len(re.findall(r"^\[\d+\] ", p, re.M)) == 1 for p in llm.prompts)
@@ -270,6 +270,9 @@ def test_compare_writes_each_side_alone_then_a_table_and_a_contrast() -> None:
 def test_helpers() -> None:
     assert about("DCLR", "The paper punishes false negatives.") == "DCLR punishes false negatives."
     assert about("DCLR", "“We design X.”") == "DCLR: “We design X.”"
+    assert about("REBAR", "The paper REBAR applies contrastive learning.") == "REBAR applies contrastive learning."
+    assert about("NV-Embed", "NV-Embed proposes a pooling layer.") == "NV-Embed proposes a pooling layer."
+    assert about("DCLR", "Instance weights punish false negatives.") == "DCLR: Instance weights punish false negatives."
     assert parse_cells("**Method**: graph views\nResult: not stated\nJunk", ["Method", "Result"], "graph views") == {
         "Method": "graph views", "Result": NOT_STATED,
     }

@@ -37,7 +37,7 @@ from agent.chain.events import ScreenEvent, SideEvent, TokenEvent
 from agent.chain.evidence import EvidenceSelector
 from agent.chain.quotes import QuoteSteps, Quotes, Written, has_foreign_numbers, pick_quotes, quote_sentence
 from agent.chain.screening import ScreeningModel, get_screening_model
-from agent.retrieval.names import NameIndex, display_name
+from agent.retrieval.names import NameIndex, defined_name, display_name
 from agent.sentences import split_sentences
 from agent.settings import AnswerSettings
 from agent.types import Paper, ScreenedPaper, SearchHit, SentenceResult
@@ -61,12 +61,16 @@ class Composed:
 
 
 def about(name: str, text: str) -> str:
-    """``text`` about the paper called ``name``: "The paper proposes X" -> "DCLR proposes X"; else "DCLR: text"."""
+    """``text`` about the paper called ``name``: "The paper proposes X" -> "DCLR proposes X" ("The paper DCLR
+    proposes X" too); a text that already names it is kept; else "DCLR: text"."""
     if text.startswith("“"):
         return f"{name}: {text}"
     m = _ABOUT.match(text)
     if m:
-        return f"{name}{text[m.end():]}"
+        rest = text[m.end():]
+        return rest.lstrip() if rest.lstrip().lower().startswith(name.lower()) else f"{name}{rest}"
+    if name.lower() in text.lower():
+        return text
     return f"{name}: {text}"
 
 
@@ -186,7 +190,9 @@ class Composer:
             )
             if written is None:
                 written = Written(quote_sentence(quotes[i].best), False, "The abstracts do not say.", "the model declined to answer from the quotes")
-            out.text = self._sentence(written, quotes[i].paper, out)
+            # Named by its short name when it has one ("Which paper ...?" is answered "MAUVE proposes ...").
+            short = defined_name(quotes[i].paper, self.names.is_generic if self.names is not None else None)
+            out.text = self._sentence(written, quotes[i].paper, out, name=short)
             yield TokenEvent(out.text)
         if not out.text:
             out.refusal = f"none of the {len(quotes)} best-matching abstracts answers the question"

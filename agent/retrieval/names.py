@@ -165,9 +165,9 @@ def names_one_thing(name: str) -> bool:
     return not re.fullmatch(r"[A-Z][A-Z0-9]+s", name)
 
 
-def display_name(paper: Paper, generic: Callable[[str], bool] | None = None) -> str:
-    """How an answer names a paper: the name its title defines (``LightGCL``), else a name its abstract
-    introduces that abbreviates the title (``DCLR``), else its title (cut after a few words).
+def defined_name(paper: Paper, generic: Callable[[str], bool] | None = None) -> str | None:
+    """The short name ``paper`` goes by: the name its title defines (``LightGCL``), else a name its abstract
+    introduces that abbreviates the title (``DCLR``); None when it has none.
 
     ``generic`` (:meth:`NameIndex.is_generic`) says which names several papers of the corpus define ("LLM",
     "MLLM"): they name no one paper, so a title token or abbreviation that is one is passed over (a title's own
@@ -187,5 +187,13 @@ def display_name(paper: Paper, generic: Callable[[str], bool] | None = None) -> 
     abbreviations = [t for t in tokens if _initials_match(t, paper.title) and usable(t)]
     if abbreviations:
         return max(dict.fromkeys(abbreviations), key=abbreviations.count)
+    return None
+
+
+def display_name(paper: Paper, generic: Callable[[str], bool] | None = None) -> str:
+    """How an answer names a paper: its :func:`defined_name`, else its title (cut after a few words)."""
+    name = defined_name(paper, generic)
+    if name:
+        return name
     words = paper.title.split()
     return " ".join(words[:DISPLAY_TITLE_WORDS]) + (" …" if len(words) > DISPLAY_TITLE_WORDS else "")
