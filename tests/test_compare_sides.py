@@ -47,6 +47,12 @@ def test_which_single_looking_questions_are_about_several_papers(names: NameInde
     assert (plan_question(question, [], names).qtype == "compare") is several
 
 
+def test_a_question_about_one_paper_that_compares_things_is_single(names: NameIndex) -> None:
+    assert plan_question("How does the paper on feature spaces compare learned features across models?", [], names).qtype == "single"
+    assert plan_question("How do COSMO and X-Former compare?", [], names).qtype == "compare"
+    assert plan_question("Compare the approaches to negative sampling", [], names).qtype == "compare"
+
+
 def test_sides_leave_out_field_terms_and_keep_quoted_titles_whole(names: NameIndex) -> None:
     assert compare_sides("How do COSMO and DELLA differ in combining LLM and VAEs for text generation?", names) == ["COSMO", "DELLA"]
     assert compare_sides("What is the difference between COSMO and the multi-objective contrastive topic model?", names) == [

@@ -23,6 +23,8 @@ _LIST = re.compile(
     r"\b(which|what) (papers|works|studies|articles|methods|approaches)\b|\b(list|find|name) (all |the )?(papers|works|studies|methods)\b|\bpapers (that|which|on|about)\b",
     re.I,
 )
+#: "the paper on X": a question about one paper ("How does the paper on X compare features across models?").
+_ONE_PAPER = re.compile(r"\b(the|this|that) (paper|work|study|article)\b", re.I)
 #: A question that opens by asking for papers is a list, whatever comparison words follow.
 _LIST_OPENING = re.compile(r"^\s*(which|what|list|find|name)( all| the)? (papers|works|studies|articles)\b", re.I)
 #: Follow-up cues: pronouns and ordinals that point at the previous turn.
@@ -160,6 +162,8 @@ def plan_question(question: str, history: list[Turn], names: NameIndex) -> Quest
         qtype = plan.qtype = "compare"
     if qtype == "compare":
         plan.sides = compare_sides(question, names)
+        if not plan.sides and _ONE_PAPER.search(question):  # "compare" is what that one paper does
+            qtype = plan.qtype = "single"
     plan.named = list(dict.fromkeys(pid for name in specific_names(question, names) for pid, _ in names.search(name)))
     if not history or not _FOLLOW_UP.search(question) or names.query_names(question) and not re.search(r"\b(those|these|them)\b", question, re.I):
         return plan
