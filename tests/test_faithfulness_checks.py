@@ -194,6 +194,11 @@ def test_antonym_mismatch() -> None:
 def test_quantifier_escalation() -> None:
     issues = checks.check_quantifiers("Smoothie always outperforms all baselines.", None, EVID, 0.3)
     assert {i.reason.split("'")[1] for i in issues} == {"always", "all"}
+    # a title's capitalised word quantifies nothing; the same word as a claim's own still does
+    unit = "LLMs can perform well. We add a cheap querying method."
+    title = "Making LLMs Worth Every Penny: “We add a cheap querying method.” [p1]"
+    assert checks.check_quantifiers(title, unit, f"Making LLMs Worth Every Penny. {unit}", 0.3) == []
+    assert checks.check_quantifiers("Every LLM performs well.", unit, unit, 0.3)  # "every" of the claim's own
     assert checks.check_quantifiers("Smoothie outperforms baselines.", None, EVID, 0.3) == []
     assert checks.check_quantifiers("It is the only method.", None, "It is the only method that works.", 0.3) == []
     assert checks.check_quantifiers("The first stage learns pairs.", None, "Stage one learns pairs.", 0.3) == []

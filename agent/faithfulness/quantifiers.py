@@ -65,6 +65,15 @@ def _qwords(text: str) -> list[str]:
     return [w.lower() for w in re.findall(r"[A-Za-z]+(?:-[A-Za-z]+)*", text)]
 
 
+#: A capitalised word inside a sentence (not after its start, a colon or an opening quote): a title's word.
+_TITLE_CASE_WORD = re.compile(r"(?<=[A-Za-z0-9,)] )[A-Z][a-z]+\b")
+
+
+def _claim_qwords(text: str) -> list[str]:
+    """The claim's words, less title-case words inside it: "Worth Every Penny" names a paper, it quantifies nothing."""
+    return _qwords(_TITLE_CASE_WORD.sub(" ", text))
+
+
 def check_quantifiers(text: str, unit_text: str | None, cited_text: str, cap: float) -> list[Issue]:
     """Universal quantifiers ("all", "every", "only", "no previous") the evidence does not state.
 
@@ -73,7 +82,7 @@ def check_quantifiers(text: str, unit_text: str | None, cited_text: str, cap: fl
     universal claim over a hedged unit ("most", "many", "several") is an
     escalation even when the word occurs elsewhere in the abstract.
     """
-    claim_words = _qwords(text)
+    claim_words = _claim_qwords(text)
     unit_words = set(_qwords(unit_text or ""))
     evid_words = set(_qwords(cited_text)) | unit_words
     evid_words |= {p for w in list(evid_words) for p in w.split("-")}
