@@ -115,7 +115,7 @@ class Composer:
         self.steps = steps
         self.selector = selector
         self.cfg = cfg
-        self.names = names
+        self._generic = names.is_generic if names is not None else None
         self._screening: ScreeningModel | None = None
 
     def _include_p(self, p_yes: float, rank: int) -> tuple[float, float]:
@@ -159,7 +159,7 @@ class Composer:
 
     def name(self, paper: Paper) -> str:
         """How the answer names ``paper`` (:func:`display_name`, passing over the corpus' generic names)."""
-        return display_name(paper, self.names.is_generic if self.names is not None else None)
+        return display_name(paper, self._generic)
 
     def _decision(self, quotes: Quotes, p: float, included: bool) -> ScreenedPaper:
         return ScreenedPaper(
@@ -174,8 +174,9 @@ class Composer:
         for i, qt in enumerate(quotes):
             p = self.steps.screen(question, qt, "single")
             included = p >= self.cfg.single_threshold
-            out.screened.append(self._decision(qt, p, included))
-            yield ScreenEvent(i + 1, len(quotes), qt.paper, included, p, qt.best, self.name(qt.paper))
+            decision = self._decision(qt, p, included)
+            out.screened.append(decision)
+            yield ScreenEvent(i + 1, len(quotes), qt.paper, included, p, qt.best, decision.name)
             if included:
                 scored.append((p, i))
         if scored:
@@ -191,7 +192,7 @@ class Composer:
             if written is None:
                 written = Written(quote_sentence(quotes[i].best), False, "The abstracts do not say.", "the model declined to answer from the quotes")
             # Named by its short name when it has one ("Which paper ...?" is answered "MAUVE proposes ...").
-            short = defined_name(quotes[i].paper, self.names.is_generic if self.names is not None else None)
+            short = defined_name(quotes[i].paper, self._generic)
             out.text = self._sentence(written, quotes[i].paper, out, name=short)
             yield TokenEvent(out.text)
         if not out.text:
@@ -209,13 +210,14 @@ class Composer:
         for i, qt in enumerate(quotes):
             p, threshold = self._include_p(self.steps.screen(question, qt, qtype), i + 1)
             included = p >= threshold
-            out.screened.append(self._decision(qt, p, included))
-            yield ScreenEvent(i + 1, len(quotes), qt.paper, included, p, qt.best, self.name(qt.paper))
+            decision = self._decision(qt, p, included)
+            out.screened.append(decision)
+            yield ScreenEvent(i + 1, len(quotes), qt.paper, included, p, qt.best, decision.name)
             if included:
                 misses = 0
                 # Written right after its decision: llama.cpp still holds this paper's quotes in its context.
                 written = self.steps.write(question, qt, qtype) or Written(quote_sentence(qt.best), from_model=False)
-                line = self._sentence(written, qt.paper, out, name=self.name(qt.paper))
+                line = self._sentence(written, qt.paper, out, name=decision.name)
                 lines.append(line)
                 yield TokenEvent(("- " if qtype == "list" else "") + line + "\n")
                 if qtype == "summary" and len(lines) >= cfg.summary_papers:
@@ -262,10 +264,10 @@ class Composer:
         lines: list[str] = []
         rows: list[tuple[Paper, str, dict[str, str]]] = []
         sides = self._quotes(question, chosen, self.cfg.compare_quotes)
-        for i, qt in enumerate(sides):
-            yield SideEvent(i + 1, len(sides), qt.paper, qt.best, self.name(qt.paper))
-        for qt in sides:
-            name = self.name(qt.paper)
+        names = [self.name(qt.paper) for qt in sides]
+        for i, (qt, name) in enumerate(zip(sides, names)):
+            yield SideEvent(i + 1, len(sides), qt.paper, qt.best, name)
+        for qt, name in zip(sides, names):
             written = self.steps.write(question, qt, "compare") or Written(quote_sentence(qt.best), from_model=False)
             line = self._sentence(written, qt.paper, out, name=name)
             lines.append(line)

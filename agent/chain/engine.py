@@ -47,7 +47,6 @@ from agent.sentences import cited_sentences
 from agent.settings import Settings
 from agent.types import Answer, Citation, Evidence, Paper, SearchHit, Timings
 
-#: Hits kept per side of a comparison before the whole-question hits.
 #: A summary of at most this many papers quotes whole abstracts.
 WHOLE_ABSTRACT_PAPERS = 2
 

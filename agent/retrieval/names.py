@@ -138,19 +138,23 @@ MIN_ABBREVIATION = 3
 DISPLAY_TITLE_WORDS = 8
 
 
+def _initials(text: str) -> str:
+    """The lower-cased first letters of ``text``'s words ("Contrastive Predictive Coding" -> "cpc")."""
+    return "".join(w[0] for w in re.findall(r"[A-Za-z][\w'-]*", text)).lower()
+
+
 def spells_out(acronym: str, text: str) -> bool:
     """True when ``text`` has consecutive words whose initials are the acronym's letters: "CPC" in "...
     Contrastive Predictive Coding" (an acronym the paper uses but never defines in parentheses)."""
     letters = "".join(c for c in acronym.lower() if c.isalpha())
     if len(letters) < MIN_ABBREVIATION:
         return False
-    initials = "".join(w[0] for w in re.findall(r"[A-Za-z][\w'-]*", text)).lower()
-    return letters in initials
+    return letters in _initials(text)
 
 
 def _initials_match(name: str, title: str) -> bool:
     """True when the letters of ``name`` (DCLR) follow the initials of the title's words in order."""
-    initials = "".join(w[0] for w in re.findall(r"[A-Za-z][\w'-]*", title)).lower()
+    initials = _initials(title)
     letters = [c for c in name.lower() if c.isalpha()]
     it = iter(initials)
     return len(letters) >= MIN_ABBREVIATION and all(c in it for c in letters)
