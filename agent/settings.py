@@ -358,6 +358,18 @@ class AnswerSettings(BaseModel):
     single_candidates: int = Field(default=3, ge=1, description="Single-paper questions: top candidates screened.")
     single_quotes: int = Field(default=3, ge=1, description="Quoted sentences a single-paper candidate is screened and answered from (the screening threshold was tuned with 3).")
     single_sentences: int = Field(default=3, ge=1, description="Most sentences of a single-paper answer.")
+    single_fill_quotes: bool = Field(
+        default=True,
+        description="Single-paper answers: when the model wrote fewer than answer.single_sentences sentences, the "
+        "paper's quotes that say what they left out follow them, verbatim (best match first).",
+    )
+    single_fill_new_share: float = Field(
+        default=0.5,
+        ge=0,
+        le=1,
+        description="A quote is added to a single answer only when at least this share of its content words "
+        "(stemmed) is in neither the answer so far nor a quote added before it.",
+    )
     summary_papers: int = Field(
         default=5, ge=1, description="Most papers (one sentence each) in a topic summary; screening stops once this many are included."
     )

@@ -84,6 +84,8 @@ def _supports_by_words(sentence: str, paper: Paper) -> bool:
 
 
 def _composer(llm: LLM, **cfg: object) -> Composer:
+    # The written sentences alone, unless a test is about the quotes that follow a short single answer.
+    cfg.setdefault("single_fill_quotes", False)
     steps = QuoteSteps(llm, load_prompt("quotes"), _supports_by_words)
     return Composer(steps, EvidenceSelector(WordEmbedder()), AnswerSettings(**cfg))
 
@@ -240,6 +242,43 @@ def test_single_answers_from_the_most_likely_paper_and_refuses_without_one() -> 
     _, out = _run(_composer(shy), "How are false negatives found?", "single", [PAPERS[2]])
     assert out.text.startswith("“") and out.text.endswith("” [pC]") and "false negatives" in out.text
     assert "declined" in out.replaced[0].reason
+
+
+def test_a_short_single_answer_is_followed_by_the_quotes_that_say_what_it_left_out() -> None:
+    """The model wrote one sentence: the paper's other quotes follow it verbatim, best match first but in abstract
+    order, each streamed; a quote whose words the answer already says is not repeated; single_sentences caps the
+    answer, and answer.single_fill_quotes=false keeps the written sentence alone."""
+    paper = Paper(
+        id="pE", title="EPS: Epsilon Sampling",
+        abstract="EPS samples negatives by their epsilon hardness. Hard negatives are mixed with random ones. "
+        "EPS raises recall by 4.2 points on three retrieval benchmarks.",
+    )
+    llm = ScriptedLLM({paper.title: 0.9}, {("write_single", paper.title): "The paper samples negatives by their epsilon hardness."})
+    question = "How does EPS sample negatives and how much does it raise recall?"
+    events, out = _run(_composer(llm, single_quotes=3, single_fill_quotes=True), question, "single", [paper])
+    assert out.text == (
+        "EPS samples negatives by their epsilon hardness. [pE] “Hard negatives are mixed with random ones.” [pE] "
+        "“EPS raises recall by 4.2 points on three retrieval benchmarks.” [pE]"
+    )
+    assert [e.text for e in events if isinstance(e, TokenEvent)] == [
+        "EPS samples negatives by their epsilon hardness. [pE]",
+        " “Hard negatives are mixed with random ones.” [pE]",
+        " “EPS raises recall by 4.2 points on three retrieval benchmarks.” [pE]",
+    ]
+    _, out = _run(_composer(llm, single_quotes=3, single_sentences=2, single_fill_quotes=True), question, "single", [paper])
+    assert out.text.endswith("hardness. [pE] “EPS raises recall by 4.2 points on three retrieval benchmarks.” [pE]")
+    _, out = _run(_composer(llm, single_quotes=3, single_fill_quotes=False), question, "single", [paper])
+    assert out.text == "EPS samples negatives by their epsilon hardness. [pE]"
+
+
+def test_unsaid_quotes_skips_what_the_text_or_an_earlier_quote_says() -> None:
+    from agent.chain.quotes import Quotes, unsaid_quotes
+
+    qt = Quotes(PAPERS[0], ["We study contrastive learning.", "Alpha punishes false negatives with instance weights.",
+                            "Contrastive learning is studied here."], scores=[0.9, 0.5, 0.8])
+    assert unsaid_quotes(qt, "Alpha punishes false negatives with weights.", 3, 0.5) == ["We study contrastive learning."]
+    assert unsaid_quotes(qt, "", 1, 0.5) == ["We study contrastive learning."]
+    assert unsaid_quotes(qt, "", 3, 0.5) == ["We study contrastive learning.", "Alpha punishes false negatives with instance weights."]
 
 
 def test_compare_writes_each_side_alone_then_a_table_and_a_contrast() -> None:

@@ -35,7 +35,7 @@ import numpy as np
 from agent.chain.citations import MarkerMapper
 from agent.chain.events import ScreenEvent, SideEvent, TokenEvent
 from agent.chain.evidence import EvidenceSelector
-from agent.chain.quotes import QuoteSteps, Quotes, Written, has_foreign_numbers, pick_quotes, quote_sentence
+from agent.chain.quotes import QuoteSteps, Quotes, Written, has_foreign_numbers, pick_quotes, quote_sentence, unsaid_quotes
 from agent.chain.screening import ScreeningModel, get_screening_model
 from agent.retrieval.names import NameIndex, defined_name, display_name
 from agent.sentences import split_sentences
@@ -195,6 +195,13 @@ class Composer:
             short = defined_name(quotes[i].paper, self._generic)
             out.text = self._sentence(written, quotes[i].paper, out, name=short)
             yield TokenEvent(out.text)
+            # The 1.5B mostly writes one sentence: the quotes that say what it left out follow it, verbatim.
+            room = self.cfg.single_sentences - len(split_sentences(out.text))
+            if self.cfg.single_fill_quotes and room > 0:
+                for quote in unsaid_quotes(quotes[i], out.text, room, self.cfg.single_fill_new_share):
+                    line = self._sentence(Written(quote_sentence(quote), from_model=False), quotes[i].paper, out)
+                    out.text += " " + line
+                    yield TokenEvent(" " + line)
         if not out.text:
             out.refusal = f"none of the {len(quotes)} best-matching abstracts answers the question"
         yield out

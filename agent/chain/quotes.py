@@ -29,7 +29,7 @@ import time
 from collections import defaultdict
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -67,6 +67,7 @@ class Quotes:
     sentences: list[str]
     best_index: int = 0
     best_score: float = 0.0
+    scores: list[float] = field(default_factory=list)  # each sentence's match score, aligned with ``sentences``
 
     @property
     def best(self) -> str:
@@ -136,7 +137,24 @@ def pick_quotes(
             scores = scores + role_weight * own
     top = np.argsort(-scores, kind="stable")[: max(n, 1)].tolist()
     ordered = sorted(top)
-    return Quotes(paper, [sents[i] for i in ordered], ordered.index(top[0]), float(scores[top[0]]))
+    return Quotes(paper, [sents[i] for i in ordered], ordered.index(top[0]), float(scores[top[0]]), [float(scores[i]) for i in ordered])
+
+
+def unsaid_quotes(quotes: Quotes, text: str, room: int, new_share: float) -> list[str]:
+    """Up to ``room`` of ``quotes``' sentences, best match first, that say something ``text`` does not: at least
+    ``new_share`` of a quote's content words (stemmed) are in neither ``text`` nor a quote picked before it.
+    Returned in abstract order."""
+    said = terms(strip_markers(text))
+    picked: list[int] = []
+    order = sorted(range(len(quotes.sentences)), key=lambda j: -(quotes.scores[j] if quotes.scores else 0.0))
+    for j in order:
+        if len(picked) >= room:
+            break
+        mine = terms(quotes.sentences[j])
+        if mine and len(mine - said) >= new_share * len(mine):
+            picked.append(j)
+            said |= mine
+    return [quotes.sentences[j] for j in sorted(picked)]
 
 
 def quote_sentence(quote: str) -> str:
