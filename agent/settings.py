@@ -363,12 +363,18 @@ class AnswerSettings(BaseModel):
         description="Single-paper answers: when the model wrote fewer than answer.single_sentences sentences, the "
         "paper's quotes that say what they left out follow them, verbatim (best match first).",
     )
-    single_fill_new_share: float = Field(
+    list_fill_quotes: bool = Field(
+        default=True,
+        description="List answers: a bullet's written sentence is followed by the paper's other quote, verbatim, "
+        "when that quote says something the sentence does not. On the 19 list questions of evals/questions.jsonl "
+        "with the 1.5B: key points 0.446 -> 0.528, citations and faithfulness unchanged, no extra model call.",
+    )
+    fill_new_share: float = Field(
         default=0.5,
         ge=0,
         le=1,
-        description="A quote is added to a single answer only when at least this share of its content words "
-        "(stemmed) is in neither the answer so far nor a quote added before it.",
+        description="A quote is added after written sentences (answer.single_fill_quotes, answer.list_fill_quotes) only "
+        "when at least this share of its content words (stemmed) is in neither the text so far nor a quote added before it.",
     )
     summary_papers: int = Field(
         default=5, ge=1, description="Most papers (one sentence each) in a topic summary; screening stops once this many are included."

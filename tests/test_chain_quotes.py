@@ -84,8 +84,9 @@ def _supports_by_words(sentence: str, paper: Paper) -> bool:
 
 
 def _composer(llm: LLM, **cfg: object) -> Composer:
-    # The written sentences alone, unless a test is about the quotes that follow a short single answer.
+    # The written sentences alone, unless a test is about the quotes that follow a short answer.
     cfg.setdefault("single_fill_quotes", False)
+    cfg.setdefault("list_fill_quotes", False)
     steps = QuoteSteps(llm, load_prompt("quotes"), _supports_by_words)
     return Composer(steps, EvidenceSelector(WordEmbedder()), AnswerSettings(**cfg))
 
@@ -269,6 +270,17 @@ def test_a_short_single_answer_is_followed_by_the_quotes_that_say_what_it_left_o
     assert out.text.endswith("hardness. [pE] “EPS raises recall by 4.2 points on three retrieval benchmarks.” [pE]")
     _, out = _run(_composer(llm, single_quotes=3, single_fill_quotes=False), question, "single", [paper])
     assert out.text == "EPS samples negatives by their epsilon hardness. [pE]"
+
+
+def test_a_list_bullet_can_be_followed_by_its_other_quote() -> None:
+    """answer.list_fill_quotes: a bullet's written sentence is followed by the paper's other quote, verbatim, when
+    that quote says something new; off, the bullet is the sentence alone."""
+    llm = ScriptedLLM({"Alpha: Debiased Negatives": 0.9}, {("write_list", "Alpha: Debiased Negatives"): "The paper punishes false negatives with instance weights."})
+    question = "Which papers punish false negatives and improve accuracy?"
+    _, out = _run(_composer(llm, screen_by="p_yes", screen_threshold=0.5, list_fill_quotes=True), question, "list", [PAPERS[0]])
+    assert out.text == "- Alpha punishes false negatives with instance weights. [pA] “It improves accuracy by 2.5 points.” [pA]"
+    _, out = _run(_composer(llm, screen_by="p_yes", screen_threshold=0.5), question, "list", [PAPERS[0]])
+    assert out.text == "- Alpha punishes false negatives with instance weights. [pA]"
 
 
 def test_unsaid_quotes_skips_what_the_text_or_an_earlier_quote_says() -> None:

@@ -198,7 +198,7 @@ class Composer:
             # The 1.5B mostly writes one sentence: the quotes that say what it left out follow it, verbatim.
             room = self.cfg.single_sentences - len(split_sentences(out.text))
             if self.cfg.single_fill_quotes and room > 0:
-                for quote in unsaid_quotes(quotes[i], out.text, room, self.cfg.single_fill_new_share):
+                for quote in unsaid_quotes(quotes[i], out.text, room, self.cfg.fill_new_share):
                     line = self._sentence(Written(quote_sentence(quote), from_model=False), quotes[i].paper, out)
                     out.text += " " + line
                     yield TokenEvent(" " + line)
@@ -225,6 +225,9 @@ class Composer:
                 # Written right after its decision: llama.cpp still holds this paper's quotes in its context.
                 written = self.steps.write(question, qt, qtype) or Written(quote_sentence(qt.best), from_model=False)
                 line = self._sentence(written, qt.paper, out, name=decision.name)
+                if qtype == "list" and cfg.list_fill_quotes:
+                    for quote in unsaid_quotes(qt, line, 1, cfg.fill_new_share):
+                        line += " " + self._sentence(Written(quote_sentence(quote), from_model=False), qt.paper, out)
                 lines.append(line)
                 yield TokenEvent(("- " if qtype == "list" else "") + line + "\n")
                 if qtype == "summary" and len(lines) >= cfg.summary_papers:
