@@ -369,6 +369,12 @@ class AnswerSettings(BaseModel):
         "when that quote says something the sentence does not. On the 19 list questions of evals/questions.jsonl "
         "with the 1.5B: key points 0.446 -> 0.528, citations and faithfulness unchanged, no extra model call.",
     )
+    compare_fill_quotes: bool = Field(
+        default=True,
+        description="Comparisons: each side's written sentence is followed by one more of its paper's quotes, verbatim, "
+        "when that quote says something the sentence does not. On the 19 compare questions of evals/questions.jsonl "
+        "and evals/compare_questions.jsonl with the 1.5B: key points 0.721 -> 0.837, citations and faithfulness unchanged.",
+    )
     fill_new_share: float = Field(
         default=0.5,
         ge=0,

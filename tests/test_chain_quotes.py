@@ -87,6 +87,7 @@ def _composer(llm: LLM, **cfg: object) -> Composer:
     # The written sentences alone, unless a test is about the quotes that follow a short answer.
     cfg.setdefault("single_fill_quotes", False)
     cfg.setdefault("list_fill_quotes", False)
+    cfg.setdefault("compare_fill_quotes", False)
     steps = QuoteSteps(llm, load_prompt("quotes"), _supports_by_words)
     return Composer(steps, EvidenceSelector(WordEmbedder()), AnswerSettings(**cfg))
 
@@ -316,6 +317,12 @@ def test_compare_writes_each_side_alone_then_a_table_and_a_contrast() -> None:
     # the side sentences and cells were written from one paper each; only the contrast saw both (as cells)
     one_paper = [p for p in llm.prompts if len(re.findall(r"^\[\d+\] ", p, re.M)) == 1]
     assert len(one_paper) == 4 and "Alpha punishes" not in llm.prompts[-1] and "[2] Beta" in llm.prompts[-1]
+    # answer.compare_fill_quotes: each side's sentence is followed by one more of its own quotes, when that is new
+    _, out = _run(_composer(llm, compare_fill_quotes=True), "How do Alpha and Beta differ?", "compare", PAPERS[:2])
+    assert out.text.startswith(
+        "Alpha punishes false negatives. [pA] “We study contrastive learning.” [pA] "
+        "Beta Graphs for Recommendation: Beta uses graph convolution. [pB] “We model users as graphs.” [pB] "
+    )
 
 
 def test_helpers() -> None:

@@ -280,6 +280,9 @@ class Composer:
         for qt, name in zip(sides, names):
             written = self.steps.write(question, qt, "compare") or Written(quote_sentence(qt.best), from_model=False)
             line = self._sentence(written, qt.paper, out, name=name)
+            if self.cfg.compare_fill_quotes:
+                for quote in unsaid_quotes(qt, line, 1, self.cfg.fill_new_share):
+                    line += " " + self._sentence(Written(quote_sentence(quote), from_model=False), qt.paper, out)
             lines.append(line)
             yield TokenEvent(line + " ")
             reply = self.steps.generate(question, qt.block(), task, max_tokens=self.cfg.aspect_max_tokens)
