@@ -157,6 +157,13 @@ class Composer:
         text = about(name, written.text) if name else written.text
         return " ".join(f"{s.rstrip()} [{paper.id}]" for s in (split_sentences(text) or [text]))
 
+    def _unsaid(self, quotes: Quotes, text: str, room: int, out: Composed) -> list[str]:
+        """Up to ``room`` of ``quotes`` that say what ``text`` does not (:func:`unsaid_quotes`), each a cited
+        answer sentence in the paper's own words: the written sentences of the small model leave much of what
+        the quotes hold unsaid, and a verbatim quote is true by construction."""
+        found = unsaid_quotes(quotes, text, room, self.cfg.fill_new_share)
+        return [self._sentence(Written(quote_sentence(q), from_model=False), quotes.paper, out) for q in found]
+
     def name(self, paper: Paper) -> str:
         """How the answer names ``paper`` (:func:`display_name`, passing over the corpus' generic names)."""
         return display_name(paper, self._generic)
@@ -198,8 +205,7 @@ class Composer:
             # The 1.5B mostly writes one sentence: the quotes that say what it left out follow it, verbatim.
             room = self.cfg.single_sentences - len(split_sentences(out.text))
             if self.cfg.single_fill_quotes and room > 0:
-                for quote in unsaid_quotes(quotes[i], out.text, room, self.cfg.fill_new_share):
-                    line = self._sentence(Written(quote_sentence(quote), from_model=False), quotes[i].paper, out)
+                for line in self._unsaid(quotes[i], out.text, room, out):
                     out.text += " " + line
                     yield TokenEvent(" " + line)
         if not out.text:
@@ -226,8 +232,7 @@ class Composer:
                 written = self.steps.write(question, qt, qtype) or Written(quote_sentence(qt.best), from_model=False)
                 line = self._sentence(written, qt.paper, out, name=decision.name)
                 if qtype == "list" and cfg.list_fill_quotes:
-                    for quote in unsaid_quotes(qt, line, 1, cfg.fill_new_share):
-                        line += " " + self._sentence(Written(quote_sentence(quote), from_model=False), qt.paper, out)
+                    line = " ".join([line, *self._unsaid(qt, line, 1, out)])
                 lines.append(line)
                 yield TokenEvent(("- " if qtype == "list" else "") + line + "\n")
                 if qtype == "summary" and len(lines) >= cfg.summary_papers:
@@ -281,8 +286,7 @@ class Composer:
             written = self.steps.write(question, qt, "compare") or Written(quote_sentence(qt.best), from_model=False)
             line = self._sentence(written, qt.paper, out, name=name)
             if self.cfg.compare_fill_quotes:
-                for quote in unsaid_quotes(qt, line, 1, self.cfg.fill_new_share):
-                    line += " " + self._sentence(Written(quote_sentence(quote), from_model=False), qt.paper, out)
+                line = " ".join([line, *self._unsaid(qt, line, 1, out)])
             lines.append(line)
             yield TokenEvent(line + " ")
             reply = self.steps.generate(question, qt.block(), task, max_tokens=self.cfg.aspect_max_tokens)
