@@ -379,8 +379,9 @@ class AnswerSettings(BaseModel):
         default=0.5,
         ge=0,
         le=1,
-        description="A quote is added after written sentences (answer.single_fill_quotes, answer.list_fill_quotes) only "
-        "when at least this share of its content words (stemmed) is in neither the text so far nor a quote added before it.",
+        description="A quote is added after written sentences (answer.single_fill_quotes, list_fill_quotes, compare_fill_quotes) only "
+        "when at least this share of its content words (stemmed) is in neither the text so far nor a quote added before it "
+        "(set once, not tuned).",
     )
     summary_papers: int = Field(
         default=5, ge=1, description="Most papers (one sentence each) in a topic summary; screening stops once this many are included."
