@@ -338,3 +338,44 @@ def test_judge_inputs_are_what_thorough_mode_asks_the_judge() -> None:
     assert asked and len(asked) == result.judge_calls
     judged = [c.claim for c in result.claims if c.judge is not None]
     assert [checker.judge_inputs(c, CONTEXTS) for c in judged] == asked
+
+
+QUOTED = {
+    "pD": (
+        "Improving Contrastive Learning of Sentence Embeddings from AI Feedback",
+        "Although supervised contrastive learning can produce accurate sample pairs with human feedback labels, it "
+        "still lacks fine-grained training signals. Our method utilizes AI feedback from large language models to "
+        "construct sample pairs with fine-grained sample similarity scores.",
+    )
+}
+VERBATIM = "“Our method utilizes AI feedback from large language models to construct sample pairs with fine-grained sample similarity scores.” [pD]"
+
+
+@pytest.mark.parametrize("engine", ["rules", "learned", "verifier"])
+def test_a_verbatim_quote_of_the_cited_paper_is_supported(engine: str) -> None:
+    """The quote-built answers quote abstracts word for word; the negation check used to compare such a quote with
+    its neighbour ("... still lacks fine-grained ...") and withhold it. A quotation of the cited paper is supported
+    by it, in every engine, and the thorough judge is not asked about it."""
+    calls: list[str] = []
+
+    def judge(claim: str, title: str, evidence: list[str]) -> bool:
+        calls.append(claim)
+        return False
+
+    checker = FaithfulnessChecker(embed=bow_embed, judge=judge, config=CheckerConfig(engine=engine))
+    for answer in (VERBATIM, "AI Feedback: " + VERBATIM, "- Improving Contrastive Learning …: " + VERBATIM):
+        result = checker.check(answer, QUOTED, mode="thorough")
+        assert result.verdict.verdict == "faithful", (engine, answer, result.sentences[0].reason)
+        assert result.sentences[0].reason == "supported (quoted word for word from [pD])"
+    assert calls == []
+
+
+def test_a_quotation_is_only_verbatim_when_every_word_is_the_papers(checker: FaithfulnessChecker) -> None:
+    changed = VERBATIM.replace("AI feedback", "no feedback")
+    assert "quoted word for word" not in checker.check(changed, QUOTED).sentences[0].reason
+    # A name before the quotation may not add a claim of its own.
+    prefixed = checker.check("Its approach fails badly: " + VERBATIM, QUOTED)
+    assert "quoted word for word" not in prefixed.sentences[0].reason
+    # Quoting another paper than the one cited is not verbatim either.
+    cited_elsewhere = checker.check(VERBATIM.replace("[pD]", "[pA]"), {**QUOTED, **CONTEXTS})
+    assert not cited_elsewhere.sentences[0].supported

@@ -38,7 +38,7 @@ from agent.faithfulness.verified import VerifierEngine
 from agent.faithfulness.verifier import Verifier
 from agent.faithfulness.learned import LearnedEngine, LearnedModel
 from agent.ingest.normalize import title_key
-from agent.sentences import cited_sentences
+from agent.sentences import cited_sentences, strip_markers
 from agent.settings import FaithfulnessSettings
 from agent.types import Evidence, FaithfulnessVerdict, SentenceResult
 
@@ -134,6 +134,7 @@ class ClaimCheck:
     judge: float | None = None  # the judge's P(YES), thorough mode only
     verifier: float | None = None  # the verifier's P(support) with the cited evidence (engine "verifier")
     rescued: str | None = None  # why the judge accepted a claim the fast checks flagged
+    verbatim: str | None = None  # the cited paper this claim's sentence quotes word for word
 
     @property
     def evidence(self) -> Evidence | None:
@@ -261,30 +262,37 @@ class FaithfulnessChecker(VerifierEngine, LearnedEngine):
             # A bullet before a marker ("- [p1] Title") leaves a "-." fragment: not a claim.
             claims.extend([c for c in parts if re.search(r"\w", c.text)] or parts)
         alignments = self._align(claims, everything)
+        # A sentence that quotes its cited paper word for word is supported by it: no check or judge may say otherwise.
+        quoted = {i: pid for i, s in enumerate(sentences) if (pid := checks.verbatim_source(strip_markers(s.text), s.citations, texts))}
+        ask = mode == "thorough" and self.judge is not None
 
         results: list[ClaimCheck] = []
         judge_calls = 0
         if cfg.engine == "learned":
             results = self._learned_claims(claims, alignments, everything, texts)
             for cc in results:
-                if mode == "thorough" and self.judge is not None and self._learned_unsure(cc):
+                if ask and cc.claim.sentence_index not in quoted and self._learned_unsure(cc):
                     judge_calls += 1
                     self._apply_learned_judge(cc, self._ask_judge(cc.claim, cc.alignment, everything))
         elif cfg.engine == "verifier":
             results = self._verify_claims(claims, alignments, everything, texts)
             for cc in results:
-                if mode == "thorough" and self.judge is not None and self._unsure(cc):
+                if ask and cc.claim.sentence_index not in quoted and self._unsure(cc):
                     judge_calls += 1
                     self._apply_verifier_judge(cc, self._ask_judge(cc.claim, cc.alignment, everything))
         else:
             for claim, al in zip(claims, alignments):
                 cc = self._check_claim(claim, al, everything, texts)
                 wanted = cc.supported or rescuable(cc.supported, [i.kind for i in cc.issues], cfg)
-                if mode == "thorough" and wanted and self.judge is not None and claim.citations:
+                if ask and wanted and claim.citations and claim.sentence_index not in quoted:
                     judge_calls += 1
                     self._apply_judge(cc, self._ask_judge(claim, al, everything))
                 results.append(cc)
 
+        for cc in results:
+            if cc.claim.sentence_index in quoted:
+                cc.verbatim = quoted[cc.claim.sentence_index]
+                cc.score, cc.supported, cc.issues = max(cc.score, 1.0), True, []
         sent_results = self._sentences(sentences, results)
         score = min((s.score for s in sent_results if s.score is not None), default=1.0)
         verdict = FaithfulnessVerdict(
@@ -400,6 +408,8 @@ class FaithfulnessChecker(VerifierEngine, LearnedEngine):
             supported = all(r.supported for r in mine)
             if worst.issues:
                 reason = "; ".join(dict.fromkeys(i.reason for i in worst.issues))
+            elif worst.verbatim:
+                reason = f"supported (quoted word for word from [{worst.verbatim}])"
             elif worst.rescued:
                 reason = worst.rescued
             elif worst.verifier is not None:

@@ -18,7 +18,10 @@ Checks:
 * :func:`check_negation` - negation (or an antonym) not matching the
   best-aligned evidence (in :mod:`agent.faithfulness.negation`);
 * :func:`check_quantifiers` - "all", "every", "only", "always", ... that the
-  evidence does not say (in :mod:`agent.faithfulness.quantifiers`).
+  evidence does not say (in :mod:`agent.faithfulness.quantifiers`);
+* :func:`verbatim_source` - the opposite kind of fact: a sentence that is a
+  quotation of its cited paper, word for word, is supported by it, whatever
+  the word-level checks would make of it against a neighbouring sentence.
 """
 
 from __future__ import annotations
@@ -50,6 +53,7 @@ __all__ = [
     "check_quantifiers",
     "check_uncited",
     "coverage",
+    "verbatim_source",
     "is_meta",
     "negation_count",
     "negation_cues",
@@ -247,3 +251,38 @@ def coverage(text: str, evidence_text: str) -> float:
         return 1.0
     evid = set(content_stems(evidence_text))
     return sum(1 for s in claim if s in evid) / len(claim)
+
+
+#: "Name: “quoted words.”" or "“quoted words.”" (straight quotes too); group 1 = the name, group 2 = the quotation.
+_QUOTATION = re.compile(r'^\s*(?:[-*•]\s*)?(?:([^“”"]{1,120}?):\s*)?[“"](.+)[”"]\s*\.?\s*$', re.S)
+#: The most words the "Name:" before a quotation may have.
+_MAX_NAME_WORDS = 12
+
+
+def _squash(text: str) -> str:
+    return re.sub(r"\s+", " ", text).strip().lower()
+
+
+def verbatim_source(sentence: str, citations: list[str], texts: Mapping[str, str]) -> str | None:
+    """The cited paper whose text holds ``sentence`` word for word, or None.
+
+    ``sentence`` (markers stripped) must be a quotation, optionally after a short
+    name ("DCLR: “...”"): the quoted words, less their closing full stop, must
+    occur in the cited paper's ``texts`` entry (whitespace and case aside), and
+    every word of the name must occur there too, so a prefix cannot add a claim
+    ("X fails: “...”" is not verbatim unless the paper says "fails").
+    """
+    m = _QUOTATION.match(sentence)
+    if not m:
+        return None
+    name, quoted = m.group(1) or "", _squash(m.group(2)).rstrip(".")
+    if len(quoted.split()) < 3 or len(name.split()) > _MAX_NAME_WORDS:
+        return None
+    for pid in citations:
+        text = texts.get(pid)
+        if text is None:
+            continue
+        low = _squash(text)
+        if quoted in low and all(w in low for w in re.findall(r"[a-z0-9][a-z0-9-]*", name.lower().replace("…", ""))):
+            return pid
+    return None
