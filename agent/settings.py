@@ -363,6 +363,14 @@ class AnswerSettings(BaseModel):
         description="Single-paper answers: when the model wrote fewer than answer.single_sentences sentences, the "
         "paper's quotes that say what they left out follow them, verbatim (best match first).",
     )
+    list_write: bool = Field(
+        default=False,
+        description="List answers: the model writes each bullet's first sentence from the paper's quotes (True), or "
+        "the bullet is the paper's best-matching quote, verbatim (False: the model only screens, so the answer is "
+        "complete when screening ends). On the 19 list questions of evals/questions.jsonl with the 1.5B, quotes vs "
+        "written: key points 0.547 vs 0.528, faithful 1.0 both, citations the same, total p50/p95 12.7/13.9 s vs "
+        "23.6/33.6 s.",
+    )
     list_fill_quotes: bool = Field(
         default=True,
         description="List answers: a bullet's written sentence is followed by the paper's other quote, verbatim, "

@@ -87,6 +87,7 @@ def _composer(llm: LLM, **cfg: object) -> Composer:
     # The written sentences alone, unless a test is about the quotes that follow a short answer.
     cfg.setdefault("single_fill_quotes", False)
     cfg.setdefault("list_fill_quotes", False)
+    cfg.setdefault("list_write", True)
     cfg.setdefault("compare_fill_quotes", False)
     steps = QuoteSteps(llm, load_prompt("quotes"), _supports_by_words)
     return Composer(steps, EvidenceSelector(WordEmbedder()), AnswerSettings(**cfg))
@@ -153,11 +154,11 @@ def test_a_written_sentence_that_restates_the_question_becomes_the_quote() -> No
     llm = ScriptedLLM({"Delta Audio": 0.9}, {("write_list", "Delta Audio"): echo})
     for max_echo, shown in ((3, "- Delta Audio: “"), (0, f"- Delta Audio: {echo} [pD]")):
         steps = QuoteSteps(llm, load_prompt("quotes"), lambda s, p: True, max_echo=max_echo)
-        composer = Composer(steps, EvidenceSelector(WordEmbedder()), AnswerSettings(screen_by="p_yes", screen_threshold=0.5))
+        composer = Composer(steps, EvidenceSelector(WordEmbedder()), AnswerSettings(screen_by="p_yes", screen_threshold=0.5, list_write=True))
         _, out = _run(composer, question, "list", [PAPERS[3]])
         assert out.text.startswith(shown), out.text
     steps = QuoteSteps(llm, load_prompt("quotes"), lambda s, p: True, max_echo=3)
-    composer = Composer(steps, EvidenceSelector(WordEmbedder()), AnswerSettings(screen_by="p_yes", screen_threshold=0.5))
+    composer = Composer(steps, EvidenceSelector(WordEmbedder()), AnswerSettings(screen_by="p_yes", screen_threshold=0.5, list_write=True))
     _, out = _run(composer, question, "list", [PAPERS[3]])
     assert [r.text for r in out.replaced] == [echo]
     assert "repeats the question's words that the paper does not use (encod, imag, plausibl, posit, spread)" in out.replaced[0].reason
@@ -284,6 +285,20 @@ def test_a_list_bullet_can_be_followed_by_its_other_quote() -> None:
     assert out.text == "- Alpha punishes false negatives with instance weights. [pA]"
 
 
+def test_a_list_bullet_can_be_the_papers_quotes_without_a_writing_call() -> None:
+    """answer.list_write off: each included paper's bullet is its best-matching quote, verbatim, then its other quote
+    when that says something new; the model only screens, so no writing prompt is sent."""
+    llm = ScriptedLLM({"Alpha: Debiased Negatives": 0.9, "Delta Audio": 0.01}, {})
+    question = "Which papers punish false negatives and improve accuracy?"
+    events, out = _run(
+        _composer(llm, screen_by="p_yes", screen_threshold=0.5, list_write=False, list_fill_quotes=True), question, "list", [PAPERS[0], PAPERS[3]]
+    )
+    assert out.text == "- Alpha: “Alpha punishes false negatives with instance weights.” [pA] “It improves accuracy by 2.5 points.” [pA]"
+    assert [e.paper.id for e in events if isinstance(e, ScreenEvent)] == ["pA", "pD"]
+    assert not any("In one short sentence" in p for p in llm.prompts)
+    assert not out.replaced
+
+
 def test_unsaid_quotes_skips_what_the_text_or_an_earlier_quote_says() -> None:
     from agent.chain.quotes import Quotes, unsaid_quotes
 
@@ -359,9 +374,10 @@ def test_engine_streams_screening_over_the_bundled_corpus(bundled_settings) -> N
     assert answer.timings.first_token_s is not None and answer.timings.first_token_s <= answer.timings.total_s
     assert "Checked" in data["notes"] and data["answer"].endswith(data["notes"])
     assert any(isinstance(e, TokenEvent) for e in events)
-    # Where the time went: one screen call per decision, one write per included paper; not in the --json shape.
+    # Where the time went: one screen call per decision, and no write (list bullets are the papers' quotes:
+    # answer.list_write is off); not in the --json shape.
     steps = answer.step_seconds
-    assert steps["screen"]["calls"] == len(decisions) and steps["write"]["calls"] == len(included)
+    assert steps["screen"]["calls"] == len(decisions) and "write" not in steps
     assert all(v["s"] >= 0 for v in steps.values()) and "step_seconds" not in data
 
 

@@ -76,7 +76,7 @@ def test_composer_includes_by_the_model_probability_of_p_yes_and_rank(tmp_path: 
     composer = Composer(
         QuoteSteps(llm, load_prompt("quotes"), lambda s, p: True),
         EvidenceSelector(WordEmbedder()),
-        AnswerSettings(screening_path=d, near_miss_p=0.1, screen_threshold=0.55, list_fill_quotes=False),
+        AnswerSettings(screening_path=d, near_miss_p=0.1, screen_threshold=0.55, list_fill_quotes=False, list_write=True),
     )
     _, out = _run(composer, "Which papers address false negatives?", "list")
     decided = {s.id: (s.included, s.p) for s in out.screened}

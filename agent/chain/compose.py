@@ -229,7 +229,8 @@ class Composer:
             if included:
                 misses = 0
                 # Written right after its decision: llama.cpp still holds this paper's quotes in its context.
-                written = self.steps.write(question, qt, qtype) or Written(quote_sentence(qt.best), from_model=False)
+                quoted = Written(quote_sentence(qt.best), from_model=False)
+                written = quoted if qtype == "list" and not cfg.list_write else self.steps.write(question, qt, qtype) or quoted
                 line = self._sentence(written, qt.paper, out, name=decision.name)
                 if qtype == "list" and cfg.list_fill_quotes:
                     line = " ".join([line, *self._unsaid(qt, line, 1, out)])
