@@ -377,6 +377,14 @@ class AnswerSettings(BaseModel):
         "when that quote says something the sentence does not. On the 19 list questions of evals/questions.jsonl "
         "with the 1.5B: key points 0.446 -> 0.528, citations and faithfulness unchanged, no extra model call.",
     )
+    compare_write: bool = Field(
+        default=False,
+        description="Comparisons: the model writes each side's first sentence from its paper's quotes (True), or the "
+        "side opens with the paper's best-matching quote, verbatim (False); the table cells and the contrast are "
+        "written either way. On the 19 compare questions of evals/questions.jsonl and evals/compare_questions.jsonl "
+        "with the 1.5B, quotes vs written: key points 0.810 vs 0.837 (2 questions better, 2 worse), faithful 0.895 "
+        "vs 0.789, citations the same, total p50/p95 15.7/21.4 s vs 25.5/35.0 s.",
+    )
     compare_fill_quotes: bool = Field(
         default=True,
         description="Comparisons: each side's written sentence is followed by one more of its paper's quotes, verbatim, "

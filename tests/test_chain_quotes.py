@@ -88,6 +88,7 @@ def _composer(llm: LLM, **cfg: object) -> Composer:
     cfg.setdefault("single_fill_quotes", False)
     cfg.setdefault("list_fill_quotes", False)
     cfg.setdefault("list_write", True)
+    cfg.setdefault("compare_write", True)
     cfg.setdefault("compare_fill_quotes", False)
     steps = QuoteSteps(llm, load_prompt("quotes"), _supports_by_words)
     return Composer(steps, EvidenceSelector(WordEmbedder()), AnswerSettings(**cfg))
@@ -338,6 +339,12 @@ def test_compare_writes_each_side_alone_then_a_table_and_a_contrast() -> None:
         "Alpha punishes false negatives. [pA] “We study contrastive learning.” [pA] "
         "Beta Graphs for Recommendation: Beta uses graph convolution. [pB] “We model users as graphs.” [pB] "
     )
+    # answer.compare_write off: each side opens with its best quote; the cells and the contrast are still written
+    llm.prompts.clear()
+    _, out = _run(_composer(llm, compare_write=False), "How do Alpha and Beta differ?", "compare", PAPERS[:2])
+    assert out.text.startswith("Alpha: “Alpha punishes false negatives with instance weights.” [pA] Beta Graphs for Recommendation: “")
+    assert out.text.endswith("Alpha weights instances [pA] while Beta uses graphs [pB].") and out.table == "\n".join(rows)
+    assert not any("say what this paper proposes" in p for p in llm.prompts) and len(llm.prompts) == 3
 
 
 def test_helpers() -> None:

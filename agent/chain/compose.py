@@ -284,7 +284,8 @@ class Composer:
         for i, (qt, name) in enumerate(zip(sides, names)):
             yield SideEvent(i + 1, len(sides), qt.paper, qt.best, name)
         for qt, name in zip(sides, names):
-            written = self.steps.write(question, qt, "compare") or Written(quote_sentence(qt.best), from_model=False)
+            quoted = Written(quote_sentence(qt.best), from_model=False)
+            written = self.steps.write(question, qt, "compare") or quoted if self.cfg.compare_write else quoted
             line = self._sentence(written, qt.paper, out, name=name)
             if self.cfg.compare_fill_quotes:
                 line = " ".join([line, *self._unsaid(qt, line, 1, out)])
