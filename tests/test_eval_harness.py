@@ -103,6 +103,10 @@ def test_engine_run_writes_rows_summary_and_report(engine_run, questions) -> Non
     assert by_id["q001"]["metrics"]["recall@10"] == 1.0 and by_id["q001"]["metrics"]["citation_recall"] == 1.0
     assert len(by_id["q001"]["key_points"]) == 3 and all(isinstance(k["covered"], bool) for k in by_id["q001"]["key_points"])
     assert by_id["q004"]["metrics"]["key_point_coverage"] > 0  # echoes "a weak supervision-inspired routing approach"
+    # every screening decision is in the row (why a paper was left out or a question refused)
+    listed = by_id["q023"]["screened"]
+    assert listed and set(listed[0]) == {"id", "title", "included", "p", "quote"}
+    assert {c["id"] for c in by_id["q023"]["citations"]} <= {s["id"] for s in listed if s["included"]}
     x01 = by_id["x01"]  # off-topic: refused, and that is correct
     assert x01["refused"] is True and x01["metrics"]["refusal_correct"] == 1.0 and x01["metrics"]["recall@10"] is None
     q070 = by_id["q070"]  # asks about a paper that is not indexed, but the fake model answers: wrong

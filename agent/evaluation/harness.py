@@ -219,6 +219,8 @@ def build_row(q: EvalQuestion, gold: Gold, obs: Observation, pipeline: Pipeline)
                 {k: s.model_dump()[k] for k in ("text", "citations", "supported", "score", "reason")} for s in a.withheld_sentences
             ],
             "screened_evidence": [e.model_dump() for e in a.screened_evidence],
+            # each candidate's screening decision and P: why a question was refused or a paper left out
+            "screened": [s.model_dump() for s in a.screened],
             "key_points": obs.key_points or [],
             "judge": obs.judge,
             "predicted_label": obs.label,
