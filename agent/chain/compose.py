@@ -157,6 +157,12 @@ class Composer:
         text = about(name, written.text) if name else written.text
         return " ".join(f"{s.rstrip()} [{paper.id}]" for s in (split_sentences(text) or [text]))
 
+    def _first(self, question: str, quotes: Quotes, kind: str, write: bool) -> Written:
+        """A list bullet's, summary sentence's or comparison side's first sentence: with ``write``, one sentence the
+        model writes from ``quotes`` (the best quote when it gives none); without, the best quote, verbatim."""
+        quoted = Written(quote_sentence(quotes.best), from_model=False)
+        return (self.steps.write(question, quotes, kind) or quoted) if write else quoted
+
     def _unsaid(self, quotes: Quotes, text: str, room: int, out: Composed) -> list[str]:
         """Up to ``room`` of ``quotes`` that say what ``text`` does not (:func:`unsaid_quotes`), each a cited
         answer sentence in the paper's own words: the written sentences of the small model leave much of what
@@ -229,8 +235,7 @@ class Composer:
             if included:
                 misses = 0
                 # Written right after its decision: llama.cpp still holds this paper's quotes in its context.
-                quoted = Written(quote_sentence(qt.best), from_model=False)
-                written = quoted if qtype == "list" and not cfg.list_write else self.steps.write(question, qt, qtype) or quoted
+                written = self._first(question, qt, qtype, write=qtype != "list" or cfg.list_write)
                 line = self._sentence(written, qt.paper, out, name=decision.name)
                 if qtype == "list" and cfg.list_fill_quotes:
                     line = " ".join([line, *self._unsaid(qt, line, 1, out)])
@@ -284,8 +289,7 @@ class Composer:
         for i, (qt, name) in enumerate(zip(sides, names)):
             yield SideEvent(i + 1, len(sides), qt.paper, qt.best, name)
         for qt, name in zip(sides, names):
-            quoted = Written(quote_sentence(qt.best), from_model=False)
-            written = self.steps.write(question, qt, "compare") or quoted if self.cfg.compare_write else quoted
+            written = self._first(question, qt, "compare", write=self.cfg.compare_write)
             line = self._sentence(written, qt.paper, out, name=name)
             if self.cfg.compare_fill_quotes:
                 line = " ".join([line, *self._unsaid(qt, line, 1, out)])
