@@ -10,7 +10,8 @@ whitespace are stripped from evidence lines. Text streams word by word.
 
 Variants: ``fake:refuse`` always refuses, ``fake:error`` raises
 :class:`EndpointError` when streamed, ``fake:slow`` sleeps
-:data:`SLOW_DELAY_S` per word (for UI / stop-button tests), ``fake:nocite``
+:data:`SLOW_DELAY_S` per word and :data:`SLOW_DECISION_S` per yes/no decision (for UI /
+stop-button tests; a list answer is decisions and quotes, no generation), ``fake:nocite``
 gives the same answer without citation markers (as small models sometimes do).
 Tokens are whitespace-separated words.
 """
@@ -32,6 +33,7 @@ if TYPE_CHECKING:
 
 REFUSAL = "The abstracts do not say."
 SLOW_DELAY_S = 0.2
+SLOW_DECISION_S = 1.0
 VARIANTS = ("", "refuse", "error", "slow", "nocite")
 
 _HEADER = re.compile(r"^\[(\d+)\] ")
@@ -116,6 +118,8 @@ class FakeLLM(LLM):
         self.last_usage = Usage(tokens_in=sum(self.count_tokens(m["content"]) for m in messages), tokens_out=1)
         if self.variant == "error":
             raise EndpointError(f"{self.name}: simulated endpoint failure")
+        if self.variant == "slow":
+            time.sleep(SLOW_DECISION_S)
         text = next((m["content"] for m in reversed(messages) if m["role"] == "user"), "")
         asked = re.search(r"^Question:\s*(.*)$", text, re.M)
         if asked is None:  # not a screening prompt (e.g. a claim judge): callers fall back to the reply's word
