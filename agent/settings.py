@@ -368,14 +368,14 @@ class AnswerSettings(BaseModel):
         description="List answers: the model writes each bullet's first sentence from the paper's quotes (True), or "
         "the bullet is the paper's best-matching quote, verbatim (False: the model only screens, so the answer is "
         "complete when screening ends). On the 19 list questions of evals/questions.jsonl with the 1.5B, quotes vs "
-        "written: key points 0.547 vs 0.528, faithful 1.0 both, citations the same, total p50/p95 12.7/13.9 s vs "
+        "written: key points 0.547 vs 0.528, faithful 1.0 both, citations the same, total p50/p95 12.8/14.1 s vs "
         "23.6/33.6 s.",
     )
     list_fill_quotes: bool = Field(
         default=True,
-        description="List answers: a bullet's written sentence is followed by the paper's other quote, verbatim, "
-        "when that quote says something the sentence does not. On the 19 list questions of evals/questions.jsonl "
-        "with the 1.5B: key points 0.446 -> 0.528, citations and faithfulness unchanged, no extra model call.",
+        description="List answers: a bullet's first sentence (the best quote, or the written one with answer.list_write) "
+        "is followed by the paper's other quote, verbatim, when that quote says something the sentence does not. On the 19 list questions of evals/questions.jsonl "
+        "with the 1.5B (written bullets): key points 0.446 -> 0.528, citations and faithfulness unchanged, no extra model call.",
     )
     compare_write: bool = Field(
         default=False,
@@ -387,15 +387,16 @@ class AnswerSettings(BaseModel):
     )
     compare_fill_quotes: bool = Field(
         default=True,
-        description="Comparisons: each side's written sentence is followed by one more of its paper's quotes, verbatim, "
+        description="Comparisons: each side's first sentence (the best quote, or the written one with answer.compare_write) "
+        "is followed by one more of its paper's quotes, verbatim, "
         "when that quote says something the sentence does not. On the 19 compare questions of evals/questions.jsonl "
-        "and evals/compare_questions.jsonl with the 1.5B: key points 0.721 -> 0.837, citations and faithfulness unchanged.",
+        "and evals/compare_questions.jsonl with the 1.5B (written sides): key points 0.721 -> 0.837, citations and faithfulness unchanged.",
     )
     fill_new_share: float = Field(
         default=0.5,
         ge=0,
         le=1,
-        description="A quote is added after written sentences (answer.single_fill_quotes, list_fill_quotes, compare_fill_quotes) only "
+        description="A quote is added after a paper's first sentence(s) (answer.single_fill_quotes, list_fill_quotes, compare_fill_quotes) only "
         "when at least this share of its content words (stemmed) is in neither the text so far nor a quote added before it "
         "(set once, not tuned).",
     )
