@@ -400,6 +400,29 @@ class AnswerSettings(BaseModel):
         "when at least this share of its content words (stemmed) is in neither the text so far nor a quote added before it "
         "(set once, not tuned).",
     )
+    summary_write: bool = Field(
+        default=False,
+        description="Topic summaries: the model writes each included paper's sentence from its quotes (True), or the "
+        "sentence is the paper's best-matching quote, verbatim (False: the model only screens). On the 9 summary "
+        "questions of evals/questions.jsonl with the 1.5B, same machine and session: written 32.4/46.8 s p50/p95, "
+        "key points 0.493; quotes 16.1/31.8 s, 0.470; quotes with answer.summary_min_sentences 3 and "
+        "answer.summary_stop_after 3 15.0/20.5 s, 0.493; citations and faithfulness the same in all three.",
+    )
+    summary_min_sentences: int = Field(
+        default=3,
+        ge=1,
+        description="Topic summaries of fewer included papers than this ('Summarize the X paper') are filled to this "
+        "many sentences with the included papers' own quotes that say something new (answer.fill_new_share), verbatim: "
+        "a summary is three to six sentences, not one quote.",
+    )
+    summary_stop_after: int = Field(
+        default=3,
+        ge=0,
+        description="Topic summaries stop screening after this many candidates in a row are rejected, once "
+        "answer.screen_min_checked have been checked (0: check every candidate). A summary needs a few papers that are "
+        "about the topic, not every one (a list keeps answer.screen_stop_after); each read is about 2 s of the 1.5B "
+        "on 2 cores.",
+    )
     summary_papers: int = Field(
         default=5, ge=1, description="Most papers (one sentence each) in a topic summary; screening stops once this many are included."
     )

@@ -21,6 +21,7 @@ from agent.chain.evidence import EvidenceSelector
 from agent.chain.quotes import QuoteSteps, has_foreign_numbers, numbers_in, pick_quotes, terms
 from agent.llm.base import LLM, ChatMessage, Usage
 from agent.prompts import load_prompt
+from agent.sentences import split_sentences
 from agent.retrieval import open_retriever
 from agent.retrieval.names import display_name
 from agent.settings import AnswerSettings
@@ -89,6 +90,8 @@ def _composer(llm: LLM, **cfg: object) -> Composer:
     cfg.setdefault("list_fill_quotes", False)
     cfg.setdefault("list_write", True)
     cfg.setdefault("compare_write", True)
+    cfg.setdefault("summary_write", True)
+    cfg.setdefault("summary_min_sentences", 1)
     cfg.setdefault("compare_fill_quotes", False)
     steps = QuoteSteps(llm, load_prompt("quotes"), _supports_by_words)
     return Composer(steps, EvidenceSelector(WordEmbedder()), AnswerSettings(**cfg))
@@ -298,6 +301,46 @@ def test_a_list_bullet_can_be_the_papers_quotes_without_a_writing_call() -> None
     assert [e.paper.id for e in events if isinstance(e, ScreenEvent)] == ["pA", "pD"]
     assert not any("In one short sentence" in p for p in llm.prompts)
     assert not out.replaced
+
+
+def test_a_summary_sentence_can_be_the_papers_best_quote_without_a_writing_call() -> None:
+    """answer.summary_write off: each included paper's sentence is its best-matching quote, verbatim, named; the
+    model only screens (no writing prompt), and screening still stops once answer.summary_papers are included."""
+    llm = ScriptedLLM({p.title: 0.9 for p in PAPERS}, {})
+    question = "Summarize what these abstracts say about false negatives"
+    events, out = _run(
+        _composer(llm, screen_by="p_yes", screen_threshold=0.5, summary_write=False, summary_papers=2), question, "summary",
+    )
+    assert out.text.startswith("Alpha: “Alpha punishes false negatives with instance weights.” [pA]")
+    assert out.text.count("[pA]") == 1 and out.text.count("[pB]") == 1 and "[pC]" not in out.text
+    assert [e.paper.id for e in events if isinstance(e, ScreenEvent)] == ["pA", "pB"]
+    assert not any("In one short sentence" in p for p in llm.prompts)
+    llm = ScriptedLLM({p.title: 0.9 for p in PAPERS}, {("write_summary", "Alpha: Debiased Negatives"): "The paper punishes false negatives."})
+    _, written = _run(_composer(llm, screen_by="p_yes", screen_threshold=0.5, summary_papers=2), question, "summary")
+    assert written.text.startswith("Alpha punishes false negatives. [pA]")
+    assert len([p for p in llm.prompts if "In one short sentence" in p]) == 2
+
+
+def test_a_one_paper_summary_is_filled_with_that_papers_other_quotes() -> None:
+    """answer.summary_min_sentences: a summary with one included paper ("Summarize the Alpha paper") is not one
+    quote: the paper's further quotes that say something new follow it, verbatim, up to that many sentences."""
+    llm = ScriptedLLM({"Alpha: Debiased Negatives": 0.9}, {})
+    question = "Summarize the Alpha paper on false negatives and accuracy"
+    events, out = _run(_composer(llm, screen_by="p_yes", screen_threshold=0.5, summary_write=False, summary_min_sentences=3), question, "summary")
+    assert out.text.count("[pA]") == 3 and "[pB]" not in out.text
+    assert all(f"“{s}”" in out.text for s in split_sentences(PAPERS[0].abstract))
+    streamed = "".join(e.text for e in events if isinstance(e, TokenEvent))
+    assert streamed.count("[pA]") == 3
+    _, one = _run(_composer(ScriptedLLM({"Alpha: Debiased Negatives": 0.9}, {}), screen_by="p_yes", screen_threshold=0.5, summary_write=False), question, "summary")
+    assert one.text.count("[pA]") == 1
+
+
+def test_a_summary_stops_screening_after_a_run_of_rejections_a_list_does_not() -> None:
+    llm = ScriptedLLM({"Alpha: Debiased Negatives": 0.9})
+    events, _ = _run(_composer(llm, screen_by="p_yes", screen_threshold=0.5, summary_stop_after=2, screen_min_checked=3), "Summarize negatives", "summary")
+    assert [e.paper.id for e in events if isinstance(e, ScreenEvent)] == ["pA", "pB", "pC"]
+    events, _ = _run(_composer(llm, screen_by="p_yes", screen_threshold=0.5, summary_stop_after=2, screen_min_checked=3), "Which papers do negatives?", "list")
+    assert len([e for e in events if isinstance(e, ScreenEvent)]) == 4
 
 
 def test_unsaid_quotes_skips_what_the_text_or_an_earlier_quote_says() -> None:

@@ -235,7 +235,7 @@ class Composer:
             if included:
                 misses = 0
                 # Written right after its decision: llama.cpp still holds this paper's quotes in its context.
-                written = self._first(question, qt, qtype, write=qtype != "list" or cfg.list_write)
+                written = self._first(question, qt, qtype, write=cfg.list_write if qtype == "list" else cfg.summary_write)
                 line = self._sentence(written, qt.paper, out, name=decision.name)
                 if qtype == "list" and cfg.list_fill_quotes:
                     line = " ".join([line, *self._unsaid(qt, line, 1, out)])
@@ -245,8 +245,11 @@ class Composer:
                     break  # the summary is full: no later candidate could be included, so none is read
             else:
                 misses += 1
-                if cfg.screen_stop_after and misses >= cfg.screen_stop_after and i + 1 >= cfg.screen_min_checked:
+                stop_after = cfg.summary_stop_after if qtype == "summary" else cfg.screen_stop_after
+                if stop_after and misses >= stop_after and i + 1 >= cfg.screen_min_checked:
                     break
+        if qtype == "summary" and lines:
+            yield from self._fill_summary(question, [qt.paper for qt, s in zip(quotes, out.screened) if s.included], lines, out)
         if not lines:
             out.refusal = f"none of the {len(out.screened)} candidate papers checked addresses the question"
         elif qtype == "list":
@@ -255,6 +258,22 @@ class Composer:
             out.text = self._grouped(lines)
         out.notes = self._notes(out.screened, len(quotes))
         yield out
+
+    def _fill_summary(self, question: str, papers: list[Paper], lines: list[str], out: Composed) -> Iterator[TokenEvent]:
+        """A summary of fewer sentences than ``answer.summary_min_sentences`` (one or two papers included) gets
+        the included papers' further quotes that say something new, verbatim, each after its paper's sentence."""
+        room = self.cfg.summary_min_sentences - sum(len(split_sentences(line)) for line in lines)
+        if room <= 0:
+            return
+        share = -(-room // len(papers))  # spread over the papers, first papers first
+        for k, quotes in enumerate(self._quotes(question, papers, self.cfg.summary_min_sentences + 1)):
+            added = self._unsaid(quotes, lines[k], min(share, room), out)
+            if added:
+                lines[k] = " ".join([lines[k], *added])
+                room -= len(added)
+                yield TokenEvent(" ".join(added) + "\n")
+            if room <= 0:
+                break
 
     def _grouped(self, lines: list[str]) -> str:
         """Summary sentences in paragraphs of similar contributions (MiniLM cosine of the sentences)."""
