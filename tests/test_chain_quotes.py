@@ -343,6 +343,17 @@ def test_a_summary_stops_screening_after_a_run_of_rejections_a_list_does_not() -
     assert len([e for e in events if isinstance(e, ScreenEvent)]) == 4
 
 
+def test_a_sentence_with_a_web_address_is_quoted_only_when_nothing_else_is_left() -> None:
+    """"Code is available at https://github.com/x/symile." matches "Summarize the Symile paper" by the name in its
+    address, but states no finding: the other sentences are quoted first."""
+    paper = Paper(id="pS", title="Contrasting with Symile", abstract="Symile captures higher-order information between modalities. "
+                  "All code is available at https://github.com/lab/symile.")
+    sel = EvidenceSelector(WordEmbedder())
+    assert pick_quotes(sel, "Summarize the Symile paper code", paper, 1).best == "Symile captures higher-order information between modalities."
+    two = pick_quotes(sel, "Summarize the Symile paper code", paper, 2)
+    assert two.sentences[1].startswith("All code is available") and two.best.startswith("Symile captures")
+
+
 def test_unsaid_quotes_skips_what_the_text_or_an_earlier_quote_says() -> None:
     from agent.chain.quotes import Quotes, unsaid_quotes
 

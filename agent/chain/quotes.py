@@ -101,6 +101,11 @@ def question_echo(sentence: str, question: str, paper: Paper) -> list[str]:
     return sorted((terms(strip_markers(sentence)) & terms(question)) - terms(f"{paper.title} {paper.abstract}"))
 
 
+_URL = re.compile(r"https?://|\bwww\.|\bgithub\.com\b", re.I)
+#: Subtracted from the match score of a sentence with a web address (match scores are below 2).
+URL_DEMOTION = 10.0
+
+
 def pick_quotes(
     selector: EvidenceSelector,
     question: str,
@@ -135,6 +140,10 @@ def pick_quotes(
         own = selector.own_work(paper)
         if own is not None:
             scores = scores + role_weight * own
+    # A sentence that points to a web address ("Code is available at https://...") states no finding: it is
+    # quoted only when the abstract has too few other sentences (the role model, fitted on PubMed abstracts,
+    # scores such closing sentences as the paper's own work, and a name in the question matches the URL).
+    scores = scores - np.array([URL_DEMOTION if _URL.search(s) else 0.0 for s in sents])
     top = np.argsort(-scores, kind="stable")[: max(n, 1)].tolist()
     ordered = sorted(top)
     return Quotes(paper, [sents[i] for i in ordered], ordered.index(top[0]), float(scores[top[0]]), [float(scores[i]) for i in ordered])
