@@ -411,9 +411,9 @@ class AnswerSettings(BaseModel):
     summary_min_sentences: int = Field(
         default=3,
         ge=1,
-        description="Topic summaries of fewer included papers than this ('Summarize the X paper') are filled to this "
-        "many sentences with the included papers' own quotes that say something new (answer.fill_new_share), verbatim: "
-        "a summary is three to six sentences, not one quote.",
+        description="A topic summary of fewer sentences than this (one or two papers included: 'Summarize the X paper') "
+        "is filled to this many with the included papers' other quotes that say something new (answer.fill_new_share), "
+        "verbatim: a summary is three to six sentences, not one quote.",
     )
     summary_stop_after: int = Field(
         default=3,
