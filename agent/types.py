@@ -139,7 +139,8 @@ class Answer(BaseModel):
         default_factory=dict,
         description="Quote-built answers: where the model and checker time went, {step: {'s': seconds, 'calls': n}} "
         "for screen (yes/no decisions), write (written sentences, table cells, contrast) and check (the checker on "
-        "written sentences). Recorded in eval rows; not part of the ask --json shape.",
+        "written sentences); every answer checked by a hook also has final_check (the whole answer's faithfulness check, "
+        "fast or thorough). Recorded in eval rows; not part of the ask --json shape.",
     )
     screened_evidence: list[Evidence] = Field(
         default_factory=list,

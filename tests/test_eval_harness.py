@@ -241,6 +241,25 @@ def test_cli_eval_with_malformed_lines(bundled_settings, tmp_path: Path) -> None
     assert meta["trained_models"]["checker"] == meta["settings"]["faithfulness"]["engine"]
 
 
+def test_cli_eval_can_check_answers_in_thorough_mode(bundled_settings, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """--check thorough: the answers are checked as `ask --check thorough` checks them, and each row says how long
+    the whole-answer check took (step_seconds.final_check), so thorough mode's cost on real answers can be measured."""
+    monkeypatch.setenv("CITEWISE_FAITHFULNESS__JUDGE_MODEL", "fake")
+    qfile = tmp_path / "q.jsonl"
+    qfile.write_text((ROOT / "evals" / "questions.jsonl").read_text().splitlines()[0] + "\n")
+    runner = CliRunner()
+    for mode in ("thorough", "fast"):
+        out = tmp_path / mode
+        res = runner.invoke(app, ["eval", str(qfile), "--out", str(out), "--model", "fake", "--no-progress", "--check", mode])
+        assert res.exit_code == 0, res.output
+        row = json.loads((out / "results.jsonl").read_text().splitlines()[0])
+        assert row["faithfulness"]["mode"] == mode
+        assert row["step_seconds"]["final_check"]["calls"] == 1 and row["step_seconds"]["final_check"]["s"] >= 0
+        assert json.loads((out / "run.json").read_text())["check"] == mode
+    res = runner.invoke(app, ["eval", str(qfile), "--out", str(tmp_path / "bad"), "--model", "fake", "--no-progress", "--check", "slow"])
+    assert res.exit_code != 0 and "--check must be fast or thorough" in res.output
+
+
 def test_trained_models_name_what_the_settings_use() -> None:
     from agent.chain.engine import trained_models
     from agent.settings import Settings

@@ -346,8 +346,10 @@ class AnswerEngine:
         answer.screened_evidence = screened
         if self.settings.answer.withhold_numberless:
             withhold_numberless(answer)
+        t_check = time.perf_counter()
         for hook in self.hooks:
             hook(answer, by_id)
+        check_s = time.perf_counter() - t_check
         if composed is not None:
             answer.step_seconds = answer_steps
             answer.withheld_sentences[:0] = composed.replaced
@@ -355,6 +357,8 @@ class AnswerEngine:
             if composed.notes:
                 answer.notes = composed.notes
                 answer.answer = f"{answer.answer}\n\n{composed.notes}"
+        if self.hooks:
+            answer.step_seconds = {**answer.step_seconds, "final_check": {"s": round(check_s, 3), "calls": 1}}
         answer.timings.total_s = round(time.perf_counter() - t0, 4)
         yield DoneEvent(answer, Turn(question=q, retrieved=[p.id for p in papers], cited=[c.id for c in answer.citations]))
 

@@ -113,6 +113,15 @@ def eval_command(
             "'answer' writes the full cited answer, then labels it (about 3x slower).",
         ),
     ] = "direct",
+    check: Annotated[
+        str,
+        typer.Option(
+            "--check",
+            help="How each answer is checked before it is scored: fast (default; the rule checks or the learned "
+            "verifier) or thorough (adds the LLM judge where the fast check is unsure; its time is in each row's "
+            "step_seconds.final_check). Key points are always scored in fast mode.",
+        ),
+    ] = "fast",
     no_progress: Annotated[bool, typer.Option("--no-progress", help="No progress bar.")] = False,
 ) -> None:
     """Evaluate answers on a question set: writes results.jsonl, summary.json and report.html to --out."""
@@ -124,7 +133,11 @@ def eval_command(
     qs, problems, settings, retriever, extra = _load_source(questions, settings, pubmedqa_dir, index_home, skip_invalid)
     if label_mode not in LABEL_MODES:
         raise UserError(f"--label-mode must be one of {', '.join(LABEL_MODES)}, not {label_mode!r}")
-    pipeline = EnginePipeline(settings, retriever, judge_model=judge, label_mode=label_mode if "pubmedqa_split" in extra else "answer")
+    if check not in ("fast", "thorough"):
+        raise UserError(f"--check must be fast or thorough, not {check!r}")
+    pipeline = EnginePipeline(
+        settings, retriever, judge_model=judge, label_mode=label_mode if "pubmedqa_split" in extra else "answer", check_mode=check
+    )
     pipeline.preload()  # a bad model string fails here, not as one error row per question
     err_console.print(f"[dim]{len(qs)} questions · model {escape(pipeline.model_name)} · prompt {pipeline.prompt_version} · out {escape(str(out))}[/]")
 
@@ -140,7 +153,7 @@ def eval_command(
             state["errors"] += row.get("status") != "ok"
             bar.update(state["task"], completed=done, errors=state["errors"])
 
-    meta = {"settings": settings.model_dump(mode="json"), "trained_models": trained_models(settings), "judge": judge, **extra}
+    meta = {"settings": settings.model_dump(mode="json"), "trained_models": trained_models(settings), "judge": judge, "check": check, **extra}
     if bar is not None:
         bar.start()
     try:

@@ -77,7 +77,7 @@ def _now() -> str:
 
 
 class EnginePipeline:
-    """Answers questions with the answer engine + fast faithfulness check, and scores key points."""
+    """Answers questions with the answer engine + faithfulness check (fast unless told), and scores key points."""
 
     def __init__(
         self,
@@ -85,10 +85,12 @@ class EnginePipeline:
         retriever: Retriever | None = None,
         judge_model: str | None = None,
         label_mode: str = "answer",
+        check_mode: str = "fast",
     ) -> None:
         """``label_mode`` applies to questions with an expected yes/no/maybe label (PubMedQA):
         ``answer`` labels the full cited answer, ``direct`` decides in one short call
-        (:func:`agent.evaluation.pubmedqa.decide_label`); rows then record that prompt's version."""
+        (:func:`agent.evaluation.pubmedqa.decide_label`); rows then record that prompt's version. ``check_mode``:
+        how each answer is checked (fast or thorough); key points are scored in fast mode either way."""
         from agent.evaluation.pubmedqa import DECIDE_PROMPT, LABEL_MODES
         from agent.faithfulness.answers import checker_for
         from agent.prompts import load_prompt
@@ -100,6 +102,7 @@ class EnginePipeline:
         self.retriever = retriever or open_retriever(settings)
         self.model_name = settings.llm.model
         self.label_mode = label_mode
+        self.check_mode = check_mode
         answer_prompt = "quotes" if settings.answer.pipeline == "quotes" else "answer"
         self.prompt_version = load_prompt(DECIDE_PROMPT if label_mode == "direct" else answer_prompt).version
         self.serialize = not self.model_name.strip().lower().startswith(PARALLEL_PREFIXES)
@@ -125,7 +128,7 @@ class EnginePipeline:
         from agent.chain import AnswerEngine, faithfulness_hook
 
         def make():
-            return AnswerEngine(self.settings, retriever=self.retriever, hooks=[faithfulness_hook(self.settings, "fast")])
+            return AnswerEngine(self.settings, retriever=self.retriever, hooks=[faithfulness_hook(self.settings, self.check_mode)])
 
         if self.serialize:
             with self._lock:
