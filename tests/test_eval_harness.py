@@ -256,6 +256,9 @@ def test_cli_eval_can_check_answers_in_thorough_mode(bundled_settings, tmp_path:
         assert row["faithfulness"]["mode"] == mode
         assert row["step_seconds"]["final_check"]["calls"] == 1 and row["step_seconds"]["final_check"]["s"] >= 0
         assert json.loads((out / "run.json").read_text())["check"] == mode
+    # a run directory holds one check mode: resuming the thorough run in fast mode is refused
+    res = runner.invoke(app, ["eval", str(qfile), "--out", str(tmp_path / "thorough"), "--model", "fake", "--no-progress", "--check", "fast"])
+    assert res.exit_code != 0 and "check 'thorough'" in res.output
     res = runner.invoke(app, ["eval", str(qfile), "--out", str(tmp_path / "bad"), "--model", "fake", "--no-progress", "--check", "slow"])
     assert res.exit_code != 0 and "--check must be fast or thorough" in res.output
 

@@ -15,7 +15,7 @@ Robustness rules:
   DIR resumes: qids already in results.jsonl are skipped. Error rows are kept as
   they are unless ``retry_errors`` is set; then they are re-run and the new row
   (appended) replaces the old one.
-* A DIR holding a run of a different model or prompt version is refused, so one
+* A DIR holding a run of a different model, prompt version or check mode is refused, so one
   results file never mixes two systems.
 * ``workers > 1`` answers questions in parallel threads, one engine per thread
   sharing one retriever; local models (``local:``, ``hf:``) are loaded once and
@@ -60,7 +60,7 @@ PARALLEL_PREFIXES = ("fake", "openai")
 
 
 class RunMismatchError(CitewiseError):
-    """The output directory holds a run of another model or prompt version."""
+    """The output directory holds a run of another model, prompt version or check mode."""
 
 
 class Pipeline(Protocol):
@@ -333,8 +333,8 @@ def _check_meta(out_dir: Path, meta: dict[str, Any], has_rows: bool) -> dict[str
     if path.exists():
         old = json.loads(path.read_text(encoding="utf-8"))
         if has_rows:
-            for key in ("model", "prompt_version"):
-                if old.get(key) and old.get(key) != meta[key]:
+            for key in ("model", "prompt_version", "check"):
+                if old.get(key) and key in meta and old.get(key) != meta[key]:
                     raise RunMismatchError(
                         f"{out_dir} holds a run with {key} {old[key]!r}, not {meta[key]!r}: "
                         "use another --out directory (or delete this one) so that runs stay comparable"
