@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from agent.chain import AnswerEngine, Conversation, DoneEvent, RetrievalEvent, TokenEvent
-from agent.chain.citations import MarkerMapper, attach_missing_citations, clean_markers, is_refusal
+from agent.chain.citations import MarkerMapper, attach_missing_citations, clean_markers, is_refusal, name_marker_mentions
 from agent.chain.classify import Turn, classify, plan_question, validate_question
 from agent.errors import QuestionError
 from agent.prompts import PromptError, load_prompt
@@ -70,6 +70,22 @@ def test_marker_mapper_handles_markers_split_across_tokens() -> None:
     out = "".join(mapper.map_stream(pieces))
     assert out == "It works [pA][pB]. Also [pA][pB] and . End [pB]"
     assert mapper.unknown == 1
+
+
+def test_markers_written_as_names_become_citations() -> None:
+    names = {1: "DCL", 2: "Kernel CL"}
+    # a marker as a clause's subject gets the paper's name; a run that opens a sentence moves to its end
+    assert name_marker_mentions(
+        "[1][2] Both papers decouple the loss. [1] uses a decoupled loss, while [2] proposes a kernel loss [1][2].", names
+    ) == "Both papers decouple the loss [1][2]. DCL [1] uses a decoupled loss, while Kernel CL [2] proposes a kernel loss [1][2]."
+    # a label before the paper's own name: moved to (merged with) the end of its sentence, so the previous
+    # sentence does not gain it when the answer is split ("...objective [1]. [2]" would cite [2] there)
+    text = "DCL removes the positive term [1]. [2] Integrating Prior Knowledge also removes it [1]."
+    assert name_marker_mentions(text, names) == "DCL removes the positive term [1]. Integrating Prior Knowledge also removes it [1][2]."
+    assert name_marker_mentions("[2] Integrating Prior Knowledge uses kernels", names) == "Integrating Prior Knowledge uses kernels [2]"
+    # markers after the words they cite stay as they are
+    for kept in ("a loss [1] and a kernel [2] in training [1][2].", "Alpha weights instances [1] while Beta uses graphs [2]."):
+        assert name_marker_mentions(kept, names) == kept
 
 
 def test_clean_markers_drops_unknown_ids() -> None:

@@ -16,7 +16,7 @@ from support import FAKE_SCREENING
 from support import BagOfWordsEmbedder as WordEmbedder
 
 from agent.chain import AnswerEngine, DoneEvent, RetrievalEvent, ScreenEvent, SideEvent, TokenEvent
-from agent.chain.compose import NOT_STATED, Composed, Composer, about, group_by_similarity, parse_cells
+from agent.chain.compose import NOT_STATED, Composed, Composer, about, cite_named, group_by_similarity, parse_cells
 from agent.chain.evidence import EvidenceSelector
 from agent.chain.quotes import QuoteSteps, has_foreign_numbers, numbers_in, pick_quotes, terms
 from agent.llm.base import LLM, ChatMessage, Usage
@@ -401,12 +401,33 @@ def test_compare_writes_each_side_alone_then_a_table_and_a_contrast() -> None:
     assert not any("say what this paper proposes" in p for p in llm.prompts) and len(llm.prompts) == 3
 
 
+def test_compare_contrast_names_papers_the_model_called_by_number() -> None:
+    llm = ScriptedLLM(
+        {},
+        {("aspects", "Alpha: Debiased Negatives"): "Method: instance weights",
+         ("aspects", "Beta Graphs for Recommendation"): "Method: graph convolution"},
+        default="[1][2] The papers differ in method. [1] weights instances, while [2] uses graphs [1][2].",
+    )
+    _, out = _run(_composer(llm, compare_write=False), "How do Alpha and Beta differ?", "compare", PAPERS[:2])
+    # the side before the contrast keeps its own citation only, and no sentence opens with a bare marker
+    assert out.text.endswith(
+        "[pB] The papers differ in method [pA][pB]. Alpha [pA] weights instances, while "
+        "Beta Graphs for Recommendation [pB] uses graphs [pA][pB]."
+    )
+    assert "[pB] [pA]" not in out.text
+
+
 def test_helpers() -> None:
     assert about("DCLR", "The paper punishes false negatives.") == "DCLR punishes false negatives."
     assert about("DCLR", "“We design X.”") == "DCLR: “We design X.”"
     assert about("REBAR", "The paper REBAR applies contrastive learning.") == "REBAR applies contrastive learning."
     assert about("NV-Embed", "NV-Embed proposes a pooling layer.") == "NV-Embed proposes a pooling layer."
     assert about("DCLR", "Instance weights punish false negatives.") == "DCLR: Instance weights punish false negatives."
+    # a contrast sentence cites every compared paper it names (the model labelled it with one number)
+    named = [("pL", "LCD"), ("pC", "CODE")]
+    assert cite_named("LCD raises F1, while CODE cuts hallucinations [pC].", named) == "LCD raises F1, while CODE cuts hallucinations [pC][pL]."
+    assert cite_named("LCD raises F1 [pL].", named) == "LCD raises F1 [pL]."
+    assert cite_named("CODEX raises F1 [pL].", named) == "CODEX raises F1 [pL]."  # a longer word is not the name
     assert parse_cells("**Method**: graph views\nResult: not stated\nJunk", ["Method", "Result"], "graph views") == {
         "Method": "graph views", "Result": NOT_STATED,
     }

@@ -72,6 +72,72 @@ class MarkerMapper:
             yield tail
 
 
+#: A run of numbered markers ("[1]", "[1][2]", "[1, 2]") and the spaces after it.
+_NUM_RUN = re.compile(r"(?:\[\s*\d+(?:\s*[,;]\s*\d+)*\s*\]\s*)+")
+#: What precedes a marker that is a clause's subject ("while [2] proposes"): the text's or a sentence's start,
+#: a comma or semicolon, or a coordinating conjunction (grammar, not a tuned list).
+_CLAUSE_START = re.compile(r"(?:^|[.!?;,:]|\b(?:and|but|or|while|whereas|yet|so))\s*$", re.I)
+
+
+def name_marker_mentions(text: str, names: dict[int, str]) -> str:
+    """Numbered markers that the model wrote as words, rewritten as citations (before ``[n]`` becomes an id).
+
+    Asked to cite ``[1]`` and ``[2]`` at the end of each sentence, the small model also uses the numbers as
+    the papers' names: "[1][2] Both papers decouple the loss." or "[1] uses a decoupled loss, while [2]
+    proposes ...". Shown as ``[p196b093a] uses ...`` that reads as a broken sentence, and a marker that opens a
+    sentence joins the sentence before it when answers are split (markers after a full stop cite what precedes
+    them), so the previous sentence gains a citation it never had. Here:
+
+    * a single marker that is a clause's subject (at a sentence start or after a comma or a conjunction, and
+      followed by a lower-case word) becomes the paper's name followed by its marker ("DCL [1] uses ...");
+    * any other run of markers that opens a sentence (before the paper's name, or "Both papers") moves to the
+      end of that sentence.
+
+    Markers that follow the words they cite are left alone.
+    """
+    out: list[str] = []
+    moved: list[str] = []  # markers waiting for the end of the sentence they opened
+    last = 0
+    for m in _NUM_RUN.finditer(text):
+        before, after = text[last : m.start()], text[m.end() :]
+        if moved:
+            before = _close_sentence(before, moved)
+        out.append(before)
+        last = m.end()
+        run = m.group().strip()
+        nums = [int(n) for n in re.findall(r"\d+", run)]
+        opens_clause = bool(_CLAUSE_START.search(text[: m.start()]))
+        if not re.match(r"[A-Za-z]", after) or not opens_clause:
+            if moved and re.match(r"\s*(?:[.!?](?:\s|$)|$)", after):  # the sentence's own end citation: merge
+                run += "".join(x for x in moved if x not in run)
+                moved.clear()
+                out.append(run + m.group()[len(m.group().rstrip()) :])
+            else:
+                out.append(m.group())  # a citation after the words it cites
+        elif len(nums) == 1 and nums[0] in names and after[0].islower():
+            out.append(f"{names[nums[0]]} {run} ")
+        else:
+            moved.append(run)
+    tail = text[last:]
+    out.append(_close_sentence(tail, moved, at_end=True) if moved else tail)
+    return "".join(out)
+
+
+def _close_sentence(text: str, moved: list[str], at_end: bool = False) -> str:
+    """``text`` with the ``moved`` markers put before its first sentence-ending stop (or at its end); empties
+    ``moved`` once placed."""
+    stop = re.search(r"(?<!\d)[.!?](?=\s|$)", text)
+    if stop is None:
+        if not at_end:
+            return text
+        stripped = text.rstrip()
+        placed = f"{stripped} {''.join(moved)}"
+    else:
+        placed = f"{text[: stop.start()].rstrip()} {''.join(moved)}{text[stop.start():]}"
+    moved.clear()
+    return placed
+
+
 def clean_markers(text: str, allowed: set[str]) -> tuple[str, int]:
     """Remove ``[id]`` markers whose id is not in ``allowed``; returns (text, number removed).
 

@@ -32,13 +32,13 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from agent.chain.citations import MarkerMapper
+from agent.chain.citations import MarkerMapper, name_marker_mentions
 from agent.chain.events import ScreenEvent, SideEvent, TokenEvent
 from agent.chain.evidence import EvidenceSelector
 from agent.chain.quotes import QuoteSteps, Quotes, Written, has_foreign_numbers, pick_quotes, quote_sentence, unsaid_quotes
 from agent.chain.screening import ScreeningModel, get_screening_model
 from agent.retrieval.names import NameIndex, defined_name, display_name
-from agent.sentences import split_sentences
+from agent.sentences import split_sentences, strip_markers
 from agent.settings import AnswerSettings
 from agent.types import Paper, ScreenedPaper, SearchHit, SentenceResult
 
@@ -72,6 +72,21 @@ def about(name: str, text: str) -> str:
     if name.lower() in text.lower():
         return text
     return f"{name}: {text}"
+
+
+def cite_named(sentence: str, papers: Sequence[tuple[str, str]]) -> str:
+    """``sentence`` with the markers of the ``(id, name)`` papers it names but does not cite added to its closing
+    markers: "LCD improves F1, while CODE reduces hallucinations [pCODE]." cites LCD's paper too."""
+    plain = strip_markers(sentence)
+    missing = "".join(
+        f"[{pid}]" for pid, name in papers if f"[{pid}]" not in sentence and re.search(rf"(?<!\w){re.escape(name)}(?!\w)", plain)
+    )
+    if not missing:
+        return sentence
+    m = re.search(r"((?:\s*\[[^\]]+\])*)(\s*[.!?]?\s*)$", sentence)
+    assert m is not None  # the pattern matches the empty end of any string
+    head, markers, stop = sentence[: m.start()], m.group(1), m.group(2).strip()
+    return f"{head}{markers}{missing}{stop}" if markers else f"{head.rstrip()} {missing}{stop}"
 
 
 def group_by_similarity(vectors: np.ndarray, threshold: float) -> list[list[int]]:
@@ -332,7 +347,15 @@ class Composer:
         return "\n".join([header, rule, *body])
 
     def _contrast(self, question: str, rows: list[tuple[Paper, str, dict[str, str]]]) -> str:
-        """One or two sentences written from the table cells only; markers [n] become the papers' ids."""
+        """One or two sentences written from the table cells only; markers [n] become the papers' ids.
+
+        The small model labels sentences with the numbers ("[1][2] Both papers ...", "[1] uses X, while [2] ..."):
+        labels move to the end of their sentence and numbers used as names become the papers' names
+        (:func:`agent.chain.citations.name_marker_mentions`), and a sentence cites every compared paper it names
+        (:func:`cite_named`). The labels had been read as citations of the sentence before them: the side quote
+        before the contrast was cited to the other paper too, and each contrast sentence to the wrong one. On the
+        19 compare questions (evals/questions.jsonl + compare_questions.jsonl) with the 1.5B, two answers whose
+        contrast the checker withheld became faithful (q043, q046)."""
         blocks = []
         for n, (_, name, cells) in enumerate(rows, start=1):
             stated = [f"{a}: {v}" for a, v in cells.items() if v != NOT_STATED]
@@ -344,6 +367,7 @@ class Composer:
         messages = self.steps.messages(question, text, self.steps.prompt.parts["contrast"])
         with self.steps.timed("write"):
             reply = self.steps.complete(messages, self.cfg.contrast_max_tokens)
+        reply = name_marker_mentions(reply, {n: name for n, (_, name, _) in enumerate(rows, start=1)})
         mapper = MarkerMapper({n: paper.id for n, (paper, _, _) in enumerate(rows, start=1)})
         reply = "".join(mapper.map_stream([reply]))
         ids = [paper.id for paper, _, _ in rows]
@@ -354,5 +378,5 @@ class Composer:
                 continue
             if not re.search(r"\[[^\]]+\]\s*[.!?]?$", s):
                 s = s.rstrip(".") + " " + "".join(f"[{i}]" for i in ids) + "."
-            kept.append(s)
+            kept.append(cite_named(s, [(paper.id, name) for paper, name, _ in rows]))
         return " ".join(kept)
