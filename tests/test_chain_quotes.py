@@ -249,6 +249,10 @@ def test_single_answers_from_the_most_likely_paper_and_refuses_without_one() -> 
     _, out = _run(_composer(shy), "How are false negatives found?", "single", [PAPERS[2]])
     assert out.text.startswith("“") and out.text.endswith("” [pC]") and "false negatives" in out.text
     assert "declined" in out.replaced[0].reason
+    # a paper with no short name, written about as "It ...": the answer names it by its title, not "It"
+    vague = ScriptedLLM({"Gamma Clusters": 0.9}, {("write_single", "Gamma Clusters"): "It clusters negatives to find false negatives."})
+    _, out = _run(_composer(vague), "How are false negatives found?", "single", [PAPERS[2]])
+    assert out.text == "Gamma Clusters clusters negatives to find false negatives. [pC]"
 
 
 def test_a_short_single_answer_is_followed_by_the_quotes_that_say_what_it_left_out() -> None:

@@ -219,8 +219,11 @@ class Composer:
             )
             if written is None:
                 written = Written(quote_sentence(quotes[i].best), False, "The abstracts do not say.", "the model declined to answer from the quotes")
-            # Named by its short name when it has one ("Which paper ...?" is answered "MAUVE proposes ...").
+            # Named by its short name when it has one ("Which paper ...?" is answered "MAUVE proposes ..."); a
+            # sentence that opens with "It" or "The paper" names the paper by its title when it has no short name.
             short = defined_name(quotes[i].paper, self._generic)
+            if short is None and _ABOUT.match(written.text):
+                short = self.name(quotes[i].paper)
             out.text = self._sentence(written, quotes[i].paper, out, name=short)
             yield TokenEvent(out.text)
             # The 1.5B mostly writes one sentence: the quotes that say what it left out follow it, verbatim.
