@@ -86,6 +86,9 @@ def test_each_side_gets_its_own_paper_read_in_context(bundled_retriever) -> None
     hits = resolve_sides(r, "How do AdaVAE and DELLA differ in combining Transformers with VAEs for text generation?", ["AdaVAE", "DELLA"], 10)
     assert hits[0].paper.title.startswith("AdaVAE") and hits[1].paper.id != hits[0].paper.id
     assert "Variational Transformer" in hits[1].paper.title
+    # CPC: no abstract defines it and its paper is far down the context query's hits; its title spells it out
+    hits = resolve_sides(r, "CPC vs SupReMix: where do the positive and negative pairs come from in each?", ["CPC", "SupReMix"], 10)
+    assert [h.paper.title for h in hits] == ["Representation Learning with Contrastive Predictive Coding", "Mixup Your Own Pairs"]
     hits = resolve_sides(r, "Compare CSD and CLER for continual learning.", ["CSD", "CLER"], 10)
     assert [h.paper.title for h in hits] == [
         "Contrastive Supervised Distillation for Continual Representation Learning",

@@ -10,7 +10,7 @@ from pathlib import Path
 
 from agent.ingest import title_key
 from agent.retrieval import rrf_fuse
-from agent.retrieval.names import NameIndex, looks_like_name
+from agent.retrieval.names import INITIALS_NAME, NameIndex, looks_like_name, name_initialisms
 from agent.types import Paper
 
 
@@ -40,6 +40,26 @@ def test_name_detection() -> None:
     assert [pid for pid, _ in index.search("What does LightGCL do?")] == ["a"]
     assert [pid for pid, _ in index.search("How does DCL handle negatives?")] == ["b"]
     assert [pid for pid, _ in index.search("Tell me about Debiased Learning in detail")] == ["b"]
+
+
+def test_an_acronym_no_paper_defines_is_read_from_the_initials_of_a_name_in_an_abstract() -> None:
+    """"CPC" is never defined as "(CPC)", but the abstract calls its method Contrastive Predictive Coding: the
+    acronym names that paper, below a paper that defines its name; an acronym some paper defines never falls
+    back to initials, and title case (every word capitalised) spells no name."""
+    assert name_initialisms("In this work, we propose an approach, which we call Contrastive Predictive Coding.") == {"cpc"}
+    assert name_initialisms("We train Self-Supervised Learning of Pretext-Invariant Representations models.") == {"ssl", "pir"}
+    assert name_initialisms("Contrastive Predictive Coding works. We study the NLRP3 Inflammasome.") == set()
+    papers = [
+        Paper(id="cpc", title="Representation Learning with Contrastive Predictive Coding",
+              abstract="We propose a universal method, which we call Contrastive Predictive Coding."),
+        Paper(id="dcl", title="Decoupled Learning", abstract="We propose decoupled contrastive learning (DCL)."),
+        Paper(id="dcl2", title="Debiased Contrastive Learning", abstract="Our method, Debiased Contrastive Learning, reweights negatives."),
+        Paper(id="psp", title="A Potential SPECT Probe", abstract="A probe is made."),
+    ]
+    index = NameIndex(papers)
+    assert index.search("Where do CPC's negatives come from?") == [("cpc", INITIALS_NAME)]
+    assert [pid for pid, _ in index.search("How does DCL handle negatives?")] == ["dcl"]  # not dcl2's initials
+    assert index.search("What does cpc do?") == [] and index.search("Is PSP expressed?") == []
 
 
 def test_named_methods_rank_first(bundled_retriever) -> None:

@@ -4,7 +4,9 @@ Dense and BM25 search both blur rare names ("LightGCL", "InfoVAE", "DCL"):
 an acronym is one token among hundreds. This index maps the names a paper
 *defines* — the part of its title before a colon, acronyms and CamelCase
 names in its title, and acronyms its abstract introduces ("... (DCL)",
-"called X", "dubbed X") — to the paper, and finds them in a question.
+"called X", "dubbed X") — to the paper, and finds them in a question. An
+acronym that no paper defines is looked up as the initials of a capitalised
+name in an abstract ("we call Contrastive Predictive Coding" for "CPC").
 """
 
 from __future__ import annotations
@@ -29,6 +31,12 @@ TITLE_NAME, ABSTRACT_NAME = 1.0, 0.7
 MIN_TITLE_KEY = 15
 #: A name that this many papers or more define is a field's term ("LLM", "VAE"), not one paper's name.
 GENERIC_NAME_PAPERS = 3
+#: Name-index keys of initialisms start with this (no name key does: keys are letters and digits).
+INITIALS_PREFIX = "~"
+#: Match strength of an acronym found only as the initials of an abstract's capitalised phrase (below a defined name).
+INITIALS_NAME = 0.5
+#: Shortest acronym looked up as initials, in letters, and most words it spans.
+INITIALS_MIN_LETTERS, INITIALS_MAX_WORDS = 3, 6
 
 
 def looks_like_name(token: str) -> bool:
@@ -45,12 +53,36 @@ def _key(name: str) -> str:
 
 
 def paper_names(paper: Paper) -> dict[str, float]:
-    """Name key -> strength of the names ``paper`` defines (the strongest when a name occurs twice)."""
+    """Name key -> strength of the names ``paper`` defines (the strongest when a name occurs twice), and
+    :data:`INITIALS_PREFIX` + the initials of the capitalised phrases of its abstract (:func:`name_initialisms`)."""
     out: dict[str, float] = {}
     for name, strength in _paper_names(paper):
         key = _key(name)
         if len(key) >= 2:
             out[key] = max(out.get(key, 0.0), strength)
+    for initials in name_initialisms(paper.abstract):
+        out.setdefault(INITIALS_PREFIX + initials, INITIALS_NAME)
+    return out
+
+
+def name_initialisms(abstract: str) -> set[str]:
+    """The initials of each run of two to six capitalised words inside a sentence of ``abstract`` (a
+    hyphenated word gives its parts' initials) that make at least three letters: "... which we call Contrastive
+    Predictive Coding." -> {"cpc"}.
+
+    Capitals in the middle of running text mark a name. A sentence's first word, all-capital words (acronyms
+    already) and titles are left out: title case capitalises every word, and runs of title words ("Potential
+    SPECT Probe", "Male-Sterile Mutant") named wrong papers for 6 of SciFact's 809 training claims."""
+    out: set[str] = set()
+    for sentence in re.split(r"(?<=[.!?])\s+", abstract):
+        runs: list[list[str]] = [[]]
+        for word in re.findall(r"[A-Za-z][\w'-]*", sentence)[1:]:
+            parts = [p for p in word.split("-") if p]
+            if parts and parts[0][0].isupper() and not word.isupper():
+                runs[-1].append("".join(p[0] for p in parts).lower())
+            else:
+                runs.append([])
+        out.update("".join(r) for r in runs if 2 <= len(r) <= INITIALS_MAX_WORDS and len("".join(r)) >= INITIALS_MIN_LETTERS)
     return out
 
 
@@ -122,10 +154,14 @@ class NameIndex:
     def search(self, query: str) -> list[tuple[str, float]]:
         """(id, strength) of papers the question names, strongest first."""
         hits: dict[str, float] = {}
-        keys = list(dict.fromkeys(_key(name) for name in self.query_names(query)))
+        names = self.query_names(query)
+        keys = list(dict.fromkeys(_key(name) for name in names))
         found = self.lookup_names(keys)
-        for key in keys:
-            for pid, strength in found.get(key, {}).items():
+        # An acronym no paper defines ("CPC") may be the initials of a name an abstract uses ("Contrastive Predictive Coding").
+        undefined = [INITIALS_PREFIX + _key(n) for n in names if n.isupper() and len(_key(n)) >= INITIALS_MIN_LETTERS and _key(n) not in found]
+        found.update(self.lookup_names(list(dict.fromkeys(undefined))))
+        for key in found:
+            for pid, strength in found[key].items():
                 hits[pid] = max(hits.get(pid, 0.0), strength)
         for pid in self.lookup_titles(title_spans(query, self.max_title_words)).values():
             hits[pid] = max(hits.get(pid, 0.0), TITLE_NAME + 0.5)

@@ -40,8 +40,9 @@ from agent.retrieval.names import NameIndex, paper_names
 from agent.settings import Settings
 from agent.types import Paper
 
-#: Bumped when the files of a snapshot change shape; an older snapshot is rebuilt.
-FORMAT = 1
+#: Bumped when the files of a snapshot change shape; an older snapshot is rebuilt (2: the name index holds the
+#: initials of abstracts' capitalised names, agent.retrieval.names.name_initialisms).
+FORMAT = 2
 MANIFEST = "manifest.json"
 CURRENT = "current"
 NAMES_DB = "names.sqlite"
