@@ -450,6 +450,8 @@ def test_engine_streams_screening_over_the_bundled_corpus(bundled_settings) -> N
     assert isinstance(events[0], RetrievalEvent) and isinstance(events[-1], DoneEvent)
     decisions = [e for e in events if isinstance(e, ScreenEvent)]
     assert decisions and decisions[0].total == s.answer.screen_candidates
+    # fewer candidates screened than a search returns: the answer still reports the usual top retrieval.k
+    assert s.answer.screen_candidates < s.retrieval.k and len(events[0].hits) == s.retrieval.k
     answer = events[-1].answer
     assert answer.prompt_version == load_prompt("quotes").version and answer.model == "fake"
     data = answer.public_json()
@@ -488,3 +490,4 @@ def test_fake_model_answers_every_type_with_cited_quotes(bundled_settings, qtype
     assert not answer.refused and answer.citations
     if qtype == "compare":
         assert answer.table and answer.table.startswith("| Paper | Problem | Method | Result |")
+

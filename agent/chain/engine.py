@@ -154,7 +154,9 @@ class AnswerEngine:
                 raise QuestionError(f"unknown paper id(s): {', '.join(sorted(unknown))} (see `citewise papers`)")
             return [SearchHit(paper=p, score=1.0, ranks={"pinned": i}) for i, p in enumerate(papers, start=1)]
         if k is None and plan.qtype in ("list", "summary"):
-            k = cfg.screen_candidates if cfg.pipeline == "quotes" else cfg.list_papers
+            # Quote-built answers screen the first answer.screen_candidates; the answer still reports the usual
+            # top retrieval.k as retrieved ("checked 8 of 10 candidates").
+            k = max(cfg.screen_candidates, self.settings.retrieval.k) if cfg.pipeline == "quotes" else cfg.list_papers
         k = k or cfg.papers
         if plan.restrict_to:
             allowed = set(plan.restrict_to)
