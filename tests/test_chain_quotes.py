@@ -491,3 +491,23 @@ def test_fake_model_answers_every_type_with_cited_quotes(bundled_settings, qtype
     if qtype == "compare":
         assert answer.table and answer.table.startswith("| Paper | Problem | Method | Result |")
 
+
+def test_cli_summary_says_why_its_final_text_differs_from_the_stream(bundled_home) -> None:
+    """A topic summary streams each paper's sentence as it is decided and fills or orders them at the end: the
+    final text printed after the stream says so (it used to list only markers and removed sentences as reasons)."""
+    import os
+    import subprocess
+    import sys
+
+    env = {**os.environ, "CITEWISE_HOME": str(bundled_home), "CITEWISE_ANSWER__PIPELINE": "quotes"}
+
+    def cli(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run([sys.executable, "-m", "agent", *args, "--model", "fake"], env=env, capture_output=True, text=True, timeout=300)
+
+    out = cli("summarize", "--topic", "false negatives in contrastive learning")
+    assert out.returncode == 0, out.stderr
+    # with the fake model one paper is included and filled with its other quotes, streamed after the decisions
+    assert "revised after streaming" in out.stderr and "put in order by paper and topic" in out.stderr
+    out = cli("ask", "How do DCL and DCLR differ?")
+    assert out.returncode == 0, out.stderr
+    assert "put in order by paper and topic" not in out.stderr

@@ -67,10 +67,11 @@ def _run(events, json_out: bool) -> int:
             err_console.print(f"[yellow]withheld: {answer.withheld_reason or 'see the note below'}[/]", markup=True)
             out_console.print(final, markup=False, highlight=False)
         elif final != "".join(shown).strip():  # markers fixed, or a repeated / example-echo sentence dropped
+            regrouped = "; sentences put in order by paper and topic" if answer.question_type == "summary" else ""
             err_console.print(
                 f"[dim]final answer, revised after streaming ({answer.auto_citations} citations attached, "
                 f"{answer.removed_citations} removed; {len(answer.withheld_sentences)} unsupported sentence(s) "
-                "removed; repeated or example-echo sentences, if any, dropped):[/]"
+                f"removed; repeated or example-echo sentences, if any, dropped{regrouped}):[/]"
             )
             out_console.print(final, markup=False, highlight=False)
     _print_human(answer)
