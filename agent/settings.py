@@ -349,8 +349,8 @@ class AnswerSettings(BaseModel):
     screen_min_checked: int = Field(default=8, ge=1, description="Candidates always checked before screen_stop_after applies.")
     near_miss_p: float = Field(
         default=0.1, ge=0, le=1, description="Rejected candidates whose screening probability (P(included) or P(YES), by "
-        "answer.screen_by) is at least this are listed as 'also considered' (0.1 with the screening model: about 2 per list "
-        "question of evals/questions.jsonl; 0.2 suited P(YES) alone)."
+        "answer.screen_by) is at least this are listed as 'also considered' (0.1 with the screening model: 1.2 per list "
+        "question of evals/questions.jsonl with 8 candidates screened, 1.4 with 12; 0.2 suited P(YES) alone)."
     )
     quotes_per_paper: int = Field(default=2, ge=1, description="Quoted sentences per paper when screening and writing list/summary answers.")
     role_weight: float = Field(
