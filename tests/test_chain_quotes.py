@@ -253,6 +253,11 @@ def test_single_answers_from_the_most_likely_paper_and_refuses_without_one() -> 
     vague = ScriptedLLM({"Gamma Clusters": 0.9}, {("write_single", "Gamma Clusters"): "It clusters negatives to find false negatives."})
     _, out = _run(_composer(vague), "How are false negatives found?", "single", [PAPERS[2]])
     assert out.text == "Gamma Clusters clusters negatives to find false negatives. [pC]"
+    long = Paper(id="pL", title="Sparse Autoencoders Reveal Universal Feature Spaces Across Large Language Models",
+                 abstract="Sparse autoencoders: the method compares features across models.")
+    vague = ScriptedLLM({long.title: 0.9}, {("write_single", long.title): "The paper compares features across models."})
+    _, out = _run(_composer(vague), "How are features compared across LLMs?", "single", [long])
+    assert out.text == f"{long.title} compares features across models. [pL]"  # whole, not cut with "…"
 
 
 def test_a_short_single_answer_is_followed_by_the_quotes_that_say_what_it_left_out() -> None:

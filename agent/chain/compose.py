@@ -220,10 +220,11 @@ class Composer:
             if written is None:
                 written = Written(quote_sentence(quotes[i].best), False, "The abstracts do not say.", "the model declined to answer from the quotes")
             # Named by its short name when it has one ("Which paper ...?" is answered "MAUVE proposes ..."); a
-            # sentence that opens with "It" or "The paper" names the paper by its title when it has no short name.
+            # sentence that opens with "It" or "The paper" names the paper by its whole title when it has no short
+            # name (the display name cuts long titles with "…", which reads badly as a sentence's subject).
             short = defined_name(quotes[i].paper, self._generic)
             if short is None and _ABOUT.match(written.text):
-                short = self.name(quotes[i].paper)
+                short = quotes[i].paper.title.strip()
             out.text = self._sentence(written, quotes[i].paper, out, name=short)
             yield TokenEvent(out.text)
             # The 1.5B mostly writes one sentence: the quotes that say what it left out follow it, verbatim.
