@@ -375,6 +375,7 @@ class Composer:
         mapper = MarkerMapper({n: paper.id for n, (paper, _, _) in enumerate(rows, start=1)})
         reply = "".join(mapper.map_stream([reply]))
         ids = [paper.id for paper, _, _ in rows]
+        named = [(paper.id, name) for paper, name, _ in rows]
         source = " ".join(paper.abstract for paper, _, _ in rows)
         kept = []
         for s in split_sentences(reply)[:2]:
@@ -382,5 +383,5 @@ class Composer:
                 continue
             if not re.search(r"\[[^\]]+\]\s*[.!?]?$", s):
                 s = s.rstrip(".") + " " + "".join(f"[{i}]" for i in ids) + "."
-            kept.append(cite_named(s, [(paper.id, name) for paper, name, _ in rows]))
+            kept.append(cite_named(s, named))
         return " ".join(kept)
