@@ -363,14 +363,25 @@ def test_a_sentence_with_a_web_address_is_quoted_only_when_nothing_else_is_left(
     assert two.sentences[1].startswith("All code is available") and two.best.startswith("Symile captures")
 
 
-def test_unsaid_quotes_skips_what_the_text_or_an_earlier_quote_says() -> None:
+def test_unsaid_quotes_adds_what_the_text_leaves_out_not_the_best_match_that_restates_it() -> None:
+    """Maximal marginal relevance: with room for one quote, the one that says something new (accuracy) is added
+    rather than the better match that mostly restates the written sentence; a restatement above
+    answer.fill_max_similarity is never added; the old rule (best match first with >= 50% new words) is kept as an
+    option and would add the restatement."""
     from agent.chain.quotes import Quotes, unsaid_quotes
 
-    qt = Quotes(PAPERS[0], ["We study contrastive learning.", "Alpha punishes false negatives with instance weights.",
-                            "Contrastive learning is studied here."], scores=[0.9, 0.5, 0.8])
-    assert unsaid_quotes(qt, "Alpha punishes false negatives with weights.", 3, 0.5) == ["We study contrastive learning."]
-    assert unsaid_quotes(qt, "", 1, 0.5) == ["We study contrastive learning."]
-    assert unsaid_quotes(qt, "", 3, 0.5) == ["We study contrastive learning.", "Alpha punishes false negatives with instance weights."]
+    embed = WordEmbedder().embed
+    text = "Alpha punishes false negatives. [pA]"
+    restating = "Alpha punishes false negatives with instance weights per training batch."
+    new = "It improves accuracy by 2.5 points."
+    qt = Quotes(PAPERS[0], [restating, new, "Alpha punishes false negatives."], scores=[0.9, 0.6, 0.95])
+    assert unsaid_quotes(qt, text, 1, embed) == [new]
+    assert unsaid_quotes(qt, text, 3, embed) == [restating, new]
+    assert unsaid_quotes(qt, text, 1, embed, lam=1.0, max_similarity=1.0, new_share=0.5) == [restating]
+    assert unsaid_quotes(qt, text, 0, embed) == []
+    # a quote the text already holds verbatim, after the paper's name, is never added again, however it embeds
+    opened = f"Alpha: “{new}” [pA]"
+    assert new not in unsaid_quotes(qt, opened, 3, embed, max_similarity=1.0)
 
 
 def test_compare_writes_each_side_alone_then_a_table_and_a_contrast() -> None:
@@ -397,10 +408,11 @@ def test_compare_writes_each_side_alone_then_a_table_and_a_contrast() -> None:
     one_paper = [p for p in llm.prompts if len(re.findall(r"^\[\d+\] ", p, re.M)) == 1]
     assert len(one_paper) == 4 and "Alpha punishes" not in llm.prompts[-1] and "[2] Beta" in llm.prompts[-1]
     # answer.compare_fill_quotes: each side's sentence is followed by one more of its own quotes, when that is new
+    # (Beta's: the result, which shares no word with "Beta uses graph convolution", not the users-as-graphs quote)
     _, out = _run(_composer(llm, compare_fill_quotes=True), "How do Alpha and Beta differ?", "compare", PAPERS[:2])
     assert out.text.startswith(
         "Alpha punishes false negatives. [pA] “We study contrastive learning.” [pA] "
-        "Beta Graphs for Recommendation: Beta uses graph convolution. [pB] “We model users as graphs.” [pB] "
+        "Beta Graphs for Recommendation: Beta uses graph convolution. [pB] “It reaches 75.3% recall.” [pB] "
     )
     # answer.compare_write off: each side opens with its best quote; the cells and the contrast are still written
     llm.prompts.clear()

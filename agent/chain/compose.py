@@ -182,7 +182,10 @@ class Composer:
         """Up to ``room`` of ``quotes`` that say what ``text`` does not (:func:`unsaid_quotes`), each a cited
         answer sentence in the paper's own words: the written sentences of the small model leave much of what
         the quotes hold unsaid, and a verbatim quote is true by construction."""
-        found = unsaid_quotes(quotes, text, room, self.cfg.fill_new_share)
+        cfg = self.cfg
+        found = unsaid_quotes(
+            quotes, text, room, self.selector.embedder.embed, cfg.fill_mmr_lambda, cfg.fill_max_similarity, cfg.fill_new_share
+        )
         return [self._sentence(Written(quote_sentence(q), from_model=False), quotes.paper, out) for q in found]
 
     def name(self, paper: Paper) -> str:

@@ -68,6 +68,7 @@ class Quotes:
     best_index: int = 0
     best_score: float = 0.0
     scores: list[float] = field(default_factory=list)  # each sentence's match score, aligned with ``sentences``
+    vectors: np.ndarray | None = None  # each sentence's unit embedding, aligned with ``sentences`` (None: not kept)
 
     @property
     def best(self) -> str:
@@ -146,24 +147,61 @@ def pick_quotes(
     scores = scores - np.array([URL_DEMOTION if _URL.search(s) else 0.0 for s in sents])
     top = np.argsort(-scores, kind="stable")[: max(n, 1)].tolist()
     ordered = sorted(top)
-    return Quotes(paper, [sents[i] for i in ordered], ordered.index(top[0]), float(scores[top[0]]), [float(scores[i]) for i in ordered])
+    return Quotes(
+        paper, [sents[i] for i in ordered], ordered.index(top[0]), float(scores[top[0]]), [float(scores[i]) for i in ordered], vecs[ordered]
+    )
 
 
-def unsaid_quotes(quotes: Quotes, text: str, room: int, new_share: float) -> list[str]:
-    """Up to ``room`` of ``quotes``' sentences, best match first, that say something ``text`` does not: at least
-    ``new_share`` of a quote's content words (stemmed) are in neither ``text`` nor a quote picked before it.
-    Returned in abstract order."""
-    said = terms(strip_markers(text))
+def unsaid_quotes(
+    quotes: Quotes,
+    text: str,
+    room: int,
+    embed: Callable[[list[str]], np.ndarray],
+    lam: float = 0.5,
+    max_similarity: float = 0.9,
+    new_share: float = 0.0,
+) -> list[str]:
+    """Up to ``room`` of ``quotes``' sentences that add to ``text``, in abstract order, chosen by maximal marginal
+    relevance: each step takes the quote with the best ``lam`` x its match score - (1 - ``lam``) x its highest
+    cosine to a sentence of ``text`` or a quote taken before it, and stops when that quote's highest cosine is
+    above ``max_similarity`` (it restates what is said). A quote that ``text`` already holds verbatim (a list bullet
+    or a declined single answer opens with the best quote, after the paper's name) is never taken. With
+    ``new_share``, a quote is also passed over unless that share of its content words (stemmed) is in neither
+    ``text`` nor a quote taken before it."""
+    if room <= 0 or not quotes.sentences:
+        return []
+    held = _verbatim(strip_markers(text))
+    vecs = quotes.vectors if quotes.vectors is not None else embed(quotes.sentences)
+    said_sents = split_sentences(strip_markers(text))
+    said = list(embed(said_sents)) if said_sents else []
+    rel = np.asarray(quotes.scores if quotes.scores else [0.0] * len(quotes.sentences), dtype=float)
+    words = terms(strip_markers(text))
     picked: list[int] = []
-    order = sorted(range(len(quotes.sentences)), key=lambda j: -(quotes.scores[j] if quotes.scores else 0.0))
-    for j in order:
-        if len(picked) >= room:
+    left = [
+        j
+        for j, quote in enumerate(quotes.sentences)
+        if _verbatim(quote) not in held and (not new_share or _is_new(quote, words, new_share))
+    ]
+    while left and len(picked) < room:
+        redundancy = {j: max((float(vecs[j] @ v) for v in said), default=0.0) for j in left}
+        j = max(left, key=lambda k: (lam * rel[k] - (1 - lam) * redundancy[k], -k))
+        if redundancy[j] > max_similarity:
             break
-        mine = terms(quotes.sentences[j])
-        if mine and len(mine - said) >= new_share * len(mine):
-            picked.append(j)
-            said |= mine
+        picked.append(j)
+        said.append(vecs[j])
+        words |= terms(quotes.sentences[j])
+        left = [k for k in left if k != j and (not new_share or _is_new(quotes.sentences[k], words, new_share))]
     return [quotes.sentences[j] for j in sorted(picked)]
+
+
+def _verbatim(text: str) -> str:
+    """``text`` for a verbatim-containment test: lower case, one space between words, no closing stop."""
+    return " ".join(text.lower().split()).rstrip(".!?")
+
+
+def _is_new(sentence: str, said: set[str], share: float) -> bool:
+    mine = terms(sentence)
+    return bool(mine) and len(mine - said) >= share * len(mine)
 
 
 def quote_sentence(quote: str) -> str:
