@@ -170,27 +170,28 @@ def unsaid_quotes(
     ``text`` nor a quote taken before it."""
     if room <= 0 or not quotes.sentences:
         return []
-    held = _verbatim(strip_markers(text))
+    plain = strip_markers(text)
+    held = _verbatim(plain)
     vecs = quotes.vectors if quotes.vectors is not None else embed(quotes.sentences)
-    said_sents = split_sentences(strip_markers(text))
+    said_sents = split_sentences(plain)
     said = list(embed(said_sents)) if said_sents else []
-    rel = np.asarray(quotes.scores if quotes.scores else [0.0] * len(quotes.sentences), dtype=float)
-    words = terms(strip_markers(text))
+    rel = np.asarray(quotes.scores or [0.0] * len(quotes.sentences), dtype=float)
+    words = terms(plain)
     picked: list[int] = []
-    left = [
-        j
-        for j, quote in enumerate(quotes.sentences)
-        if _verbatim(quote) not in held and (not new_share or _is_new(quote, words, new_share))
-    ]
-    while left and len(picked) < room:
+    left = [j for j, quote in enumerate(quotes.sentences) if _verbatim(quote) not in held]
+    while len(picked) < room:
+        if new_share:
+            left = [k for k in left if _is_new(quotes.sentences[k], words, new_share)]
+        if not left:
+            break
         redundancy = {j: max((float(vecs[j] @ v) for v in said), default=0.0) for j in left}
         j = max(left, key=lambda k: (lam * rel[k] - (1 - lam) * redundancy[k], -k))
         if redundancy[j] > max_similarity:
             break
         picked.append(j)
+        left.remove(j)
         said.append(vecs[j])
         words |= terms(quotes.sentences[j])
-        left = [k for k in left if k != j and (not new_share or _is_new(quotes.sentences[k], words, new_share))]
     return [quotes.sentences[j] for j in sorted(picked)]
 
 
