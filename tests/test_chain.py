@@ -33,6 +33,24 @@ def _free_pipeline(monkeypatch: pytest.MonkeyPatch) -> None:
         ("What does LightGCL use for augmentation?", "single"),
         ("Compare the first two", "compare"),
         ("Which papers study decoding strategies that contrast two models' outputs?", "list"),
+        # Users ask for papers in many ways besides "which papers ...".
+        ("What research has been done on false negatives in contrastive learning?", "list"),
+        ("Show me work on retrieval-augmented generation.", "list"),
+        ("Are there dialogue models built around latent variables?", "list"),
+        ("Do any abstracts propose methods for negative sampling?", "list"),
+        ("Which techniques have been proposed for contrastive decoding?", "list"),
+        ("Which recent methods learn the contrastive temperature?", "list"),
+        ("Can you summarize the work on LLM embeddings?", "summary"),
+        ("What is known about the modality gap?", "summary"),
+        ("Give me an overview of how these papers reduce hallucination.", "summary"),
+        ("What distinguishes LLM2Vec from NV-Embed?", "compare"),
+        ("How is DCLR different from ClusterNS?", "compare"),
+        # ... but a kind of thing followed by "does X" asks about one paper, and "which work" is one paper.
+        ("Which baselines does LightGCL compare with?", "single"),
+        ("What methods does REBAR compare against?", "single"),
+        ("Which work tests whether assistants recognise a repeated object, and how well does its model score?", "single"),
+        ("Is there any evidence that models forget old classes?", "single"),
+        ("How does the method summarize long documents?", "single"),
     ],
 )
 def test_classify(question: str, qtype: str) -> None:

@@ -14,15 +14,40 @@ from agent.errors import QuestionError
 from agent.retrieval.names import NameIndex
 from agent.types import QuestionType
 
+#: Asked of the whole body of papers, not of one: a request to summarize or give an overview (as the request
+#: itself, not a method that summarizes), or what the papers / literature / this corpus say, find or know.
 _SUMMARY = re.compile(
-    r"^\s*(summari[sz]e|give (me )?(an? )?(overview|summary)|tl;?dr|overview of)|what do (these|the) (abstracts|papers) say about",
+    r"^\s*((can|could|would) you |please )*(briefly )?(summari[sz]e|give (me )?(an? )?(short |brief |quick )?(overview|summary)|"
+    r"provide (me with )?(an? )?(short |brief |quick )?(overview|summary)|tl;?dr|overview\b)"
+    r"|\bwhat (do|does) (these|the|this) (abstracts|papers|studies|works|literature|corpus|collection)\b(?: \w+){0,2}? (say|find|report|show|tell|conclude)\b"
+    r"|\bwhat is (currently )?known about\b|\b(the )?state of the art (in|of|on|for)\b.*\b(papers|abstracts)\b"
+    r"|^\s*what are the (main|key) (findings|results|themes|ideas) (on|about|in|of|regarding)\b",
     re.I,
 )
-_COMPARE = re.compile(r"\b(compare|comparison|contrast|differ|difference|differences|versus|vs\.?|relate to|similarities)\b", re.I)
+_COMPARE = re.compile(
+    r"\b(compare|comparison|contrast|differ|difference|differences|different (from|than)|distinguish|distinguishes|versus|vs\.?|relate to|similarities|"
+    r"in common)\b",
+    re.I,
+)
+#: Kinds of thing a question asks the corpus to enumerate ("which methods reduce ...").
+_KINDS = r"(papers|works|studies|articles|publications|abstracts|methods|approaches|techniques|models|frameworks|algorithms|systems)"
+#: The same, with the mass nouns that name a body of papers after "show me", "is there", "do any" ("show me work on X";
+#: not after which/what: "which work tests ..." asks about one paper).
+_BODY = r"(papers|works|studies|articles|publications|abstracts|methods|approaches|techniques|models|frameworks|algorithms|systems|research|work)"
 _LIST = re.compile(
-    r"\b(which|what) (papers|works|studies|articles|methods|approaches)\b|\b(list|find|name) (all |the )?(papers|works|studies|methods)\b|\bpapers (that|which|on|about)\b",
+    r"\b(which|what) (papers|works|studies|articles|methods|approaches)\b|\b(list|find|name) (all |the )?(papers|works|studies|methods)\b|\bpapers (that|which|on|about)\b"
+    # "which techniques have been proposed", "what are some methods that" (not "which methods does X use": see _ABOUT_ONE)
+    rf"|\b(which|what)( are)?( some| the)?( other)?( \w+)? {_KINDS}\b"
+    rf"|\bwhich of (these|the|the retrieved) (abstracts|papers|works|studies)\b"
+    rf"|\b(what|which) (research|work) (has|have) been (done|published)|\b(research|work) (has|have) been done\b"
+    rf"|^\s*((can|could) you |please )*(show|give|find|point|get|recommend|suggest)( me)?( to)?( some| any| all| the| a few)? {_BODY}\b"
+    rf"|\b(are|is) there (any |some )?(\w+ )?{_BODY}\b|\bdo (any|some) (of (these|the) )?{_BODY}\b"
+    r"|\bwho (has|have) (worked|written|published) (on|about)\b|\bi'?m looking for (papers|work|research|studies)\b",
     re.I,
 )
+#: "Which methods does X compare against?", "What models does CODE test on?": asks what one paper does, not
+#: for papers; a kind followed by do/does/did/is/are and its subject.
+_ABOUT_ONE = re.compile(rf"^\s*(which|what) (\w+ )?{_KINDS[:-1]}|datasets|baselines|benchmarks|metrics|losses)( \w+)? (does|do|did|is|are|was|were) \w", re.I)
 #: "the paper on X": a question about one paper ("How does the paper on X compare features across models?").
 _ONE_PAPER = re.compile(r"\b(the|this|that) (paper|work|study|article)\b", re.I)
 #: A question that opens by asking for papers is a list, whatever comparison words follow.
@@ -107,6 +132,8 @@ def classify(question: str) -> QuestionType:
         return "summary"
     if _LIST_OPENING.search(question):  # "Which papers ... contrast outputs ...": papers are asked for
         return "list"
+    if _ABOUT_ONE.search(question):  # "Which baselines does LightGCL compare with?"
+        return "single"
     if _COMPARE.search(question):
         return "compare"
     if _LIST.search(question):
