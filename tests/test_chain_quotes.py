@@ -312,6 +312,19 @@ def test_a_list_bullet_can_be_the_papers_quotes_without_a_writing_call() -> None
     assert not out.replaced
 
 
+def test_a_title_with_an_exclamation_mark_is_not_cut_into_a_cited_sentence_of_its_own() -> None:
+    """A display name such as "I Can't Believe There's No Images! Learning …" opens one sentence with one marker;
+    the answer once read "I Can't Believe There's No Images! [pI] Learning …: “…” [pI]" (summary q056)."""
+    paper = Paper(id="pI", title="I Can't Believe There's No Images! Learning Visual Tasks Using Only Language Supervision",
+                  abstract="We train captioning models on text alone. Models trained on text alone caption images nearly as well.")
+    llm = ScriptedLLM({paper.title: 0.9}, {})
+    _, out = _run(_composer(llm, screen_by="p_yes", screen_threshold=0.5, list_write=False), "Which papers train models on text alone?",
+                  "list", [paper])
+    assert out.text.count("[pI]") == 1, out.text
+    assert out.text.startswith(f"- {display_name(paper)}: “")
+    assert [s.startswith("I Can't Believe") for s in split_sentences(out.text.removeprefix("- "))] == [True]
+
+
 def test_a_summary_sentence_can_be_the_papers_best_quote_without_a_writing_call() -> None:
     """answer.summary_write off: each included paper's sentence is its best-matching quote, verbatim, named; the
     model only screens (no writing prompt), and screening still stops once answer.summary_papers are included."""

@@ -236,4 +236,9 @@ def display_name(paper: Paper, generic: Callable[[str], bool] | None = None) -> 
     if name:
         return name
     words = paper.title.split()
+    # A "!" or "?" inside the title ends the name there ("I Can't Believe There's No Images!"): the words after it
+    # would read as a new sentence, and an answer's sentence splitter would cut the name in two.
+    for i, word in enumerate(words[: DISPLAY_TITLE_WORDS - 1]):
+        if word.endswith(("!", "?")):
+            return " ".join(words[: i + 1])
     return " ".join(words[:DISPLAY_TITLE_WORDS]) + (" …" if len(words) > DISPLAY_TITLE_WORDS else "")
