@@ -40,6 +40,8 @@ def names() -> NameIndex:
         ("How does COSMO use X-Former features?", False),  # one paper's question that mentions another
         ("How do LLM and VAE models work together?", False),  # field terms name no paper
         ("What does COSMO propose?", False),
+        ("Is COSMO's way of training better than X-Former's?", True),  # set against each other
+        ("How much faster is COSMO than X-Former?", False),  # the figure one paper reports
     ],
 )
 def test_which_single_looking_questions_are_about_several_papers(names: NameIndex, question: str, several: bool) -> None:
@@ -59,6 +61,9 @@ def test_sides_leave_out_field_terms_and_keep_quoted_titles_whole(names: NameInd
         "COSMO",
         "the multi-objective contrastive topic model",
     ]
+    either = "COSMO or the multi-objective contrastive topic model: which one handles short texts?"
+    assert plan_question(either, [], names).qtype == "compare"
+    assert compare_sides(either, names) == ["COSMO", "the multi-objective contrastive topic model"]
     quoted = "Decoupled Contrastive Learning and 'Integrating Prior Knowledge in Contrastive Learning with Kernel' both decouple the loss."
     assert compare_sides(quoted, names) == [
         "Decoupled Contrastive Learning",
@@ -76,8 +81,8 @@ def test_acronyms_spelled_out_and_context_queries() -> None:
 
 def test_each_side_gets_its_own_paper_read_in_context(bundled_retriever) -> None:
     """Over the bundled corpus: a bare "CODE" search ranks a code-generation paper first; with the question as
-    context the paper that defines CODE wins; DELLA, which no abstract names, still gets a paper of its own
-    (not AdaVAE twice), and an undefined acronym is read from the words it abbreviates."""
+    context the paper that defines CODE wins; DELLA, which its abstract introduces without parentheses ("we propose
+    DELLA, a ..."), is found even with no context, and an undefined acronym is read from the words it abbreviates."""
     r = bundled_retriever
     assert not r.search("CODE", 1)[0].paper.title.startswith("CODE:")
     hits = resolve_sides(r, "Compare LCD and CODE as decoding-time methods for reducing hallucination in VLMs.", ["LCD", "CODE"], 10)
@@ -86,6 +91,8 @@ def test_each_side_gets_its_own_paper_read_in_context(bundled_retriever) -> None
     hits = resolve_sides(r, "How do AdaVAE and DELLA differ in combining Transformers with VAEs for text generation?", ["AdaVAE", "DELLA"], 10)
     assert hits[0].paper.title.startswith("AdaVAE") and hits[1].paper.id != hits[0].paper.id
     assert "Variational Transformer" in hits[1].paper.title
+    hits = resolve_sides(r, "How is AdaVAE different from DELLA?", ["AdaVAE", "DELLA"], 10)  # a ModSCAN paper before
+    assert hits[0].paper.title.startswith("AdaVAE") and "Variational Transformer" in hits[1].paper.title
     # CPC: no abstract defines it and its paper is far down the context query's hits; its title spells it out
     hits = resolve_sides(r, "CPC vs SupReMix: where do the positive and negative pairs come from in each?", ["CPC", "SupReMix"], 10)
     assert [h.paper.title for h in hits] == ["Representation Learning with Contrastive Predictive Coding", "Mixup Your Own Pairs"]

@@ -34,8 +34,10 @@ def test_name_detection() -> None:
     papers = [
         Paper(id="a", title="LightGCL: Simple Graph Learning", abstract="We propose a method."),
         Paper(id="b", title="Debiased Learning", abstract="We propose debiased contrastive learning (DCL) for sentences."),
+        Paper(id="c", title="Fuse It More Deeply!", abstract="Posterior collapse hurts. We propose DELLA, a novel framework."),
     ]
     index = NameIndex(papers)
+    assert [pid for pid, _ in index.search("How is AdaVAE different from DELLA?")] == ["c"]  # "we propose X"
     assert [pid for pid, _ in index.search("what does lightgcl do?")] == []  # lower case is not a name
     assert [pid for pid, _ in index.search("What does LightGCL do?")] == ["a"]
     assert [pid for pid, _ in index.search("How does DCL handle negatives?")] == ["b"]

@@ -60,6 +60,14 @@ _NUMBER_WORDS = {"two": 2, "three": 3, "four": 4, "2": 2, "3": 3, "4": 4}
 _SIDES_SPLIT = re.compile(r"\s+(?:and|vs\.?|versus|with|to)\s+|,\s*", re.I)
 #: "How do X and Y *each* ...": a question about two named papers that asks the same of both is a comparison.
 _EACH = re.compile(r"\b(each|both|respectively)\b", re.I)
+#: "Is X's distillation better than Y's?": two named papers and a comparative is a comparison ("How much faster is
+#: X than Y?" asks for the figure one paper reports).
+_COMPARATIVE = re.compile(
+    r"^(?!\s*(by )?how (much|many)\b).*\b(better|worse|more|less|faster|slower|stronger|weaker|cheaper|simpler|larger|smaller)\b[^?.]*\bthan\b",
+    re.I,
+)
+#: "X or Y: which one ...?": the two phrases before the colon are the sides.
+_EITHER = re.compile(r"^\s*([^?:;,]{2,80}?)\s+or\s+([^?:;,]{2,80}?)\s*[:;,—–]\s*which\b", re.I)
 #: A quoted title or phrase inside a question ('Integrating Prior Knowledge ... with Kernel'), kept whole as a side.
 _QUOTED = re.compile(r"(?:(?<=\s)|^)[\"'“‘]([^\"'”’]{8,}?)[\"'”’](?=[\s,.?;:]|$)")
 #: Share of letters that must be ASCII for a question to count as English.
@@ -134,7 +142,7 @@ def classify(question: str) -> QuestionType:
         return "list"
     if _ABOUT_ONE.search(question):  # "Which baselines does LightGCL compare with?"
         return "single"
-    if _COMPARE.search(question):
+    if _COMPARE.search(question) or _EITHER.search(question):
         return "compare"
     if _LIST.search(question):
         return "list"
@@ -148,11 +156,12 @@ def specific_names(question: str, names: NameIndex) -> list[str]:
 
 def asks_about_several(question: str, names: NameIndex) -> bool:
     """Two or more named papers asked the same thing: "How do X and Y each ...", "X, Y and Z: ...",
-    "How do COSMO and X-Former combine ..." (names joined by and / or / a comma, or with each / both)."""
+    "How do COSMO and X-Former combine ..." (names joined by and / or / a comma, or with each / both), or set
+    against each other ("Is X's method better than Y's?")."""
     named = specific_names(question, names)
     if len(named) < 2:
         return False
-    if _EACH.search(question):
+    if _EACH.search(question) or _COMPARATIVE.search(question):
         return True
     joined = r"\s*(?:,\s*(?:and\s+|or\s+)?|\s(?:and|or|&)\s+)(?:the\s+)?"
     return any(re.search(re.escape(a) + joined + re.escape(b), question) for a, b in zip(named, named[1:]))
@@ -164,6 +173,9 @@ def compare_sides(question: str, names: NameIndex) -> list[str]:
     specific = specific_names(question, names)
     if len(specific) >= 2:
         return specific[:3]
+    either = _EITHER.search(question)
+    if either:
+        return [side.strip(" '\"“”‘’") for side in either.groups()]
     quoted = _QUOTED.findall(question)
     core = question
     for n, q in enumerate(quoted):

@@ -4,7 +4,7 @@ Dense and BM25 search both blur rare names ("LightGCL", "InfoVAE", "DCL"):
 an acronym is one token among hundreds. This index maps the names a paper
 *defines* — the part of its title before a colon, acronyms and CamelCase
 names in its title, and acronyms its abstract introduces ("... (DCL)",
-"called X", "dubbed X") — to the paper, and finds them in a question. An
+"called X", "dubbed X", "we propose X") — to the paper, and finds them in a question. An
 acronym that no paper defines is looked up as the initials of a capitalised
 name in an abstract ("we call Contrastive Predictive Coding" for "CPC").
 """
@@ -22,6 +22,8 @@ from agent.types import Paper
 _NAME_TOKEN = re.compile(r"\b([A-Za-z][A-Za-z0-9]*(?:[-_][A-Za-z0-9]+)*)\b")
 _DEFINED_IN_PARENS = re.compile(r"\(([A-Z][A-Za-z0-9-]{1,20})\)")
 _CALLED = re.compile(r"\b(?:called|dubbed|named|termed|coined)\s+([A-Z][A-Za-z0-9-]{1,30})")
+#: "we propose DELLA, a ...", "this paper introduces MAUVE": a name a paper introduces without parentheses.
+_PROPOSED = re.compile(r"\b(?:[Ww]e|[Tt]his (?:paper|work))\s+(?:propose|present|introduce|develop|design)s?\s+([A-Z][A-Za-z0-9-]{1,30})\b")
 _TITLE_HEAD = re.compile(r"^\s*([^:]{2,40}):")
 #: Common words that are all-caps or capitalised but name no method.
 _STOP_NAMES = {"a", "an", "the", "we", "our", "this", "in", "on", "of", "and", "for", "to", "ai", "i", "ii"}
@@ -94,7 +96,7 @@ def _paper_names(paper: Paper) -> list[tuple[str, float]]:
     for token in _NAME_TOKEN.findall(paper.title):
         if looks_like_name(token):
             out.append((token, TITLE_NAME))
-    for pattern in (_DEFINED_IN_PARENS, _CALLED):
+    for pattern in (_DEFINED_IN_PARENS, _CALLED, _PROPOSED):
         for name in pattern.findall(paper.abstract):
             if looks_like_name(name) or name.isupper():
                 out.append((name, ABSTRACT_NAME))
