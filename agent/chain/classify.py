@@ -45,9 +45,11 @@ _LIST = re.compile(
     r"|\bwho (has|have) (worked|written|published) (on|about)\b|\bi'?m looking for (papers|work|research|studies)\b",
     re.I,
 )
-#: "Which methods does X compare against?", "What models does CODE test on?": asks what one paper does, not
-#: for papers; a kind followed by do/does/did/is/are and its subject.
-_ABOUT_ONE = re.compile(rf"^\s*(which|what) (\w+ )?{_KINDS[:-1]}|datasets|baselines|benchmarks|metrics|losses)( \w+)? (does|do|did|is|are|was|were) \w", re.I)
+#: What a question about one paper asks for besides _KINDS ("which baselines does X ...").
+_ASPECTS = r"(datasets|baselines|benchmarks|metrics|losses)"
+#: "Which methods does X compare against?", "What models does CODE test on?": asks what one paper does, not for
+#: papers; a kind followed by do/does/did and its subject ("what methods are proposed for X" stays a list).
+_ABOUT_ONE = re.compile(rf"^\s*(which|what) (\w+ )?({_KINDS}|{_ASPECTS})( \w+)? (does|do|did) \w", re.I)
 #: "the paper on X": a question about one paper ("How does the paper on X compare features across models?").
 _ONE_PAPER = re.compile(r"\b(the|this|that) (paper|work|study|article)\b", re.I)
 #: A question that opens by asking for papers is a list, whatever comparison words follow.
