@@ -80,6 +80,13 @@ def test_follow_up_resolution() -> None:
     plan = plan_question("What does the second one propose?", [prev], names)
     assert plan.pinned == ["a"]
     assert plan_question("What is posterior collapse?", [prev], names).restrict_to == []
+    # "it / they / their" near the start is the previous turn's paper(s); later in the question, or "is it true
+    # that", it is not, and a question that only uses them that way is a new question.
+    for follow_up in ["What does it use for augmentation?", "And how do they train?", "What are their main results?"]:
+        assert plan_question(follow_up, [prev], names).restrict_to == ["b", "a", "c", "d"], follow_up
+    for fresh in ["How do contrastive methods handle their negatives?", "Is it true that larger batches help contrastive learning?",
+                  "What is posterior collapse and why does it happen?"]:
+        assert plan_question(fresh, [prev], names).restrict_to == [], fresh
 
 
 def test_marker_mapper_handles_markers_split_across_tokens() -> None:

@@ -55,7 +55,11 @@ _ONE_PAPER = re.compile(r"\b(the|this|that) (paper|work|study|article)\b", re.I)
 #: A question that opens by asking for papers is a list, whatever comparison words follow.
 _LIST_OPENING = re.compile(r"^\s*(which|what|list|find|name)( all| the)? (papers|works|studies|articles)\b", re.I)
 #: Follow-up cues: pronouns and ordinals that point at the previous turn.
-_FOLLOW_UP = re.compile(r"\b(those|these|them|they|it|its|their|the (first|second|third|last|latter|former)|first two|both|above)\b", re.I)
+_FOLLOW_UP = re.compile(r"\b(those|these|them|the (first|second|third|last|latter|former)|first two|both|above)\b", re.I)
+#: "it / its / they / their" point at the previous turn only near the question's start, where they are its subject
+#: ("What does it use?", "And how do they train?"); later, they usually refer back inside the question ("How do
+#: contrastive methods handle their negatives?"), and "is it true / possible that" refers to nothing.
+_PRONOUN_FOLLOW_UP = re.compile(r"^\s*(\w+[\s,]+){0,3}?(it|its|they|their)\b(?! (is|was)? ?(true|possible|known|the case|likely)\b)", re.I)
 _ORDINALS = {"first": 0, "second": 1, "third": 2, "fourth": 3, "fifth": 4}
 _FIRST_N = re.compile(r"\bfirst (two|three|four|2|3|4)\b", re.I)
 _NUMBER_WORDS = {"two": 2, "three": 3, "four": 4, "2": 2, "3": 3, "4": 4}
@@ -206,7 +210,8 @@ def plan_question(question: str, history: list[Turn], names: NameIndex) -> Quest
         if not plan.sides and _ONE_PAPER.search(question):  # "compare" is what that one paper does
             qtype = plan.qtype = "single"
     plan.named = list(dict.fromkeys(pid for name in specific_names(question, names) for pid, _ in names.search(name)))
-    if not history or not _FOLLOW_UP.search(question) or names.query_names(question) and not re.search(r"\b(those|these|them)\b", question, re.I):
+    follow_up = _FOLLOW_UP.search(question) or _PRONOUN_FOLLOW_UP.search(question)
+    if not history or not follow_up or names.query_names(question) and not re.search(r"\b(those|these|them)\b", question, re.I):
         return plan
     prev = history[-1]
     ranked = list(dict.fromkeys(prev.cited + prev.retrieved))
