@@ -36,6 +36,8 @@ def _free_pipeline(monkeypatch: pytest.MonkeyPatch) -> None:
         # Users ask for papers in many ways besides "which papers ...".
         ("What research has been done on false negatives in contrastive learning?", "list"),
         ("Show me work on retrieval-augmented generation.", "list"),
+        ("What prior work exists on dataset distillation?", "list"),
+        ("What has been published on hard negative mining?", "list"),
         ("Are there dialogue models built around latent variables?", "list"),
         ("Do any abstracts propose methods for negative sampling?", "list"),
         ("Which techniques have been proposed for contrastive decoding?", "list"),

@@ -40,6 +40,7 @@ _LIST = re.compile(
     rf"|\b(which|what)( are)?( some| the)?( other)?( \w+)? {_KINDS}\b"
     rf"|\bwhich of (these|the|the retrieved) (abstracts|papers|works|studies)\b"
     rf"|\b(what|which) (research|work) (has|have) been (done|published)|\b(research|work) (has|have) been done\b"
+    r"|\bwhat (\w+ )?(research|work|literature) (exists|is there|is available)\b|\bwhat has been (done|published|written) (on|about)\b"
     rf"|^\s*((can|could) you |please )*(show|give|find|point|get|recommend|suggest)( me)?( to)?( some| any| all| the| a few)? {_BODY}\b"
     rf"|\b(are|is) there (any |some )?(\w+ )?{_BODY}\b|\bdo (any|some) (of (these|the) )?{_BODY}\b"
     r"|\bwho (has|have) (worked|written|published) (on|about)\b|\bi'?m looking for (papers|work|research|studies)\b",
