@@ -38,8 +38,8 @@ _LIST = re.compile(
     r"\b(which|what) (papers|works|studies|articles|methods|approaches)\b|\b(list|find|name) (all |the )?(papers|works|studies|methods)\b|\bpapers (that|which|on|about)\b"
     # "which techniques have been proposed", "what are some methods that" (not "which methods does X use": see _ABOUT_ONE)
     rf"|\b(which|what)( are)?( some| the)?( other)?( \w+)? {_KINDS}\b"
-    rf"|\bwhich of (these|the|the retrieved) (abstracts|papers|works|studies)\b"
-    rf"|\b(what|which) (research|work) (has|have) been (done|published)|\b(research|work) (has|have) been done\b"
+    r"|\bwhich of (these|the|the retrieved) (abstracts|papers|works|studies)\b"
+    r"|\b(what|which) (research|work) (has|have) been (done|published)|\b(research|work) (has|have) been done\b"
     r"|\bwhat (\w+ )?(research|work|literature) (exists|is there|is available)\b|\bwhat has been (done|published|written) (on|about)\b"
     rf"|^\s*((can|could) you |please )*(show|give|find|point|get|recommend|suggest)( me)?( to)?( some| any| all| the| a few)? {_BODY}\b"
     rf"|\b(are|is) there (any |some )?(\w+ )?{_BODY}\b|\bdo (any|some) (of (these|the) )?{_BODY}\b"
