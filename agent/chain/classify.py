@@ -30,10 +30,11 @@ _COMPARE = re.compile(
     re.I,
 )
 #: Kinds of thing a question asks the corpus to enumerate ("which methods reduce ...").
-_KINDS = r"(papers|works|studies|articles|publications|abstracts|methods|approaches|techniques|models|frameworks|algorithms|systems)"
+_KIND_WORDS = "papers|works|studies|articles|publications|abstracts|methods|approaches|techniques|models|frameworks|algorithms|systems"
+_KINDS = rf"({_KIND_WORDS})"
 #: The same, with the mass nouns that name a body of papers after "show me", "is there", "do any" ("show me work on X";
 #: not after which/what: "which work tests ..." asks about one paper).
-_BODY = r"(papers|works|studies|articles|publications|abstracts|methods|approaches|techniques|models|frameworks|algorithms|systems|research|work)"
+_BODY = rf"({_KIND_WORDS}|research|work)"
 _LIST = re.compile(
     r"\b(which|what) (papers|works|studies|articles|methods|approaches)\b|\b(list|find|name) (all |the )?(papers|works|studies|methods)\b|\bpapers (that|which|on|about)\b"
     # "which techniques have been proposed", "what are some methods that" (not "which methods does X use": see _ABOUT_ONE)

@@ -174,7 +174,8 @@ def unsaid_quotes(
     held = _verbatim(plain)
     vecs = quotes.vectors if quotes.vectors is not None else embed(quotes.sentences)
     said_sents = split_sentences(plain)
-    said = list(embed(said_sents)) if said_sents else []
+    # Each quote's highest cosine to what is said so far, raised as quotes are taken.
+    redundancy = (vecs @ np.asarray(embed(said_sents)).T).max(axis=1) if said_sents else np.zeros(len(quotes.sentences))
     rel = np.asarray(quotes.scores or [0.0] * len(quotes.sentences), dtype=float)
     words = terms(plain)
     picked: list[int] = []
@@ -184,13 +185,12 @@ def unsaid_quotes(
             left = [k for k in left if _is_new(quotes.sentences[k], words, new_share)]
         if not left:
             break
-        redundancy = {j: max((float(vecs[j] @ v) for v in said), default=0.0) for j in left}
         j = max(left, key=lambda k: (lam * rel[k] - (1 - lam) * redundancy[k], -k))
         if redundancy[j] > max_similarity:
             break
         picked.append(j)
         left.remove(j)
-        said.append(vecs[j])
+        redundancy = np.maximum(redundancy, vecs @ vecs[j])
         words |= terms(quotes.sentences[j])
     return [quotes.sentences[j] for j in sorted(picked)]
 
