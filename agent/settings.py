@@ -377,6 +377,13 @@ class AnswerSettings(BaseModel):
         "written: key points 0.547 vs 0.528, faithful 1.0 both, citations the same, total p50/p95 12.8/14.1 s vs "
         "23.6/33.6 s.",
     )
+    list_fallback_single: bool = Field(
+        default=True,
+        description="List questions whose screening includes no paper are answered as a single question from the top "
+        "answer.single_candidates (the single screening prompt and answer.single_threshold), with a note, before refusing. "
+        "'What loss functions / datasets / augmentations are used for X?' asks for items that abstracts state in passing, "
+        "and the list prompt ('does this paper directly address the question?') rejects such papers.",
+    )
     list_fill_quotes: bool = Field(
         default=True,
         description="List answers: a bullet's first sentence (the best quote, or the written one with answer.list_write) "

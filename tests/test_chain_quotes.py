@@ -221,6 +221,22 @@ def test_list_stops_after_a_run_of_rejections_and_refuses_when_none_qualifies() 
     assert out.notes == "Checked 3 of 4 candidates."
 
 
+def test_a_list_no_paper_addresses_is_answered_as_a_single_question_before_refusing() -> None:
+    # "What losses are used for X?": no paper addresses it as a whole (list threshold), one abstract answers it
+    llm = ScriptedLLM({"Gamma Clusters": 0.6, "Alpha: Debiased Negatives": 0.3},
+                      {("write_single", "Gamma Clusters"): "Gamma removes false negatives from the loss."})
+    composer = _composer(llm, screen_by="p_yes", screen_threshold=0.9, single_threshold=0.45, single_candidates=3)
+    events, out = _run(composer, "What losses are used with false negatives?", "list")
+    assert [e.paper.id for e in events if isinstance(e, ScreenEvent)] == ["pA", "pB", "pC", "pD"]  # the list's only
+    assert out.refusal is None and out.text == "Gamma removes false negatives from the loss. [pC]"
+    assert [s.id for s in out.screened if s.included] == []  # the list's decisions, as streamed
+    assert out.notes.startswith("None of the 4 papers checked addresses the question as a whole") and "Gamma Clusters, p 0.60" in out.notes
+    assert "(pC)" not in out.notes and "(pA)" in out.notes  # not "judged not to address" for the paper it answers from
+    assert out.notes.endswith("Checked 4 of 4 candidates.")
+    _, off = _run(_composer(llm, screen_by="p_yes", screen_threshold=0.9, list_fallback_single=False), "What losses are used?", "list")
+    assert off.text == "" and "none of the 4 candidate papers" in off.refusal
+
+
 def test_a_written_sentence_with_an_invented_number_becomes_the_quote() -> None:
     llm = ScriptedLLM(
         {"Beta Graphs for Recommendation": 0.95},

@@ -27,7 +27,7 @@ decisions and sentences are made (a comparison first announces its papers,
 from __future__ import annotations
 
 import re
-from collections.abc import Collection, Iterator, Sequence
+from collections.abc import Collection, Generator, Iterator, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -154,7 +154,7 @@ class Composer:
         if qtype == "compare":
             yield from self._compare(question, papers, compared or self.cfg.compare_papers)
         elif qtype in ("list", "summary"):
-            yield from self._screened(question, papers, qtype)
+            yield from self._screened(question, papers, qtype, set(named))
         else:
             yield from self._single(question, papers, set(named))
 
@@ -241,7 +241,9 @@ class Composer:
         yield out
 
     # -- list and summary -----------------------------------------------------
-    def _screened(self, question: str, papers: list[Paper], qtype: str) -> Iterator[ScreenEvent | TokenEvent | Composed]:
+    def _screened(
+        self, question: str, papers: list[Paper], qtype: str, named: Collection[str] = ()
+    ) -> Iterator[ScreenEvent | TokenEvent | Composed]:
         cfg = self.cfg
         out = Composed()
         candidates = papers[: cfg.screen_candidates]
@@ -272,14 +274,41 @@ class Composer:
                     break
         if qtype == "summary" and lines:
             yield from self._fill_summary(question, [qt.paper for qt, s in zip(quotes, out.screened) if s.included], lines, out)
-        if not lines:
+        answered: set[str] = set()
+        if not lines and qtype == "list" and cfg.list_fallback_single:
+            answered = yield from self._single_fallback(question, papers, named, out)
+        elif not lines:
             out.refusal = f"none of the {len(out.screened)} candidate papers checked addresses the question"
         elif qtype == "list":
             out.text = "\n".join(f"- {line}" for line in lines)
         else:
             out.text = self._grouped(lines)
-        out.notes = self._notes(out.screened, len(quotes))
+        near_misses = [s for s in out.screened if s.id not in answered]  # not the paper a fallback answered from
+        out.notes = "\n".join(filter(None, [out.notes, self._notes(near_misses, len(quotes), len(out.screened))]))
         yield out
+
+    def _single_fallback(
+        self, question: str, papers: list[Paper], named: Collection[str], out: Composed
+    ) -> Generator[TokenEvent, None, set[str]]:
+        """A list question no screened paper addresses as a whole, answered as a single question (its own screening
+        prompt and threshold) into ``out``; its decisions are not streamed again, the list's already were. Returns
+        the id of the paper answered from (none when it refuses too)."""
+        single = Composed()
+        for event in self._single(question, papers, named):
+            if isinstance(event, Composed):
+                single = event
+            elif isinstance(event, TokenEvent):
+                yield event
+        out.text, out.replaced = single.text, out.replaced + single.replaced
+        if single.text:
+            best = next(s for s in single.screened if s.included and f"[{s.id}]" in single.text)
+            out.notes = (
+                f"None of the {len(out.screened)} papers checked addresses the question as a whole; the answer is from "
+                f"the best-matching abstract that answers it ({best.name}, p {best.p:.2f})."
+            )
+            return {best.id}
+        out.refusal = f"none of the {len(out.screened)} candidate papers checked addresses the question"
+        return set()
 
     def _fill_summary(self, question: str, papers: list[Paper], lines: list[str], out: Composed) -> Iterator[TokenEvent]:
         """A summary of fewer sentences than ``answer.summary_min_sentences`` (one or two papers included) gets
@@ -305,13 +334,15 @@ class Composer:
         groups = group_by_similarity(vecs, self.cfg.summary_group_similarity)
         return "\n\n".join(" ".join(lines[i] for i in g) for g in groups)
 
-    def _notes(self, screened: list[ScreenedPaper], total: int) -> str:
-        near = [s for s in screened if not s.included and s.p >= self.cfg.near_miss_p]
+    def _notes(self, near_misses: list[ScreenedPaper], total: int, checked: int) -> str:
+        """'Also considered, not included' (the rejected of ``near_misses`` likely enough to mention), then how many
+        of the ``total`` candidates were ``checked``."""
+        near = [s for s in near_misses if not s.included and s.p >= self.cfg.near_miss_p]
         parts = []
         if near:
             parts.append("Also considered, not included:")
             parts.extend(f"- {s.title} ({s.id}): judged not to address the question (p {s.p:.2f})" for s in near)
-        parts.append(f"Checked {len(screened)} of {total} candidates.")
+        parts.append(f"Checked {checked} of {total} candidates.")
         return "\n".join(parts)
 
     # -- compare ----------------------------------------------------------------
