@@ -47,6 +47,14 @@ def _free_pipeline(monkeypatch: pytest.MonkeyPatch) -> None:
         ("Give me an overview of how these papers reduce hallucination.", "summary"),
         ("What distinguishes LLM2Vec from NV-Embed?", "compare"),
         ("How is DCLR different from ClusterNS?", "compare"),
+        # A plural thing asked of the corpus is answered paper by paper: a list.
+        ("What loss functions are used to train sentence embeddings?", "list"),
+        ("Which evaluation metrics have been proposed for open-ended text generation?", "list"),
+        ("What strategies exist for mining hard negatives?", "list"),
+        ("What are the main ways to mitigate hallucination in vision-language models?", "list"),
+        ("What kinds of data augmentation have been tried for time series?", "list"),
+        ("What percentage of patients were readmitted within a month?", "single"),
+        ("What loss function does SimCSE use?", "single"),
         # ... but a kind of thing followed by "does X" asks about one paper, and "which work" is one paper.
         ("Which baselines does LightGCL compare with?", "single"),
         ("What methods does REBAR compare against?", "single"),
@@ -57,6 +65,16 @@ def _free_pipeline(monkeypatch: pytest.MonkeyPatch) -> None:
 )
 def test_classify(question: str, qtype: str) -> None:
     assert classify(question) == qtype
+
+
+def test_plural_question_about_one_named_paper_stays_single() -> None:
+    names = NameIndex([Paper(id="p1", title="LightGCL: Simple Yet Effective Graph Contrastive Learning", abstract="We propose LightGCL.")])
+    assert plan_question("What datasets were used to evaluate LightGCL?", [], names).qtype == "single"
+    assert plan_question("Which datasets are used in the DCLR paper?", [], names).qtype == "single"
+    assert plan_question("What results are reported in the paper on the modality gap?", [], names).qtype == "single"
+    assert plan_question("What datasets have been used to evaluate graph contrastive learning?", [], names).qtype == "list"
+    # a list asked in words of its own keeps its type when it names a paper
+    assert plan_question("Which papers build on LightGCL?", [], names).qtype == "list"
 
 
 def test_validate_question_rejects_bad_input() -> None:

@@ -47,6 +47,17 @@ _LIST = re.compile(
     r"|\bwho (has|have) (worked|written|published) (on|about)\b|\bi'?m looking for (papers|work|research|studies)\b",
     re.I,
 )
+#: A plural thing asked of the corpus, which each paper answers with one item: "What loss functions are used to train
+#: X?", "Which metrics have been proposed for Y?", "What strategies exist for Z?", "What are the main ways to W?",
+#: "What kinds of augmentation ...". Not a share or count ("what percentage of patients were ..."); a question that names one paper ("What datasets were
+#: used to evaluate LightGCL?") stays single (plan_question).
+_ENUMERATION = re.compile(
+    r"^(?!\s*(what|which) (percentage|proportion|fraction|share|number|amount|portion|ratio|rate)\b)"
+    r"(\s*(which|what)( \w+){0,3}? [a-z-]*[^\Wsiu]s (are|were|have|has|exist|can|could)\b"
+    r"|\s*what are (the |some )?(\w+ ){0,2}?[a-z-]*[^\Wsiu]s (of|for|to|that|used|in|behind)\b"
+    r"|\s*(which|what) (kinds?|types?|sorts?|forms?|families|classes) of\b)",
+    re.I,
+)
 #: What a question about one paper asks for besides _KINDS ("which baselines does X ...").
 _ASPECTS = r"(datasets|baselines|benchmarks|metrics|losses)"
 #: "Which methods does X compare against?", "What models does CODE test on?": asks what one paper does, not for
@@ -152,9 +163,17 @@ def classify(question: str) -> QuestionType:
         return "single"
     if _COMPARE.search(question) or _EITHER.search(question):
         return "compare"
-    if _LIST.search(question):
+    if _LIST.search(question) or _ENUMERATION.search(question):
         return "list"
     return "single"
+
+
+def _enumerates_of_one(question: str, names: NameIndex) -> bool:
+    """A question typed list only for its plural ("What datasets were used to evaluate LightGCL?") that names one
+    paper or asks about "the paper on ...": it asks what that paper did."""
+    if _LIST.search(question) or not _ENUMERATION.search(question):
+        return False
+    return bool(specific_names(question, names) or _ONE_PAPER.search(question))
 
 
 def specific_names(question: str, names: NameIndex) -> list[str]:
@@ -205,6 +224,8 @@ def plan_question(question: str, history: list[Turn], names: NameIndex) -> Quest
     """Classify ``question`` and resolve it against the previous turn when it is a follow-up."""
     qtype = classify(question)
     plan = QuestionPlan(question=question, qtype=qtype, retrieval_query=question)
+    if qtype == "list" and _enumerates_of_one(question, names):
+        qtype = plan.qtype = "single"
     if qtype == "single" and asks_about_several(question, names):
         qtype = plan.qtype = "compare"
     if qtype == "compare":
