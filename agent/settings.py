@@ -466,6 +466,14 @@ class AnswerSettings(BaseModel):
     compare_max_papers: int = Field(
         default=3, ge=2, description="Most papers one comparison covers: one per side the question names ('CLAIF, SynCSE and MultiCSR')."
     )
+    within_side_share: float = Field(
+        default=0.5,
+        ge=0,
+        le=1,
+        description="A comparison whose sides no paper is named for ('Does rural or urban residence make a difference "
+        "to X?') is answered as a single question when the best hit mentions every side: at least this share of each "
+        "side's content words in its title and abstract (the study that compares them). 0.5 was set before measuring.",
+    )
     compare_side_candidates: int = Field(
         default=10,
         ge=1,

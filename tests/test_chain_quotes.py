@@ -16,6 +16,7 @@ from support import FAKE_SCREENING
 from support import BagOfWordsEmbedder as WordEmbedder
 
 from agent.chain import AnswerEngine, DoneEvent, RetrievalEvent, ScreenEvent, SideEvent, TokenEvent
+from agent.chain.classify import compared_within, plan_question
 from agent.chain.compose import NOT_STATED, Composed, Composer, about, cite_named, group_by_similarity, parse_cells
 from agent.chain.evidence import EvidenceSelector
 from agent.chain.quotes import QuoteSteps, has_foreign_numbers, numbers_in, pick_quotes, terms
@@ -513,6 +514,25 @@ def test_engine_streams_screening_over_the_bundled_corpus(bundled_settings) -> N
     steps = answer.step_seconds
     assert steps["screen"]["calls"] == len(decisions) and "write" not in steps
     assert all(v["s"] >= 0 for v in steps.values()) and "step_seconds" not in data
+
+
+def test_a_comparison_made_within_one_study_is_answered_from_that_study(bundled_settings) -> None:
+    # "X and Y" that no paper is named for, both mentioned by the best hit: that paper compares them (PubMedQA's
+    # "Does rural or urban residence make a difference ...?"), not two papers to set side by side
+    paper = Paper(id="pR", title="Neonatal outcome of premature birth", abstract="We compared rural and urban residence. Rural infants fared worse.")
+    assert compared_within(paper, ["rural residence", "urban residence"], 0.5)
+    assert not compared_within(paper, ["rural residence", "maternal smoking"], 0.5)
+    s = bundled_settings.with_overrides(**{"llm.model": "fake", "answer.pipeline": "quotes"})
+    engine = AnswerEngine(s, retriever=open_retriever(s, auto_index=False))
+    names = engine.retriever.names
+    within = plan_question("How does the domain-agnostic tuning-encoder for text-to-image personalization keep predicted embeddings editable, and how do its learned tokens differ?", [], names)
+    assert within.qtype == "compare" and len(within.sides) >= 2
+    hits = engine._retrieve(within)
+    assert within.qtype == "single" and within.sides == [] and "Domain-Agnostic Tuning-Encoder" in hits[0].paper.title
+    # named sides are two papers, even when one abstract mentions both
+    between = plan_question("How is DCLR different from ClusterNS?", [], names)
+    engine._retrieve(between)
+    assert between.qtype == "compare" and between.compared == 2
 
 
 def test_free_pipeline_is_still_available(bundled_settings) -> None:

@@ -10,9 +10,10 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 
+from agent.chain.quotes import terms
 from agent.errors import QuestionError
 from agent.retrieval.names import NameIndex
-from agent.types import QuestionType
+from agent.types import Paper, QuestionType
 
 #: Asked of the whole body of papers, not of one: a request to summarize or give an overview (as the request
 #: itself, not a method that summarizes), or what the papers / literature / this corpus say, find or know.
@@ -174,6 +175,15 @@ def _enumerates_of_one(question: str, names: NameIndex) -> bool:
     if _LIST.search(question) or not _ENUMERATION.search(question):
         return False
     return bool(specific_names(question, names) or _ONE_PAPER.search(question))
+
+
+def compared_within(paper: Paper, sides: list[str], share: float) -> bool:
+    """True when ``paper`` mentions every side (at least ``share`` of each side's content words are in its title and
+    abstract): "Does rural or urban residence make a difference to neonatal outcome?" asks about one study of both
+    groups, not for two papers to set side by side."""
+    text = terms(f"{paper.title} {paper.abstract}")
+    sides_terms = [terms(side) for side in sides]
+    return all(t and len(t & text) >= share * len(t) for t in sides_terms)
 
 
 def specific_names(question: str, names: NameIndex) -> list[str]:

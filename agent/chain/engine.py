@@ -26,7 +26,7 @@ from agent.chain.citations import (
     is_refusal,
     reference_list,
 )
-from agent.chain.classify import QuestionPlan, Turn, plan_question, validate_question
+from agent.chain.classify import QuestionPlan, Turn, compared_within, plan_question, validate_question
 from agent.chain.checking import withhold_numberless
 from agent.chain.compose import Composed, Composer
 from agent.chain.events import DoneEvent, Event, RetrievalEvent, ScreenEvent, TokenEvent
@@ -163,6 +163,12 @@ class AnswerEngine:
             hits = [h for h in self.retriever.search(plan.retrieval_query, self.settings.retrieval.candidates) if h.paper.id in allowed]
             return hits[:k]
         hits = self.retriever.search(plan.retrieval_query, k)
+        if plan.qtype == "compare" and plan.sides and hits and not any(self.retriever.names.search(side) for side in plan.sides):
+            # Sides no paper is named for ("rural or urban residence"), all mentioned by the best hit: a comparison
+            # made within one study. (A side named by the best hit itself is not enough: "TSCTM or the multi-objective
+            # contrastive topic model" names TSCTM's paper, whose abstract also has the other side's words.)
+            if compared_within(hits[0].paper, plan.sides, cfg.within_side_share):
+                plan.qtype, plan.sides = "single", []
         if plan.qtype == "compare" and plan.sides:
             first = resolve_sides(self.retriever, plan.question, plan.sides, cfg.compare_side_candidates)
             first = first[: cfg.compare_max_papers]
