@@ -18,6 +18,7 @@ start of the next sentence, which attributes citations to the wrong sentence.
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable
 
 from agent.types import SentenceResult
 
@@ -173,10 +174,31 @@ def split_sentences(text: str) -> list[str]:
     return merged
 
 
+#: A verbatim quote in an answer: what is bracketed inside it is the paper's own text ("rate ratio [RR]", "the
+#: [CLS] token", "[1-8]"), not a citation.
+_QUOTE = re.compile(r"“[^“”]*”")
+
+
+def quoted_spans(text: str) -> list[tuple[int, int]]:
+    """(start, end) of every verbatim quote (“…”) in ``text``."""
+    return [m.span() for m in _QUOTE.finditer(text)]
+
+
+def outside_quotes(matches: Iterable[re.Match[str]], text: str) -> list[re.Match[str]]:
+    """Those of ``matches`` (of ``text``) that are not inside a verbatim quote."""
+    spans = quoted_spans(text)
+    return [m for m in matches if not any(a < m.start() and m.end() < b for a, b in spans)]
+
+
+def markers(text: str) -> list[re.Match[str]]:
+    """The citation markers of ``text``: bracketed ids outside verbatim quotes."""
+    return outside_quotes(MARKER_RE.finditer(text), text)
+
+
 def marker_ids(text: str) -> list[str]:
     """Citation ids in ``text``, in order of appearance, without repeats."""
     ids: list[str] = []
-    for m in MARKER_RE.finditer(text):
+    for m in markers(text):
         for pid in _ID_RE.findall(m.group(1)):
             if pid not in ids:
                 ids.append(pid)
@@ -185,7 +207,11 @@ def marker_ids(text: str) -> list[str]:
 
 def strip_markers(text: str) -> str:
     """``text`` without citation markers, with the spaces they leave tidied."""
-    out = MARKER_RE.sub("", text)
+    pieces, end = [], 0
+    for m in markers(text):
+        pieces.append(text[end : m.start()])
+        end = m.end()
+    out = "".join(pieces) + text[end:]
     out = re.sub(r"\s+([.,;:!?)])", r"\1", out)
     return " ".join(out.split())
 
@@ -195,4 +221,4 @@ def cited_sentences(answer: str) -> list[SentenceResult]:
     return [SentenceResult(text=s, citations=marker_ids(s)) for s in split_sentences(answer)]
 
 
-__all__ = ["MARKER_RE", "cited_sentences", "marker_ids", "split_sentences", "strip_markers"]
+__all__ = ["MARKER_RE", "cited_sentences", "marker_ids", "markers", "outside_quotes", "quoted_spans", "split_sentences", "strip_markers"]

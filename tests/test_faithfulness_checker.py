@@ -88,6 +88,15 @@ def test_citation_to_paper_not_in_contexts(checker: FaithfulnessChecker) -> None
     assert "[pZ], which is not among the retrieved papers" in result.sentences[0].reason
 
 
+def test_brackets_inside_a_verbatim_quote_are_the_papers_text_not_citations(checker: FaithfulnessChecker) -> None:
+    # biomedical abstracts write "rate ratio [RR]", ML ones "the [CLS] token": a quote of them cites nothing
+    contexts = {"pR": ("Francophone mental health", "Francophones had lower rates of suicide (rate ratio [RR] = 0.59) than non-Francophones.")}
+    answer = "“Francophones had lower rates of suicide (rate ratio [RR] = 0.59) than non-Francophones.” [pR]"
+    result = checker.check(answer, contexts)
+    assert result.sentences[0].citations == ["pR"] and "not among the retrieved papers" not in (result.sentences[0].reason or "")
+    assert result.verdict.verdict == "faithful"
+
+
 def test_uncited_factual_sentence_vs_meta_sentence(checker: FaithfulnessChecker) -> None:
     result = checker.check("SCAV shows 2-3x relative improvements on VGGSound.", CONTEXTS)
     assert not result.sentences[0].supported and "no citation" in result.sentences[0].reason

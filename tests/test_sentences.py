@@ -87,6 +87,10 @@ def test_marker_ids_accepts_the_documented_id_alphabet() -> None:
 
 def test_strip_markers() -> None:
     assert strip_markers("A does B [p1, p2]. C [x] does D [p3][p4].") == "A does B. C does D."
+    # a verbatim quote keeps its own brackets, which cite nothing
+    quoted = "“It uses the [CLS] token and [1-8] as shown.” [p1] Then [p2]."
+    assert strip_markers(quoted) == "“It uses the [CLS] token and [1-8] as shown.” Then."
+    assert marker_ids(quoted) == ["p1", "p2"]
     assert strip_markers("Nothing to strip.") == "Nothing to strip."
 
 

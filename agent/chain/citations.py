@@ -10,7 +10,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Iterable, Iterator
 
-from agent.sentences import marker_ids, sentence_starts, split_sentences, strip_markers
+from agent.sentences import marker_ids, outside_quotes, sentence_starts, split_sentences, strip_markers
 from agent.types import Citation, Paper
 
 #: One bracket group of citation numbers: [1], [1, 2], [1][2] is two groups.
@@ -156,7 +156,11 @@ def clean_markers(text: str, allowed: set[str]) -> tuple[str, int]:
         removed += len(dropped)
         return "".join(f"[{i}]" for i in kept)
 
-    cleaned = _ANY_MARKER.sub(repl, text)
+    pieces, end = [], 0
+    for match in outside_quotes(_ANY_MARKER.finditer(text), text):  # a verbatim quote's own brackets stay
+        pieces.append(text[end : match.start()] + repl(match))
+        end = match.end()
+    cleaned = "".join(pieces) + text[end:]
     cleaned = re.sub(r"[ \t]+([.,;:])", r"\1", cleaned)
     return re.sub(r"[ \t]{2,}", " ", cleaned).strip(), removed
 
@@ -164,7 +168,7 @@ def clean_markers(text: str, allowed: set[str]) -> tuple[str, int]:
 def cited_ids(text: str, allowed: set[str]) -> list[str]:
     """Ids cited in ``text``, first appearance first."""
     ids: list[str] = []
-    for match in _ANY_MARKER.finditer(text):
+    for match in outside_quotes(_ANY_MARKER.finditer(text), text):
         for part in re.split(r"[,;]", match.group(1)):
             pid = part.strip()
             if pid in allowed and pid not in ids:

@@ -22,7 +22,7 @@ import re
 from dataclasses import dataclass, field
 
 from agent.faithfulness.text import content_stems
-from agent.sentences import MARKER_RE, marker_ids, strip_markers
+from agent.sentences import MARKER_RE, marker_ids, outside_quotes, strip_markers
 
 
 @dataclass
@@ -48,7 +48,7 @@ def _marker_segments(sentence: str) -> list[tuple[str, list[str]]]:
     """Cut after each citation-marker group that is followed by more clause text."""
     segments: list[tuple[str, list[str]]] = []
     start = 0
-    for m in _MARKER_GROUP.finditer(sentence):
+    for m in outside_quotes(_MARKER_GROUP.finditer(sentence), sentence):
         rest = sentence[m.end() :]
         if len(content_stems(strip_markers(rest))) >= _MIN_CONTENT:
             piece = sentence[start : m.end()]

@@ -25,7 +25,7 @@ import re
 from collections.abc import Iterable, Mapping
 
 from agent.chain.hygiene import screen_sentences, screen_title, sentence_pieces
-from agent.sentences import MARKER_RE
+from agent.sentences import markers
 from agent.types import Answer, Paper, SearchHit, SentenceResult
 
 #: Icons paired with every verdict colour, so a mark never relies on colour alone.
@@ -80,7 +80,7 @@ def link_citations(
     hover = hover or {}
     out: list[str] = []
     pos = 0
-    for match in MARKER_RE.finditer(text):
+    for match in markers(text):  # not a verbatim quote's own brackets ("the [CLS] token")
         out.append(esc(text[pos : match.start()]))
         pos = match.end()
         ids = [i.strip() for i in re.split(r"[,;]", match.group(1)) if i.strip()]
