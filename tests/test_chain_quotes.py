@@ -24,7 +24,7 @@ from agent.llm.base import LLM, ChatMessage, Usage
 from agent.prompts import load_prompt
 from agent.sentences import split_sentences
 from agent.retrieval import open_retriever
-from agent.retrieval.names import display_name
+from agent.retrieval.names import NameIndex, display_name
 from agent.settings import AnswerSettings
 from agent.types import Paper, SearchHit
 
@@ -212,6 +212,20 @@ def test_a_full_summary_stops_screening() -> None:
     assert len([p for p in llm.prompts if "YES or NO" in p]) == 2
     events, out = _run(_composer(llm, screen_by="p_yes", screen_threshold=0.5, summary_papers=2), "Which papers do negatives?", "list")
     assert len([e for e in events if isinstance(e, ScreenEvent)]) == 4
+    # "Summarize the paper that ...": one paper, the first included
+    hits = [SearchHit(paper=p, score=1.0) for p in PAPERS]
+    events = list(_composer(llm, screen_by="p_yes", screen_threshold=0.5, summary_papers=2).run("Summarize the paper on negatives", "summary", hits, one_paper=True))
+    assert [e.paper.id for e in events if isinstance(e, ScreenEvent)] == ["pA"] and "[pB]" not in events[-1].text
+
+
+def test_a_summary_of_the_paper_is_of_one_paper_and_of_a_topic_is_not() -> None:
+    names = NameIndex([])
+    for one in ["Summarize the paper that benchmarks generative latent variable models for speech.", "Summarize the Symile paper.",
+                "Can you give me an overview of this study?"]:
+        assert plan_question(one, [], names).one_paper, one
+    for topic in ["Can you summarize the work on LLM embeddings?", "Summarize the review and survey papers on contrastive learning.",
+                  "Summarize what these abstracts say about posterior collapse"]:
+        assert not plan_question(topic, [], names).one_paper, topic
 
 
 def test_list_stops_after_a_run_of_rejections_and_refuses_when_none_qualifies() -> None:

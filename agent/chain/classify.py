@@ -66,6 +66,9 @@ _ASPECTS = r"(datasets|baselines|benchmarks|metrics|losses)"
 _ABOUT_ONE = re.compile(rf"^\s*(which|what) (\w+ )?({_KINDS}|{_ASPECTS})( \w+)? (does|do|did) \w", re.I)
 #: "the paper on X": a question about one paper ("How does the paper on X compare features across models?").
 _ONE_PAPER = re.compile(r"\b(the|this|that) (paper|work|study|article)\b", re.I)
+#: "Summarize the paper that benchmarks X", "the Symile paper", "this study": a summary of one paper, not of a topic
+#: ("the work on X" is a body of work).
+_THE_PAPER = re.compile(r"\b(the|this|that) ([\w-]+ ){0,2}?(paper|article|study)\b", re.I)
 #: A question that opens by asking for papers is a list, whatever comparison words follow.
 _LIST_OPENING = re.compile(r"^\s*(which|what|list|find|name)( all| the)? (papers|works|studies|articles)\b", re.I)
 #: Follow-up cues: pronouns and ordinals that point at the previous turn.
@@ -122,6 +125,7 @@ class QuestionPlan:
     pinned: list[str] = field(default_factory=list)  # follow-up: exactly these papers (e.g. "the first two")
     compared: int = 0  # compare: how many sides resolved to papers (the first hits); 0 = answer.compare_papers
     named: list[str] = field(default_factory=list)  # ids of papers that define a name the question uses ("LightGCL")
+    one_paper: bool = False  # summary: of one paper ("Summarize the paper that ..."), not of a topic
 
 
 @dataclass
@@ -234,6 +238,7 @@ def plan_question(question: str, history: list[Turn], names: NameIndex) -> Quest
     """Classify ``question`` and resolve it against the previous turn when it is a follow-up."""
     qtype = classify(question)
     plan = QuestionPlan(question=question, qtype=qtype, retrieval_query=question)
+    plan.one_paper = qtype == "summary" and bool(_THE_PAPER.search(question))
     if qtype == "list" and _enumerates_of_one(question, names):
         qtype = plan.qtype = "single"
     if qtype == "single" and asks_about_several(question, names):

@@ -146,15 +146,16 @@ class Composer:
         return model.probability(p_yes, rank), t
 
     def run(
-        self, question: str, qtype: str, hits: list[SearchHit], compared: int = 0, named: Sequence[str] = ()
+        self, question: str, qtype: str, hits: list[SearchHit], compared: int = 0, named: Sequence[str] = (), one_paper: bool = False
     ) -> Iterator[ScreenEvent | SideEvent | TokenEvent | Composed]:
         """``compared``: for a comparison, how many of the first hits are its sides' papers (0: answer.compare_papers);
-        ``named``: ids of papers that define a name the question uses (a single answer prefers them)."""
+        ``named``: ids of papers that define a name the question uses (a single answer prefers them); ``one_paper``:
+        a summary of one paper ("Summarize the paper that ..."), which ends with the first paper included."""
         papers = [h.paper for h in hits]
         if qtype == "compare":
             yield from self._compare(question, papers, compared or self.cfg.compare_papers)
         elif qtype in ("list", "summary"):
-            yield from self._screened(question, papers, qtype, set(named))
+            yield from self._screened(question, papers, qtype, set(named), 1 if one_paper else self.cfg.summary_papers)
         else:
             yield from self._single(question, papers, set(named))
 
@@ -242,8 +243,10 @@ class Composer:
 
     # -- list and summary -----------------------------------------------------
     def _screened(
-        self, question: str, papers: list[Paper], qtype: str, named: Collection[str] = ()
+        self, question: str, papers: list[Paper], qtype: str, named: Collection[str] = (), summary_papers: int | None = None
     ) -> Iterator[ScreenEvent | TokenEvent | Composed]:
+        """A list or summary: each candidate screened alone, an included one written about at once; a summary stops
+        at ``summary_papers`` included (default answer.summary_papers)."""
         cfg = self.cfg
         out = Composed()
         candidates = papers[: cfg.screen_candidates]
@@ -265,7 +268,7 @@ class Composer:
                     line = " ".join([line, *self._unsaid(qt, line, 1, out)])
                 lines.append(line)
                 yield TokenEvent(("- " if qtype == "list" else "") + line + "\n")
-                if qtype == "summary" and len(lines) >= cfg.summary_papers:
+                if qtype == "summary" and len(lines) >= (summary_papers or cfg.summary_papers):
                     break  # the summary is full: no later candidate could be included, so none is read
             else:
                 misses += 1

@@ -307,7 +307,9 @@ class AnswerEngine:
             model_name = llm.name
             cfg = self.settings.answer
             steps = QuoteSteps(llm, self.quotes_prompt, self._supports, cfg.write_max_tokens, cfg.max_question_echo_words)
-            for event in Composer(steps, self.selector, self.settings.answer, self.retriever.names).run(q, plan.qtype, hits, plan.compared, plan.named):
+            for event in Composer(steps, self.selector, self.settings.answer, self.retriever.names).run(
+                q, plan.qtype, hits, plan.compared, plan.named, plan.one_paper
+            ):
                 if isinstance(event, Composed):
                     composed = event
                     continue
