@@ -549,6 +549,30 @@ def test_a_comparison_made_within_one_study_is_answered_from_that_study(bundled_
     assert between.qtype == "compare" and between.compared == 2
 
 
+def test_nothing_is_shown_while_the_model_loads(bundled_settings, monkeypatch: pytest.MonkeyPatch) -> None:
+    # llama-cpp-python points stdout/stderr at /dev/null while it loads a model in the background thread: a cold
+    # off-topic question, answered without the model, printed nothing at all
+    import time
+
+    import agent.chain.engine as engine_mod
+
+    loaded: list[float] = []
+    real = engine_mod.load_llm
+
+    def slow_load(*args, **kwargs):
+        time.sleep(0.5)
+        loaded.append(time.perf_counter())
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(engine_mod, "load_llm", slow_load)
+    s = bundled_settings.with_overrides(**{"llm.model": "fake", "answer.pipeline": "quotes"})
+    engine = AnswerEngine(s, retriever=open_retriever(s, auto_index=False))
+    stream = engine.stream("What is the capital of France?")
+    first = next(stream)
+    assert isinstance(first, RetrievalEvent) and loaded  # the load ended before anything was shown
+    assert list(stream)[-1].answer.refused
+
+
 def test_free_pipeline_is_still_available(bundled_settings) -> None:
     s = bundled_settings.with_overrides(**{"llm.model": "fake", "answer.pipeline": "free"})
     answer, _ = AnswerEngine(s, retriever=open_retriever(s, auto_index=False)).ask("Which papers address false negatives?")

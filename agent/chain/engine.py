@@ -129,10 +129,10 @@ class AnswerEngine:
                 self.llm = load_llm(self.settings.llm.model, self.settings)
             return self.llm
 
-    def _prefetch_model(self) -> None:
+    def _prefetch_model(self) -> threading.Thread | None:
         """Start loading the model in the background, so it loads while retrieval runs (cold starts)."""
         if self.llm is not None:
-            return
+            return None
 
         def load() -> None:
             try:
@@ -140,7 +140,9 @@ class AnswerEngine:
             except Exception:  # the answering thread's own model() call reports it
                 pass
 
-        threading.Thread(target=load, name="citewise-model-load", daemon=True).start()
+        thread = threading.Thread(target=load, name="citewise-model-load", daemon=True)
+        thread.start()
+        return thread
 
     # -- retrieval ---------------------------------------------------------
     def _retrieve(self, plan: QuestionPlan, k: int | None = None) -> list[SearchHit]:
@@ -281,9 +283,13 @@ class AnswerEngine:
             plan.pinned = list(paper_ids)
         if force_type:
             plan.qtype = force_type  # type: ignore[assignment]
-        self._prefetch_model()
+        loading = self._prefetch_model()
         hits, screened = self._screen(self._retrieve(plan))
         retrieve_s = time.perf_counter() - t0
+        if loading is not None:
+            # llama-cpp-python points the process' stdout and stderr at /dev/null while it loads a model, so anything
+            # shown before the load ends is lost (a cold `citewise ask` of an off-topic question printed nothing).
+            loading.join()
         yield RetrievalEvent(hits, plan, retrieve_s)
 
         papers = [h.paper for h in hits]
