@@ -99,6 +99,11 @@ def test_follow_up_resolution() -> None:
     assert plan.pinned == ["b", "a"] and plan.qtype == "compare"
     plan = plan_question("What does the second one propose?", [prev], names)
     assert plan.pinned == ["a"]
+    # after a follow-up about one paper, "the first two" are still the list's first two
+    about_one = Turn(question="How does the first one detect them?", retrieved=["b"], cited=["b"])
+    assert plan_question("Compare the first two", [prev, about_one], names).pinned == ["b", "a"]
+    assert plan_question("What does the second one propose?", [prev, about_one], names).pinned == ["a"]
+    assert plan_question("What does the first one use?", [prev, about_one], names).pinned == ["b"]
     assert plan_question("What is posterior collapse?", [prev], names).restrict_to == []
     # "it / they / their" near the start is the previous turn's paper(s); later in the question, or "is it true
     # that", it is not, and a question that only uses them that way is a new question.

@@ -488,6 +488,7 @@ def test_helpers() -> None:
     assert about("REBAR", "The paper REBAR applies contrastive learning.") == "REBAR applies contrastive learning."
     assert about("NV-Embed", "NV-Embed proposes a pooling layer.") == "NV-Embed proposes a pooling layer."
     assert about("DCLR", "Instance weights punish false negatives.") == "DCLR: Instance weights punish false negatives."
+    assert about("ClusterNS", "The first one detects false negatives.") == "ClusterNS detects false negatives."  # a follow-up's words
     # a contrast sentence cites every compared paper it names (the model labelled it with one number)
     named = [("pL", "LCD"), ("pC", "CODE")]
     assert cite_named("LCD raises F1, while CODE cuts hallucinations [pC].", named) == "LCD raises F1, while CODE cuts hallucinations [pC][pL]."

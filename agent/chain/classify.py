@@ -255,6 +255,12 @@ def plan_question(question: str, history: list[Turn], names: NameIndex) -> Quest
     ranked = list(dict.fromkeys(prev.cited + prev.retrieved))
     first_n = _FIRST_N.search(question)
     ordinal = re.search(r"\bthe (first|second|third|fourth|fifth)\b(?! two| three)", question, re.I)
+    if first_n or ordinal:
+        # An ordinal points into a list: the latest turn with that many papers ("Compare the first two" after a
+        # follow-up about one of them means the list's first two, not that one paper).
+        needed = _NUMBER_WORDS[first_n.group(1).lower()] if first_n else _ORDINALS[ordinal.group(1).lower()] + 1
+        listed = [list(dict.fromkeys(t.cited + t.retrieved)) for t in reversed(history)]
+        ranked = next((r for r in listed if len(r) >= needed), ranked)
     if first_n:
         plan.pinned = ranked[: _NUMBER_WORDS[first_n.group(1).lower()]]
     elif ordinal:

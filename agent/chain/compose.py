@@ -45,7 +45,11 @@ from agent.types import Paper, ScreenedPaper, SearchHit, SentenceResult
 NOT_STATED = "not stated"
 #: Why a model sentence was replaced by its quote (prefix of the withheld sentence's reason).
 REPLACED = "replaced by the paper's own words"
-_ABOUT = re.compile(r"^(?:the|this)\s+(?:paper|work|study|article|method|approach)\b|^the authors\b|^it\b", re.I)
+_ABOUT = re.compile(
+    r"^(?:the|this)\s+(?:paper|work|study|article|method|approach)\b|^the authors\b|^it\b"
+    r"|^the\s+(?:first|second|third|fourth|fifth|last|latter|former)(?:\s+one)?\b",  # a follow-up's own words
+    re.I,
+)
 
 
 @dataclass
