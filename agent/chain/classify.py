@@ -50,8 +50,8 @@ _LIST = re.compile(
 )
 #: A plural thing asked of the corpus, which each paper answers with one item: "What loss functions are used to train
 #: X?", "Which metrics have been proposed for Y?", "What strategies exist for Z?", "What are the main ways to W?",
-#: "What kinds of augmentation ...". Not a share or count ("what percentage of patients were ..."); a question that names one paper ("What datasets were
-#: used to evaluate LightGCL?") stays single (plan_question).
+#: "What kinds of augmentation ...". Not a share or count ("what percentage of patients were ..."); a question that
+#: names one paper ("What datasets were used to evaluate LightGCL?") stays single (plan_question).
 _ENUMERATION = re.compile(
     r"^(?!\s*(what|which) (percentage|proportion|fraction|share|number|amount|portion|ratio|rate)\b)"
     r"(\s*(which|what)( \w+){0,3}? [a-z-]*[^\Wsiu]s (are|were|have|has|exist|can|could)\b"
@@ -234,6 +234,11 @@ def compare_sides(question: str, names: NameIndex) -> list[str]:
     return parts[:3] if len(parts) >= 2 else specific
 
 
+def _ranked(turn: Turn) -> list[str]:
+    """A turn's papers in the order its answer showed them: cited first, then the rest retrieved."""
+    return list(dict.fromkeys(turn.cited + turn.retrieved))
+
+
 def plan_question(question: str, history: list[Turn], names: NameIndex) -> QuestionPlan:
     """Classify ``question`` and resolve it against the previous turn when it is a follow-up."""
     qtype = classify(question)
@@ -252,15 +257,14 @@ def plan_question(question: str, history: list[Turn], names: NameIndex) -> Quest
     if not history or not follow_up or names.query_names(question) and not re.search(r"\b(those|these|them)\b", question, re.I):
         return plan
     prev = history[-1]
-    ranked = list(dict.fromkeys(prev.cited + prev.retrieved))
+    ranked = _ranked(prev)
     first_n = _FIRST_N.search(question)
     ordinal = re.search(r"\bthe (first|second|third|fourth|fifth)\b(?! two| three)", question, re.I)
     if first_n or ordinal:
         # An ordinal points into a list: the latest turn with that many papers ("Compare the first two" after a
         # follow-up about one of them means the list's first two, not that one paper).
         needed = _NUMBER_WORDS[first_n.group(1).lower()] if first_n else _ORDINALS[ordinal.group(1).lower()] + 1
-        listed = [list(dict.fromkeys(t.cited + t.retrieved)) for t in reversed(history)]
-        ranked = next((r for r in listed if len(r) >= needed), ranked)
+        ranked = next((r for r in map(_ranked, reversed(history)) if len(r) >= needed), ranked)
     if first_n:
         plan.pinned = ranked[: _NUMBER_WORDS[first_n.group(1).lower()]]
     elif ordinal:

@@ -307,13 +307,14 @@ class Composer:
             elif isinstance(event, TokenEvent):
                 yield event
         out.text, out.replaced = single.text, out.replaced + single.replaced
+        cited = [s for s in single.screened if s.included and f"[{s.id}]" in single.text]
         if single.text:
-            best = next(s for s in single.screened if s.included and f"[{s.id}]" in single.text)
+            source = f" ({cited[0].name}, p {cited[0].p:.2f})" if cited else ""
             out.notes = (
                 f"None of the {len(out.screened)} papers checked addresses the question as a whole; the answer is from "
-                f"the best-matching abstract that answers it ({best.name}, p {best.p:.2f})."
+                f"the best-matching abstract that answers it{source}."
             )
-            return {best.id}
+            return {s.id for s in cited}
         out.refusal = f"none of the {len(out.screened)} candidate papers checked addresses the question"
         return set()
 
