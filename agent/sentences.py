@@ -18,7 +18,7 @@ start of the next sentence, which attributes citations to the wrong sentence.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 
 from agent.types import SentenceResult
 
@@ -184,10 +184,20 @@ def quoted_spans(text: str) -> list[tuple[int, int]]:
     return [m.span() for m in _QUOTE.finditer(text)]
 
 
+def _quoted(m: re.Match[str], spans: list[tuple[int, int]]) -> bool:
+    return any(a < m.start() and m.end() < b for a, b in spans)
+
+
 def outside_quotes(matches: Iterable[re.Match[str]], text: str) -> list[re.Match[str]]:
     """Those of ``matches`` (of ``text``) that are not inside a verbatim quote."""
     spans = quoted_spans(text)
-    return [m for m in matches if not any(a < m.start() and m.end() < b for a, b in spans)]
+    return [m for m in matches if not _quoted(m, spans)]
+
+
+def sub_outside_quotes(pattern: re.Pattern[str], repl: Callable[[re.Match[str]], str], text: str) -> str:
+    """``pattern.sub(repl, text)``, leaving the matches inside verbatim quotes as they are."""
+    spans = quoted_spans(text)
+    return pattern.sub(lambda m: m.group(0) if _quoted(m, spans) else repl(m), text)
 
 
 def markers(text: str) -> list[re.Match[str]]:
@@ -207,11 +217,7 @@ def marker_ids(text: str) -> list[str]:
 
 def strip_markers(text: str) -> str:
     """``text`` without citation markers, with the spaces they leave tidied."""
-    pieces, end = [], 0
-    for m in markers(text):
-        pieces.append(text[end : m.start()])
-        end = m.end()
-    out = "".join(pieces) + text[end:]
+    out = sub_outside_quotes(MARKER_RE, lambda m: "", text)
     out = re.sub(r"\s+([.,;:!?)])", r"\1", out)
     return " ".join(out.split())
 
@@ -221,4 +227,7 @@ def cited_sentences(answer: str) -> list[SentenceResult]:
     return [SentenceResult(text=s, citations=marker_ids(s)) for s in split_sentences(answer)]
 
 
-__all__ = ["MARKER_RE", "cited_sentences", "marker_ids", "markers", "outside_quotes", "quoted_spans", "split_sentences", "strip_markers"]
+__all__ = [
+    "MARKER_RE", "cited_sentences", "marker_ids", "markers", "outside_quotes", "quoted_spans", "split_sentences", "strip_markers",
+    "sub_outside_quotes",
+]

@@ -10,7 +10,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Iterable, Iterator
 
-from agent.sentences import marker_ids, outside_quotes, sentence_starts, split_sentences, strip_markers
+from agent.sentences import marker_ids, outside_quotes, sentence_starts, split_sentences, strip_markers, sub_outside_quotes
 from agent.types import Citation, Paper
 
 #: One bracket group of citation numbers: [1], [1, 2], [1][2] is two groups.
@@ -156,11 +156,7 @@ def clean_markers(text: str, allowed: set[str]) -> tuple[str, int]:
         removed += len(dropped)
         return "".join(f"[{i}]" for i in kept)
 
-    pieces, end = [], 0
-    for match in outside_quotes(_ANY_MARKER.finditer(text), text):  # a verbatim quote's own brackets stay
-        pieces.append(text[end : match.start()] + repl(match))
-        end = match.end()
-    cleaned = "".join(pieces) + text[end:]
+    cleaned = sub_outside_quotes(_ANY_MARKER, repl, text)  # a verbatim quote's own brackets stay
     cleaned = re.sub(r"[ \t]+([.,;:])", r"\1", cleaned)
     return re.sub(r"[ \t]{2,}", " ", cleaned).strip(), removed
 

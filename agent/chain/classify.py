@@ -265,11 +265,7 @@ def plan_question(question: str, history: list[Turn], names: NameIndex) -> Quest
         # follow-up about one of them means the list's first two, not that one paper).
         needed = _NUMBER_WORDS[first_n.group(1).lower()] if first_n else _ORDINALS[ordinal.group(1).lower()] + 1
         ranked = next((r for r in map(_ranked, reversed(history)) if len(r) >= needed), ranked)
-    if first_n:
-        plan.pinned = ranked[: _NUMBER_WORDS[first_n.group(1).lower()]]
-    elif ordinal:
-        idx = _ORDINALS[ordinal.group(1).lower()]
-        plan.pinned = ranked[idx : idx + 1]
+        plan.pinned = ranked[:needed] if first_n else ranked[needed - 1 : needed]
     elif re.search(r"\bboth\b", question, re.I) and len(prev.cited) >= 2:
         plan.pinned = prev.cited[:2]
     else:

@@ -247,10 +247,10 @@ class Composer:
 
     # -- list and summary -----------------------------------------------------
     def _screened(
-        self, question: str, papers: list[Paper], qtype: str, named: Collection[str] = (), summary_papers: int | None = None
+        self, question: str, papers: list[Paper], qtype: str, named: Collection[str], summary_papers: int
     ) -> Iterator[ScreenEvent | TokenEvent | Composed]:
         """A list or summary: each candidate screened alone, an included one written about at once; a summary stops
-        at ``summary_papers`` included (default answer.summary_papers)."""
+        at ``summary_papers`` included."""
         cfg = self.cfg
         out = Composed()
         candidates = papers[: cfg.screen_candidates]
@@ -272,7 +272,7 @@ class Composer:
                     line = " ".join([line, *self._unsaid(qt, line, 1, out)])
                 lines.append(line)
                 yield TokenEvent(("- " if qtype == "list" else "") + line + "\n")
-                if qtype == "summary" and len(lines) >= (summary_papers or cfg.summary_papers):
+                if qtype == "summary" and len(lines) >= summary_papers:
                     break  # the summary is full: no later candidate could be included, so none is read
             else:
                 misses += 1
