@@ -114,6 +114,33 @@ def test_follow_up_resolution() -> None:
         assert plan_question(fresh, [prev], names).restrict_to == [], fresh
 
 
+def test_a_follow_up_about_it_that_names_another_paper_stays_on_the_previous_paper() -> None:
+    """"Does it beat SimCSE?" after an answer about DCLR asks about DCLR, whose abstract reports the result; it was
+    a new question about SimCSE. "How does it differ from SimCSE?" compares the two."""
+    names = NameIndex([
+        Paper(id="dclr", title="DCLR: Debiased Contrastive Learning of Sentence Representations", abstract="We propose DCLR."),
+        Paper(id="simcse", title="SimCSE: Simple Contrastive Learning of Sentence Embeddings", abstract="We present SimCSE."),
+    ])
+    about_dclr = Turn(question="How does DCLR handle false negatives?", retrieved=["dclr", "x"], cited=["dclr"])
+    plan = plan_question("Does it beat SimCSE?", [about_dclr], names)
+    assert (plan.qtype, plan.pinned) == ("single", ["dclr"]) and "false negatives" in plan.retrieval_query
+    plan = plan_question("How does it differ from SimCSE?", [about_dclr], names)
+    assert (plan.qtype, plan.pinned) == ("compare", ["dclr", "simcse"])
+    # a name no paper defines: the previous paper's abstract is where a comparison with it is reported
+    for question in ["Does it outperform BERT?", "How does it differ from BERT?"]:
+        assert (plan_question(question, [about_dclr], names).qtype, plan_question(question, [about_dclr], names).pinned) == ("single", ["dclr"])
+    # a refused follow-up pinned to DCLR leaves DCLR the subject
+    refused = Turn(question="Does it beat SimCSE?", retrieved=["dclr"], cited=[])
+    assert plan_question("How does it differ from SimCSE?", [about_dclr, refused], names).pinned == ["dclr", "simcse"]
+    # without a pronoun, after a list answer, or naming the same paper, nothing changes
+    assert plan_question("Does SimCSE use dropout?", [about_dclr], names).pinned == []
+    a_list = Turn(question="Which papers address false negatives?", retrieved=["dclr", "x"], cited=["dclr", "x"])
+    assert plan_question("Does it beat SimCSE?", [a_list], names).pinned == []
+    about_simcse = Turn(question="What is SimCSE?", retrieved=["simcse"], cited=["simcse"])
+    assert plan_question("Does it use SimCSE's data?", [about_simcse], names).pinned == []
+    assert plan_question("Does it beat SimCSE?", [], names).pinned == []
+
+
 def test_marker_mapper_handles_markers_split_across_tokens() -> None:
     mapper = MarkerMapper({1: "pA", 2: "pB"})
     pieces = ["It works [", "1", "][2", "]. Also [1, 2] and [7].", " End [2"]

@@ -275,6 +275,8 @@ def test_single_answers_from_the_most_likely_paper_and_refuses_without_one() -> 
     assert [e.paper.id for e in events if isinstance(e, ScreenEvent)] == ["pA", "pD", "pC"]
     _, none = _run(_composer(ScriptedLLM({})), "What is the boiling point of gold?", "single")
     assert none.text == "" and "none of the 3" in none.refusal
+    _, one = _run(_composer(ScriptedLLM({})), "Does it beat SimCSE?", "single", [PAPERS[2]])  # a follow-up pinned to one paper
+    assert one.text == "" and one.refusal.startswith("the abstract of ") and "does not answer" in one.refusal
     # the screening decided that the quotes answer: a writer that declines gets the best quote as the answer
     shy = ScriptedLLM({"Gamma Clusters": 0.9}, {("write_single", "Gamma Clusters"): "The abstracts do not say."})
     _, out = _run(_composer(shy), "How are false negatives found?", "single", [PAPERS[2]])

@@ -239,6 +239,36 @@ def _ranked(turn: Turn) -> list[str]:
     return list(dict.fromkeys(turn.cited + turn.retrieved))
 
 
+def _subject(prev: Turn) -> str | None:
+    """The one paper the previous turn was about: the only paper it cited, or the only one it read (a follow-up pinned
+    to that paper, answered or not); None after a list or a refused search."""
+    papers = set(prev.cited) or set(prev.retrieved)
+    return next(iter(papers)) if len(papers) == 1 else None
+
+
+def _about_other(prev: Turn, plan: QuestionPlan, names: NameIndex) -> bool:
+    """The previous turn was about one paper and the question names something else: "Does it beat SimCSE?" after an
+    answer about DCLR asks about DCLR (it), not about SimCSE."""
+    subject = _subject(prev)
+    return subject is not None and bool(specific_names(plan.question, names)) and subject not in plan.named
+
+
+def _against_previous(plan: QuestionPlan, prev: Turn, names: NameIndex) -> QuestionPlan:
+    """``plan`` of a follow-up whose subject is the previous answer's one paper and which names something else. A
+    comparison ("How does it differ from X?") sets that paper against the papers that define the name(s); any other
+    question ("Does it beat SimCSE?", "Does it use SVD?"), or a comparison with no such paper, is answered from the
+    previous paper's abstract, which is where such a result is reported."""
+    subject = _subject(prev)
+    assert subject is not None
+    plan.retrieval_query = f"{prev.question} {plan.question}"
+    others = [pid for pid, strength in names.search(plan.question) if strength >= 1.0 and pid != subject]
+    if plan.qtype == "compare" and others:
+        plan.pinned, plan.sides = [subject, *others[:2]], []
+    else:
+        plan.qtype, plan.pinned, plan.sides = "single", [subject], []
+    return plan
+
+
 def plan_question(question: str, history: list[Turn], names: NameIndex) -> QuestionPlan:
     """Classify ``question`` and resolve it against the previous turn when it is a follow-up."""
     qtype = classify(question)
@@ -254,6 +284,8 @@ def plan_question(question: str, history: list[Turn], names: NameIndex) -> Quest
             qtype = plan.qtype = "single"
     plan.named = list(dict.fromkeys(pid for name in specific_names(question, names) for pid, _ in names.search(name)))
     follow_up = _FOLLOW_UP.search(question) or _PRONOUN_FOLLOW_UP.search(question)
+    if history and _PRONOUN_FOLLOW_UP.search(question) and _about_other(history[-1], plan, names):
+        return _against_previous(plan, history[-1], names)
     if not history or not follow_up or names.query_names(question) and not re.search(r"\b(those|these|them)\b", question, re.I):
         return plan
     prev = history[-1]

@@ -242,7 +242,11 @@ class Composer:
                     out.text += " " + line
                     yield TokenEvent(" " + line)
         if not out.text:
-            out.refusal = f"none of the {len(quotes)} best-matching abstracts answers the question"
+            out.refusal = (
+                f"none of the {len(quotes)} best-matching abstracts answers the question"
+                if len(quotes) > 1
+                else f"the abstract of {self.name(papers[0])} does not answer the question" if quotes else "no abstract to answer from"
+            )
         yield out
 
     # -- list and summary -----------------------------------------------------
