@@ -55,6 +55,24 @@ def test_a_question_about_one_paper_that_compares_things_is_single(names: NameIn
     assert plan_question("Compare the approaches to negative sampling", [], names).qtype == "compare"
 
 
+@pytest.mark.parametrize(
+    ("question", "qtype"),
+    [
+        # yes/no, nothing named to set side by side: asked of the study that measured it (PubMedQA's questions)
+        ("Do risk factors for suicidal behavior differ by affective disorder polarity?", "single"),
+        ("Does timing of initial surfactant treatment make a difference in mortality?", "single"),
+        ("The clinical significance of bile duct sludge: is it different from bile duct stones?", "single"),
+        # two sides, or asked how / what / as a request: still a comparison
+        ("Is COSMO different from X-Former?", "compare"),
+        ("How do contrastive methods differ in their negatives?", "compare"),
+        ("Compare contrastive methods for recommendation", "compare"),
+        ("What is the difference between COSMO and X-Former?", "compare"),
+    ],
+)
+def test_a_yes_no_comparison_with_no_sides_is_single(names: NameIndex, question: str, qtype: str) -> None:
+    assert plan_question(question, [], names).qtype == qtype
+
+
 def test_sides_leave_out_field_terms_and_keep_quoted_titles_whole(names: NameIndex) -> None:
     assert compare_sides("How do COSMO and DELLA differ in combining LLM and VAEs for text generation?", names) == ["COSMO", "DELLA"]
     assert compare_sides("What is the difference between COSMO and the multi-objective contrastive topic model?", names) == [

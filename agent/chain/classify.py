@@ -71,6 +71,12 @@ _ONE_PAPER = re.compile(r"\b(the|this|that) (paper|work|study|article)\b", re.I)
 _THE_PAPER = re.compile(r"\b(the|this|that) ([\w-]+ ){0,2}?(paper|article|study)\b", re.I)
 #: A question that opens by asking for papers is a list, whatever comparison words follow.
 _LIST_OPENING = re.compile(r"^\s*(which|what|list|find|name)( all| the)? (papers|works|studies|articles)\b", re.I)
+#: A question that asks how or what, or a request ("Compare ...", "Describe ..."): not a yes/no question.
+_OPEN_REQUEST = re.compile(
+    r"^\s*(how|what|which|why|where|when|who|whose|in what|to what|compare|contrast|describe|explain|discuss|"
+    r"summari[sz]e|list|tell|give|show|outline|name)\b",
+    re.I,
+)
 #: Follow-up cues: pronouns and ordinals that point at the previous turn.
 _FOLLOW_UP = re.compile(r"\b(those|these|them|the (first|second|third|last|latter|former)|first two|both|above)\b", re.I)
 #: "it / its / they / their" point at the previous turn only near the question's start, where they are its subject
@@ -281,6 +287,10 @@ def plan_question(question: str, history: list[Turn], names: NameIndex) -> Quest
     if qtype == "compare":
         plan.sides = compare_sides(question, names)
         if not plan.sides and _ONE_PAPER.search(question):  # "compare" is what that one paper does
+            qtype = plan.qtype = "single"
+        elif len(plan.sides) < 2 and not _OPEN_REQUEST.match(question):
+            # "Do risk factors differ by disorder polarity?", "Bile duct sludge: is it different from stones?": nothing
+            # to set side by side, asked yes or no, is asked of the study that measured it.
             qtype = plan.qtype = "single"
     plan.named = list(dict.fromkeys(pid for name in specific_names(question, names) for pid, _ in names.search(name)))
     follow_up = _FOLLOW_UP.search(question) or _PRONOUN_FOLLOW_UP.search(question)
