@@ -10,7 +10,7 @@ from pathlib import Path
 
 from agent.ingest import title_key
 from agent.retrieval import rrf_fuse
-from agent.retrieval.names import INITIALS_NAME, NameIndex, looks_like_name, name_initialisms
+from agent.retrieval.names import INITIALS_NAME, NameIndex, defined_name, display_name, looks_like_name, name_initialisms
 from agent.types import Paper
 
 
@@ -42,6 +42,28 @@ def test_name_detection() -> None:
     assert [pid for pid, _ in index.search("What does LightGCL do?")] == ["a"]
     assert [pid for pid, _ in index.search("How does DCL handle negatives?")] == ["b"]
     assert [pid for pid, _ in index.search("Tell me about Debiased Learning in detail")] == ["b"]
+
+
+def test_names_introduced_after_describing_words_or_before_their_long_form() -> None:
+    """"we present a new framework DCLR (Debiased ...)" and "we propose an online algorithm, SwAV, that ..." define
+    their names (neither was found: the name is not right after the verb); "X (long form)" counts only when the long
+    form's initials spell X, and a name used as an adjective ("a straightforward MLP diffusion network") or after a
+    preposition ("a method based on BERT") is defined by no paper."""
+    papers = [
+        Paper(id="dclr", title="Debiased Contrastive Learning of Unsupervised Sentence Representations",
+              abstract="To address it, we present a new framework DCLR (Debiased Contrastive Learning of unsupervised sentence Representations) to help."),
+        Paper(id="swav", title="Contrasting Cluster Assignments", abstract="We propose an online algorithm, SwAV, that clusters the data."),
+        Paper(id="mbp", title="A gene", abstract="The MBP (myelin basic protein) gene is long. The ABC (a protein) is short."),
+        Paper(id="mlp", title="Diffusion", abstract="We propose a straightforward MLP diffusion network. We propose a method based on BERT."),
+    ]
+    index = NameIndex(papers)
+    assert [pid for pid, _ in index.search("How does DCLR weight negatives?")] == ["dclr"]
+    assert [pid for pid, _ in index.search("What does SwAV predict?")] == ["swav"]
+    assert [pid for pid, _ in index.search("Where is MBP expressed?")] == ["mbp"]
+    assert index.search("Is ABC short?") == [] and index.search("Does MLP help?") == [] and index.search("Is BERT used?") == []
+    # the name a paper gives its own contribution is what answers call it (was the title cut after eight words)
+    by_id = {p.id: p for p in papers}
+    assert display_name(by_id["swav"], index.is_generic) == "SwAV" and defined_name(by_id["mlp"], index.is_generic) is None
 
 
 def test_an_acronym_no_paper_defines_is_read_from_the_initials_of_a_name_in_an_abstract() -> None:

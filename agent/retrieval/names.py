@@ -24,6 +24,17 @@ _DEFINED_IN_PARENS = re.compile(r"\(([A-Z][A-Za-z0-9-]{1,20})\)")
 _CALLED = re.compile(r"\b(?:called|dubbed|named|termed|coined)\s+([A-Z][A-Za-z0-9-]{1,30})")
 #: "we propose DELLA, a ...", "this paper introduces MAUVE": a name a paper introduces without parentheses.
 _PROPOSED = re.compile(r"\b(?:[Ww]e|[Tt]his (?:paper|work))\s+(?:propose|present|introduce|develop|design)s?\s+([A-Z][A-Za-z0-9-]{1,30})\b")
+#: "we present a new framework DCLR (...)", "we propose a simple method, CODE, that ...": the name after an article and at
+#: most four describing words (no preposition: "a method based on BERT" introduces no BERT), and before punctuation or
+#: a clause ("a straightforward MLP diffusion network" names no MLP).
+_PROPOSED_DESCRIBED = re.compile(
+    r"\b(?:[Ww]e|[Tt]his (?:paper|work))\s+(?:propose|present|introduce|develop|design)s?\s+(?:an?|the)\s+"
+    r"(?:(?!(?:on|of|for|to|with|in|by|from|based|using|that|which|and|or)\b)[a-z][\w-]*,?\s+){0,4}"
+    r"([A-Z][A-Za-z0-9-]{1,30})(?=\s*[,.;:(]|\s+(?:that|which|to|for|with|as|by|on)\b)"
+)
+#: "DCLR (Debiased Contrastive Learning of unsupervised sentence Representations)": an acronym followed by the words
+#: it abbreviates (checked by their initials).
+_DEFINED_BEFORE_PARENS = re.compile(r"\b([A-Z][A-Za-z0-9-]{1,20})\s+\(([A-Za-z][^()]{5,150})\)")
 _TITLE_HEAD = re.compile(r"^\s*([^:]{2,40}):")
 #: Common words that are all-caps or capitalised but name no method.
 _STOP_NAMES = {"a", "an", "the", "we", "our", "this", "in", "on", "of", "and", "for", "to", "ai", "i", "ii"}
@@ -96,10 +107,14 @@ def _paper_names(paper: Paper) -> list[tuple[str, float]]:
     for token in _NAME_TOKEN.findall(paper.title):
         if looks_like_name(token):
             out.append((token, TITLE_NAME))
-    for pattern in (_DEFINED_IN_PARENS, _CALLED, _PROPOSED):
-        for name in pattern.findall(paper.abstract):
+    abstract = paper.abstract
+    for pattern in (_DEFINED_IN_PARENS, _CALLED, _PROPOSED, _PROPOSED_DESCRIBED):
+        for name in pattern.findall(abstract):
             if looks_like_name(name) or name.isupper():
                 out.append((name, ABSTRACT_NAME))
+    for name, long_form in _DEFINED_BEFORE_PARENS.findall(abstract):
+        if (looks_like_name(name) or name.isupper()) and _initials_match(name, long_form):
+            out.append((name, ABSTRACT_NAME))
     return out
 
 
@@ -229,7 +244,9 @@ def defined_name(paper: Paper, generic: Callable[[str], bool] | None = None) -> 
     abbreviations = [t for t in tokens if _initials_match(t, paper.title) and usable(t)]
     if abbreviations:
         return max(dict.fromkeys(abbreviations), key=abbreviations.count)
-    return None
+    # The name the paper gives its own contribution: "we propose an online algorithm, SwAV, that ...".
+    introduced = [n for pattern in (_PROPOSED, _PROPOSED_DESCRIBED, _CALLED) for n in pattern.findall(paper.abstract)]
+    return next((n for n in introduced if (looks_like_name(n) or n.isupper()) and usable(n)), None)
 
 
 def display_name(paper: Paper, generic: Callable[[str], bool] | None = None) -> str:

@@ -42,8 +42,8 @@ from agent.types import Paper
 
 #: Bumped when the files of a snapshot change shape; an older snapshot is rebuilt (2: the name index holds the
 #: initials of abstracts' capitalised names, agent.retrieval.names.name_initialisms; 3: names introduced as "we
-#: propose X").
-FORMAT = 3
+#: propose X"; 4: "we present a new framework X", "X (long form)").
+FORMAT = 4
 MANIFEST = "manifest.json"
 CURRENT = "current"
 NAMES_DB = "names.sqlite"
