@@ -252,22 +252,13 @@ def _subject(prev: Turn) -> str | None:
     return next(iter(papers)) if len(papers) == 1 else None
 
 
-def _about_other(prev: Turn, plan: QuestionPlan, names: NameIndex) -> bool:
-    """The previous turn was about one paper and the question names something else: "Does it beat SimCSE?" after an
-    answer about DCLR asks about DCLR (it), not about SimCSE."""
-    subject = _subject(prev)
-    return subject is not None and bool(specific_names(plan.question, names)) and subject not in plan.named
-
-
-def _against_previous(plan: QuestionPlan, prev: Turn, names: NameIndex) -> QuestionPlan:
-    """``plan`` of a follow-up whose subject is the previous answer's one paper and which names something else. A
+def _against_previous(plan: QuestionPlan, subject: str, previous_question: str) -> QuestionPlan:
+    """``plan`` of a follow-up about ``subject``, the previous answer's one paper, that names something else. A
     comparison ("How does it differ from X?") sets that paper against the papers that define the name(s); any other
     question ("Does it beat SimCSE?", "Does it use SVD?"), or a comparison with no such paper, is answered from the
     previous paper's abstract, which is where such a result is reported."""
-    subject = _subject(prev)
-    assert subject is not None
-    plan.retrieval_query = f"{prev.question} {plan.question}"
-    others = [pid for pid, strength in names.search(plan.question) if strength >= 1.0 and pid != subject]
+    plan.retrieval_query = f"{previous_question} {plan.question}"
+    others = [pid for pid in plan.named if pid != subject]
     if plan.qtype == "compare" and others:
         plan.pinned, plan.sides = [subject, *others[:2]], []
     else:
@@ -294,8 +285,10 @@ def plan_question(question: str, history: list[Turn], names: NameIndex) -> Quest
             qtype = plan.qtype = "single"
     plan.named = list(dict.fromkeys(pid for name in specific_names(question, names) for pid, _ in names.search(name)))
     follow_up = _FOLLOW_UP.search(question) or _PRONOUN_FOLLOW_UP.search(question)
-    if history and _PRONOUN_FOLLOW_UP.search(question) and _about_other(history[-1], plan, names):
-        return _against_previous(plan, history[-1], names)
+    # "Does it beat SimCSE?" after an answer about DCLR asks about DCLR (it), not about SimCSE.
+    subject = _subject(history[-1]) if history and _PRONOUN_FOLLOW_UP.search(question) else None
+    if subject is not None and specific_names(question, names) and subject not in plan.named:
+        return _against_previous(plan, subject, history[-1].question)
     if not history or not follow_up or names.query_names(question) and not re.search(r"\b(those|these|them)\b", question, re.I):
         return plan
     prev = history[-1]

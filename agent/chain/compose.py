@@ -241,12 +241,10 @@ class Composer:
                 for line in self._unsaid(quotes[i], out.text, room, out):
                     out.text += " " + line
                     yield TokenEvent(" " + line)
-        if not out.text:
-            out.refusal = (
-                f"none of the {len(quotes)} best-matching abstracts answers the question"
-                if len(quotes) > 1
-                else f"the abstract of {self.name(papers[0])} does not answer the question" if quotes else "no abstract to answer from"
-            )
+        if not out.text and len(quotes) == 1:  # a follow-up pinned to one paper
+            out.refusal = f"the abstract of {self.name(papers[0])} does not answer the question"
+        elif not out.text:
+            out.refusal = f"none of the {len(quotes)} best-matching abstracts answers the question"
         yield out
 
     # -- list and summary -----------------------------------------------------
