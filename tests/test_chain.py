@@ -61,10 +61,24 @@ def _free_pipeline(monkeypatch: pytest.MonkeyPatch) -> None:
         ("Which work tests whether assistants recognise a repeated object, and how well does its model score?", "single"),
         ("Is there any evidence that models forget old classes?", "single"),
         ("How does the method summarize long documents?", "single"),
+        # A topic typed as into a search box asks for the papers on it; a question, request or statement does not.
+        ("hard negatives", "list"),
+        ("Recent work on time-series contrastive learning", "list"),
+        ("How many papers discuss posterior collapse?", "list"),
+        ("Explain posterior collapse", "single"),
+        ("Tell me about SwAV", "single"),
+        ("Aspirin inhibits the production of PGE2.", "single"),
+        ("How many image-text pairs are in the WenLan dataset?", "single"),
     ],
 )
 def test_classify(question: str, qtype: str) -> None:
     assert classify(question) == qtype
+
+
+def test_a_paper_name_typed_alone_is_about_that_paper() -> None:
+    names = NameIndex([Paper(id="p1", title="LightGCL: Simple Yet Effective Graph Contrastive Learning", abstract="We propose LightGCL.")])
+    assert plan_question("LightGCL", [], names).qtype == "single"
+    assert plan_question("graph contrastive learning", [], names).qtype == "list"
 
 
 def test_plural_question_about_one_named_paper_stays_single() -> None:

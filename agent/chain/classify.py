@@ -45,9 +45,22 @@ _LIST = re.compile(
     r"|\bwhat (\w+ )?(research|work|literature) (exists|is there|is available)\b|\bwhat has been (done|published|written) (on|about)\b"
     rf"|^\s*((can|could) you |please )*(show|give|find|point|get|recommend|suggest)( me)?( to)?( some| any| all| the| a few)? {_BODY}\b"
     rf"|\b(are|is) there (any |some )?(\w+ )?{_BODY}\b|\bdo (any|some) (of (these|the) )?{_BODY}\b"
-    r"|\bwho (has|have) (worked|written|published) (on|about)\b|\bi'?m looking for (papers|work|research|studies)\b",
+    r"|\bwho (has|have) (worked|written|published) (on|about)\b|\bi'?m looking for (papers|work|research|studies)\b"
+    rf"|\bhow many {_BODY}\b",
     re.I,
 )
+#: How a question or a request opens (question words, auxiliaries, imperatives): text that opens otherwise, ends
+#: without a full stop or question mark and has only a few words is a topic typed as into a search box ("hard
+#: negatives", "recent work on time-series contrastive learning"), asked of the corpus as a list; a sentence ending
+#: in a full stop is a statement ("Aspirin inhibits PGE2.").
+_OPENER = re.compile(
+    r"^\s*(what|what's|how|which|why|who|whom|whose|when|where|is|are|was|were|do|does|did|can|could|should|would|will|"
+    r"has|have|had|explain|describe|define|compare|contrast|summari[sz]e|list|tell|give|show|find|name|help|i|i'm|"
+    r"please|according)\b",
+    re.I,
+)
+#: Most words of a topic typed as a search.
+TOPIC_MAX_WORDS = 10
 #: A plural thing asked of the corpus, which each paper answers with one item: "What loss functions are used to train
 #: X?", "Which metrics have been proposed for Y?", "What strategies exist for Z?", "What are the main ways to W?",
 #: "What kinds of augmentation ...". Not a share or count ("what percentage of patients were ..."); a question that
@@ -174,9 +187,15 @@ def classify(question: str) -> QuestionType:
         return "single"
     if _COMPARE.search(question) or _EITHER.search(question):
         return "compare"
-    if _LIST.search(question) or _ENUMERATION.search(question):
+    if _LIST.search(question) or _ENUMERATION.search(question) or is_topic(question):
         return "list"
     return "single"
+
+
+def is_topic(question: str) -> bool:
+    """A few words typed as into a search box, not a question, a request or a statement ("hard negatives",
+    "contrastive learning for recommendation"; not "Explain posterior collapse", "What is InfoNCE?", "X inhibits Y.")."""
+    return not question.rstrip().endswith(("?", ".", "!")) and not _OPENER.match(question) and len(question.split()) <= TOPIC_MAX_WORDS
 
 
 def _enumerates_of_one(question: str, names: NameIndex) -> bool:
@@ -271,8 +290,8 @@ def plan_question(question: str, history: list[Turn], names: NameIndex) -> Quest
     qtype = classify(question)
     plan = QuestionPlan(question=question, qtype=qtype, retrieval_query=question)
     plan.one_paper = qtype == "summary" and bool(_THE_PAPER.search(question))
-    if qtype == "list" and _enumerates_of_one(question, names):
-        qtype = plan.qtype = "single"
+    if qtype == "list" and (_enumerates_of_one(question, names) or is_topic(question) and specific_names(question, names)):
+        qtype = plan.qtype = "single"  # "What datasets were used to evaluate LightGCL?", a paper's name typed alone
     if qtype == "single" and asks_about_several(question, names):
         qtype = plan.qtype = "compare"
     if qtype == "compare":
