@@ -79,6 +79,7 @@ def test_a_paper_name_typed_alone_is_about_that_paper() -> None:
     names = NameIndex([Paper(id="p1", title="LightGCL: Simple Yet Effective Graph Contrastive Learning", abstract="We propose LightGCL.")])
     assert plan_question("LightGCL", [], names).qtype == "single"
     assert plan_question("graph contrastive learning", [], names).qtype == "list"
+    assert plan_question("LLM-generated training data", [], names).qtype == "list"  # a name-like word no paper defines
 
 
 def test_plural_question_about_one_named_paper_stays_single() -> None:

@@ -290,7 +290,8 @@ def plan_question(question: str, history: list[Turn], names: NameIndex) -> Quest
     qtype = classify(question)
     plan = QuestionPlan(question=question, qtype=qtype, retrieval_query=question)
     plan.one_paper = qtype == "summary" and bool(_THE_PAPER.search(question))
-    if qtype == "list" and (_enumerates_of_one(question, names) or is_topic(question) and specific_names(question, names)):
+    plan.named = list(dict.fromkeys(pid for name in specific_names(question, names) for pid, _ in names.search(name)))
+    if qtype == "list" and (_enumerates_of_one(question, names) or is_topic(question) and plan.named):
         qtype = plan.qtype = "single"  # "What datasets were used to evaluate LightGCL?", a paper's name typed alone
     if qtype == "single" and asks_about_several(question, names):
         qtype = plan.qtype = "compare"
@@ -302,7 +303,6 @@ def plan_question(question: str, history: list[Turn], names: NameIndex) -> Quest
             # "Do risk factors differ by disorder polarity?", "Bile duct sludge: is it different from stones?": nothing
             # to set side by side, asked yes or no, is asked of the study that measured it.
             qtype = plan.qtype = "single"
-    plan.named = list(dict.fromkeys(pid for name in specific_names(question, names) for pid, _ in names.search(name)))
     follow_up = _FOLLOW_UP.search(question) or _PRONOUN_FOLLOW_UP.search(question)
     # "Does it beat SimCSE?" after an answer about DCLR asks about DCLR (it), not about SimCSE.
     subject = _subject(history[-1]) if history and _PRONOUN_FOLLOW_UP.search(question) else None
