@@ -54,6 +54,19 @@ def test_number_words_are_checked() -> None:
     assert not checks.check_numbers("It uses half of the batches.", "It uses 50% of the batches.", None, {}, 0.1)
 
 
+def test_a_number_the_evidence_uses_to_count_something_else_is_flagged() -> None:
+    """"Smoothie routed between 14 LLMs" (the 1.5B, on q074) passed: 14 is in the abstract, but there it counts
+    tasks ("9/14 tasks"). A count followed by a plural noun must count the same thing near one of the evidence's
+    occurrences of that number; spelling variants (metres / meters), added words ("14 benchmark tasks") and numbers
+    that count nothing (years, "age 57") pass."""
+    evid = "It identifies the optimal model on 9/14 tasks. The plant lies 230 meters under ground, built in 2016."
+    issue = checks.check_numbers("Smoothie routed between 14 LLMs.", evid, None, {}, 0.1)
+    assert issue and "counts 'tasks'" in issue[0].reason
+    for fine in ["It was tested on 14 benchmark tasks.", "The plant is 230 metres below the surface.",
+                 "The 2016 plant works.", "It picks the best of 14 tasks."]:
+        assert checks.check_numbers(fine, evid, None, {}, 0.1) == [], fine
+
+
 # --------------------------------------------------------------- names
 def test_name_extraction() -> None:
     got = names("Smoothie beats GFlowNet-EM and word2vec on ImageNet, like Transformers and LLMs do.")

@@ -34,6 +34,7 @@ from agent.faithfulness.text import (
     closest_number,
     content_stems,
     counted_nouns,
+    counts_something_else,
     name_in,
     names,
     number_supported,
@@ -120,6 +121,9 @@ def check_numbers(
     issues: list[Issue] = []
     for n in claim_nums:
         if number_supported(n, evid):
+            other = counts_something_else(text, n, cited_text)
+            if other is not None:  # "14 LLMs" where the evidence's 14 counts tasks
+                issues.append(Issue("number", f"number {n.surface} counts {other!r} in the evidence, not what the sentence says", cap))
             continue
         if n.surface.isalpha():
             # A number word ("the two groups") is often a paraphrase: it is wrong only when

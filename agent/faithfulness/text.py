@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from difflib import SequenceMatcher
 
 #: Function words and common academic words: never names, never "content".
 STOPWORDS = frozenset(
@@ -102,6 +103,55 @@ def counted_nouns(text: str, n: Number, span: int = 3) -> set[str]:
     for m in re.finditer(re.escape(n.surface), text):
         out.update(content_stems(" ".join(text[m.end() :].split()[:span])))
     return out
+
+
+def _occurrences(text: str, surface: str) -> list[re.Match[str]]:
+    """Where the digits ``surface`` stand alone in ``text`` ("14" in "9/14 tasks", not in "2014" or "1.14")."""
+    return list(re.finditer(rf"(?<![\w.]){re.escape(surface)}(?![\w.]|\.\d)", text))
+
+
+def _plural(word: str) -> bool:
+    """An English plural noun form ("LLMs", "days", "persons"; not "process", "bus", "analysis")."""
+    w = word.strip(".,;:()").lower()
+    return len(w) > 2 and w.endswith("s") and not w.endswith(("ss", "us", "is"))
+
+
+def counted_things(text: str, n: Number, span: int = 3) -> set[str]:
+    """Stems of the words right after the whole number ``n`` in ``text``, up to ``span`` words and the first
+    punctuation, when the first is a plural noun: what the number counts ("between 14 LLMs." -> {"llm"}); empty
+    for a number followed by punctuation, a function word or a singular ("the 2016 movie", "age 57 due to")."""
+    for m in _occurrences(text, n.surface):
+        phrase = re.split(r"[,.;:()!?]", text[m.end() :], maxsplit=1)[0].split()[:span]
+        if phrase and phrase[0][:1].isalpha() and _plural(phrase[0]) and content_stems(phrase[0]):
+            return set(content_stems(" ".join(phrase)))
+    return set()
+
+
+def _same_word(a: str, b: str) -> bool:
+    """Two stems of one word, allowing spelling variants ("metr" / "meter": metres, meters)."""
+    return a == b or (a[:3] == b[:3] and SequenceMatcher(None, a, b).ratio() >= 0.8)
+
+
+def counts_something_else(claim: str, n: Number, evidence: str, window: int = 3) -> str | None:
+    """What the evidence counts with ``n`` when it is not what the claim counts: "Smoothie routed between 14 LLMs"
+    against "the optimal model on 9/14 tasks" gives "tasks". None when a word the claim counts is near one of the
+    number's occurrences in the evidence (within ``window`` words), when an occurrence counts nothing (it is followed
+    by punctuation or a function word), or when the claim's number counts nothing."""
+    if n.unit or n.surface.isalpha() or not n.value.is_integer():
+        return None
+    things = counted_things(claim, n)
+    if not things:
+        return None
+    counted: list[str] = []
+    for m in _occurrences(evidence, n.surface):
+        before, after = evidence[: m.start()].split()[-window:], evidence[m.end() :].split()[:window]
+        if any(_same_word(t, w) for t in things for w in content_stems(" ".join(before + after))):
+            return None
+        first = after[0] if after else ""
+        if not first[:1].isalpha() or not content_stems(first):
+            return None
+        counted.append(first.strip(".,;:()"))
+    return counted[0] if counted else None
 
 
 def number_supported(n: Number, evidence: list[Number]) -> bool:
