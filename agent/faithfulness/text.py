@@ -117,9 +117,10 @@ def _plural(word: str) -> bool:
 
 
 def counted_things(text: str, n: Number, span: int = 3) -> set[str]:
-    """Stems of the words right after the whole number ``n`` in ``text``, up to ``span`` words and the first
-    punctuation, when the first is a plural noun: what the number counts ("between 14 LLMs." -> {"llm"}); empty
-    for a number followed by punctuation, a function word or a singular ("the 2016 movie", "age 57 due to")."""
+    """:func:`counted_nouns` for a number in digits: stems of the words right after the whole number ``n`` in
+    ``text``, up to ``span`` words and the first punctuation, when the first is a plural noun: what the number
+    counts ("between 14 LLMs." -> {"llm"}); empty for a number followed by punctuation, a function word or a
+    singular ("the 2016 movie", "age 57 due to")."""
     for m in _occurrences(text, n.surface):
         phrase = re.split(r"[,.;:()!?]", text[m.end() :], maxsplit=1)[0].split()[:span]
         if phrase and phrase[0][:1].isalpha() and _plural(phrase[0]) and content_stems(phrase[0]):
@@ -127,9 +128,13 @@ def counted_things(text: str, n: Number, span: int = 3) -> set[str]:
     return set()
 
 
+#: Least similarity (difflib ratio) of two stems that spell one word differently ("metr" / "meter": 0.89).
+SPELLING_SIMILARITY = 0.8
+
+
 def _same_word(a: str, b: str) -> bool:
     """Two stems of one word, allowing spelling variants ("metr" / "meter": metres, meters)."""
-    return a == b or (a[:3] == b[:3] and SequenceMatcher(None, a, b).ratio() >= 0.8)
+    return a == b or (a[:3] == b[:3] and SequenceMatcher(None, a, b).ratio() >= SPELLING_SIMILARITY)
 
 
 def counts_something_else(claim: str, n: Number, evidence: str, window: int = 3) -> str | None:

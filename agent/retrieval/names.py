@@ -107,15 +107,17 @@ def _paper_names(paper: Paper) -> list[tuple[str, float]]:
     for token in _NAME_TOKEN.findall(paper.title):
         if looks_like_name(token):
             out.append((token, TITLE_NAME))
-    abstract = paper.abstract
     for pattern in (_DEFINED_IN_PARENS, _CALLED, _PROPOSED, _PROPOSED_DESCRIBED):
-        for name in pattern.findall(abstract):
-            if looks_like_name(name) or name.isupper():
-                out.append((name, ABSTRACT_NAME))
-    for name, long_form in _DEFINED_BEFORE_PARENS.findall(abstract):
-        if (looks_like_name(name) or name.isupper()) and _initials_match(name, long_form):
+        out.extend((name, ABSTRACT_NAME) for name in pattern.findall(paper.abstract) if _names_something(name))
+    for name, long_form in _DEFINED_BEFORE_PARENS.findall(paper.abstract):
+        if _names_something(name) and _initials_match(name, long_form):
             out.append((name, ABSTRACT_NAME))
     return out
+
+
+def _names_something(token: str) -> bool:
+    """A token an abstract introduces that can be a name: name-like (LightGCL, GPT-4) or an acronym (DCLR)."""
+    return looks_like_name(token) or token.isupper()
 
 
 def title_spans(query: str, max_words: int) -> list[str]:
@@ -246,7 +248,7 @@ def defined_name(paper: Paper, generic: Callable[[str], bool] | None = None) -> 
         return max(dict.fromkeys(abbreviations), key=abbreviations.count)
     # The name the paper gives its own contribution: "we propose an online algorithm, SwAV, that ...".
     introduced = [n for pattern in (_PROPOSED, _PROPOSED_DESCRIBED, _CALLED) for n in pattern.findall(paper.abstract)]
-    return next((n for n in introduced if (looks_like_name(n) or n.isupper()) and usable(n)), None)
+    return next((n for n in introduced if _names_something(n) and usable(n)), None)
 
 
 def display_name(paper: Paper, generic: Callable[[str], bool] | None = None) -> str:
