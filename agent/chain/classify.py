@@ -49,14 +49,16 @@ _LIST = re.compile(
     rf"|\bhow many {_BODY}\b",
     re.I,
 )
+#: Question words and requests that open a question ("how ...", "compare ..."), shared by the rules below.
+_WH = "how|what|which|why|where|when|who|whose"
+_REQUESTS = "compare|contrast|describe|explain|summari[sz]e|list|tell|give|show|name"
 #: How a question or a request opens (question words, auxiliaries, imperatives): text that opens otherwise, ends
 #: without a full stop or question mark and has only a few words is a topic typed as into a search box ("hard
 #: negatives", "recent work on time-series contrastive learning"), asked of the corpus as a list; a sentence ending
 #: in a full stop is a statement ("Aspirin inhibits PGE2.").
 _OPENER = re.compile(
-    r"^\s*(what|what's|how|which|why|who|whom|whose|when|where|is|are|was|were|do|does|did|can|could|should|would|will|"
-    r"has|have|had|explain|describe|define|compare|contrast|summari[sz]e|list|tell|give|show|find|name|help|i|i'm|"
-    r"please|according)\b",
+    rf"^\s*({_WH}|{_REQUESTS}|what's|whom|is|are|was|were|do|does|did|can|could|should|would|will|has|have|had|define|"
+    r"find|help|i|i'm|please|according)\b",
     re.I,
 )
 #: Most words of a topic typed as a search.
@@ -85,11 +87,7 @@ _THE_PAPER = re.compile(r"\b(the|this|that) ([\w-]+ ){0,2}?(paper|article|study)
 #: A question that opens by asking for papers is a list, whatever comparison words follow.
 _LIST_OPENING = re.compile(r"^\s*(which|what|list|find|name)( all| the)? (papers|works|studies|articles)\b", re.I)
 #: A question that asks how or what, or a request ("Compare ...", "Describe ..."): not a yes/no question.
-_OPEN_REQUEST = re.compile(
-    r"^\s*(how|what|which|why|where|when|who|whose|in what|to what|compare|contrast|describe|explain|discuss|"
-    r"summari[sz]e|list|tell|give|show|outline|name)\b",
-    re.I,
-)
+_OPEN_REQUEST = re.compile(rf"^\s*({_WH}|{_REQUESTS}|in what|to what|discuss|outline)\b", re.I)
 #: Follow-up cues: pronouns and ordinals that point at the previous turn.
 _FOLLOW_UP = re.compile(r"\b(those|these|them|the (first|second|third|last|latter|former)|first two|both|above)\b", re.I)
 #: "it / its / they / their" point at the previous turn only near the question's start, where they are its subject
