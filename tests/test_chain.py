@@ -82,6 +82,17 @@ def test_a_paper_name_typed_alone_is_about_that_paper() -> None:
     assert plan_question("LLM-generated training data", [], names).qtype == "list"  # a name-like word no paper defines
 
 
+def test_a_question_holding_a_papers_whole_title_names_that_paper() -> None:
+    names = NameIndex([
+        Paper(id="p1", title="Decoupled Contrastive Learning", abstract="We remove the positive term from the denominator."),
+        Paper(id="p2", title="Poly-View Contrastive Learning", abstract="We match more than two views."),
+    ])
+    assert plan_question("How does Decoupled Contrastive Learning differ from SimCLR?", [], names).named == ["p1"]
+    assert plan_question("What is the key idea of 'Poly-View Contrastive Learning'?", [], names).named == ["p2"]
+    assert plan_question("How does contrastive learning differ from SimCLR?", [], names).named == []  # part of a title
+    assert plan_question("decoupled contrastive learning", [], names).qtype == "single"  # a title typed alone
+
+
 def test_plural_question_about_one_named_paper_stays_single() -> None:
     names = NameIndex([Paper(id="p1", title="LightGCL: Simple Yet Effective Graph Contrastive Learning", abstract="We propose LightGCL.")])
     assert plan_question("What datasets were used to evaluate LightGCL?", [], names).qtype == "single"

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 
 from agent.chain.quotes import terms
 from agent.errors import QuestionError
-from agent.retrieval.names import NameIndex
+from agent.retrieval.names import NameIndex, title_spans
 from agent.types import Paper, QuestionType
 
 #: Asked of the whole body of papers, not of one: a request to summarize or give an overview (as the request
@@ -141,7 +141,7 @@ class QuestionPlan:
     restrict_to: list[str] = field(default_factory=list)  # follow-up: only these paper ids
     pinned: list[str] = field(default_factory=list)  # follow-up: exactly these papers (e.g. "the first two")
     compared: int = 0  # compare: how many sides resolved to papers (the first hits); 0 = answer.compare_papers
-    named: list[str] = field(default_factory=list)  # ids of papers that define a name the question uses ("LightGCL")
+    named: list[str] = field(default_factory=list)  # ids of papers that define a name the question uses ("LightGCL") or whose title it holds
     one_paper: bool = False  # summary: of one paper ("Summarize the paper that ..."), not of a topic
 
 
@@ -218,6 +218,12 @@ def specific_names(question: str, names: NameIndex) -> list[str]:
     return [n for n in dict.fromkeys(names.query_names(question)) if not names.is_generic(n)]
 
 
+def titled(question: str, names: NameIndex) -> list[str]:
+    """Ids of the papers whose whole title ``question`` holds ("What's the main finding of 'Are Large Language Models
+    Good Statisticians?'"): it names them as surely as by a short name."""
+    return list(names.lookup_titles(title_spans(question, names.max_title_words)).values())
+
+
 def asks_about_several(question: str, names: NameIndex) -> bool:
     """Two or more named papers asked the same thing: "How do X and Y each ...", "X, Y and Z: ...",
     "How do COSMO and X-Former combine ..." (names joined by and / or / a comma, or with each / both), or set
@@ -288,7 +294,7 @@ def plan_question(question: str, history: list[Turn], names: NameIndex) -> Quest
     qtype = classify(question)
     plan = QuestionPlan(question=question, qtype=qtype, retrieval_query=question)
     plan.one_paper = qtype == "summary" and bool(_THE_PAPER.search(question))
-    plan.named = list(dict.fromkeys(pid for name in specific_names(question, names) for pid, _ in names.search(name)))
+    plan.named = list(dict.fromkeys([*(pid for name in specific_names(question, names) for pid, _ in names.search(name)), *titled(question, names)]))
     if qtype == "list" and (_enumerates_of_one(question, names) or is_topic(question) and plan.named):
         qtype = plan.qtype = "single"  # "What datasets were used to evaluate LightGCL?", a paper's name typed alone
     if qtype == "single" and asks_about_several(question, names):
