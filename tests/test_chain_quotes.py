@@ -19,7 +19,7 @@ from agent.chain import AnswerEngine, DoneEvent, RetrievalEvent, ScreenEvent, Si
 from agent.chain.classify import compared_within, plan_question
 from agent.chain.compose import NOT_STATED, Composed, Composer, about, cite_named, group_by_similarity, parse_cells
 from agent.chain.evidence import EvidenceSelector
-from agent.chain.quotes import QuoteSteps, has_foreign_numbers, numbers_in, pick_quotes, terms
+from agent.chain.quotes import QuoteSteps, has_foreign_numbers, numbers_in, pick_quotes, terms, without_title
 from agent.llm.base import LLM, ChatMessage, Usage
 from agent.prompts import load_prompt
 from agent.sentences import split_sentences
@@ -118,6 +118,24 @@ def test_quotes_are_the_best_matching_sentences_in_abstract_order() -> None:
     assert all(s in PAPERS[0].abstract for s in q.sentences)
     assert PAPERS[0].abstract.index(q.sentences[0]) < PAPERS[0].abstract.index(q.sentences[1])
     assert q.block().startswith("Paper:\n[1] Alpha: Debiased Negatives\n")
+
+
+def test_a_title_in_the_question_does_not_choose_the_quotes() -> None:
+    """The paper's own title names it and says nothing about which of its sentences answers: left in, its words
+    picked the background sentence that repeats them over the finding the question asks for."""
+    paper = Paper(id="pS", title="Are Large Language Models Good Statisticians?", abstract=(
+        "Large language models have shown impressive capabilities on scientific tasks. "
+        "Our main finding is that models mostly make applicability errors while humans confuse tasks. "
+        "We release a benchmark of statistical questions."))
+    sel = EvidenceSelector(WordEmbedder())
+    question = 'What\'s the main finding of "Are Large Language Models Good Statisticians?"'
+    assert terms(without_title(question, paper)) == {"main", "find"}
+    assert pick_quotes(sel, question, paper, 1).best.startswith("Our main finding")
+    # Without the title the words "large language models" win: that is what the title would have chosen.
+    assert pick_quotes(sel, "large language models main finding", paper, 1).best.startswith("Large language models")
+    # A question that is only the title, or does not hold it, is used whole.
+    assert without_title("Are large language models good statisticians?", paper) == "Are large language models good statisticians?"
+    assert without_title("What do language models get wrong?", paper) == "What do language models get wrong?"
 
 
 def test_list_screens_each_paper_alone_and_streams_decisions() -> None:

@@ -102,6 +102,21 @@ def question_echo(sentence: str, question: str, paper: Paper) -> list[str]:
     return sorted((terms(strip_markers(sentence)) & terms(question)) - terms(f"{paper.title} {paper.abstract}"))
 
 
+def without_title(question: str, paper: Paper) -> str:
+    """``question`` with ``paper``'s whole title taken out, for choosing among that paper's sentences.
+
+    A title names the paper; it says nothing about which of its sentences answers. Left in, its words outweigh the
+    question's own ("What's the main finding of 'Are Large Language Models Good Statisticians?'" matched the
+    background sentence "Large Language Models (LLMs) have demonstrated impressive capabilities ..."; "How does
+    Decoupled Contrastive Learning differ from SimCLR?" missed both sentences about SimCLR). The question is
+    returned unchanged when it does not hold the title, or holds nothing else."""
+    words = re.findall(r"[a-z0-9]+", paper.title.lower())
+    if len(words) < 2:
+        return question
+    stripped = re.sub(r"(?<![a-z0-9])" + r"[^a-z0-9]+".join(map(re.escape, words)) + r"(?![a-z0-9])", " ", question, flags=re.I)
+    return stripped if stripped != question and terms(stripped) else question
+
+
 _URL = re.compile(r"https?://|\bwww\.|\bgithub\.com\b", re.I)
 #: Subtracted from the match score of a sentence with a web address (match scores are below 2).
 URL_DEMOTION = 10.0
@@ -116,7 +131,8 @@ def pick_quotes(
     lexical_weight: float = 0.3,
     role_weight: float = 0.0,
 ) -> Quotes:
-    """The ``n`` abstract sentences that best match ``question``, kept in abstract order.
+    """The ``n`` abstract sentences that best match ``question`` (its mention of the paper's title left out:
+    :func:`without_title`), kept in abstract order.
 
     A sentence's score is its MiniLM cosine to the question plus
     ``lexical_weight`` times the share of the question's stemmed content words
@@ -131,8 +147,10 @@ def pick_quotes(
     sents, vecs = selector.sentences(paper)
     if not sents:
         return Quotes(paper, [])
-    if qvec is None:
-        qvec = selector.embedder.embed([question])[0]
+    query = without_title(question, paper)
+    if qvec is None or query != question:
+        qvec = selector.embedder.embed([query])[0]
+    question = query
     scores = vecs @ qvec
     wanted = terms(question)
     if wanted and lexical_weight:
