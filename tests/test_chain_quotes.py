@@ -570,6 +570,19 @@ def test_a_comparison_made_within_one_study_is_answered_from_that_study(bundled_
     assert between.qtype == "compare" and between.compared == 2
 
 
+def test_a_single_question_screens_the_paper_it_names_first(bundled_settings) -> None:
+    # The embedder does not know "SwAV" (its paper is 49th by dense score, 4th after fusion): the paper that defines
+    # the name is screened first all the same; a question naming nothing keeps the search order.
+    s = bundled_settings.with_overrides(**{"llm.model": "fake", "answer.pipeline": "quotes"})
+    engine = AnswerEngine(s, retriever=open_retriever(s, auto_index=False))
+    plan = plan_question("What loss does SwAV use?", [], engine.retriever.names)
+    searched = [h.paper.id for h in engine.retriever.search(plan.retrieval_query, s.answer.papers)]
+    hits = [h.paper.id for h in engine._retrieve(plan)]
+    assert plan.named == [hits[0]] and searched.index(hits[0]) > 0 and sorted(hits) == sorted(searched)
+    plain = plan_question("What loss does swapped cluster prediction use?", [], engine.retriever.names)
+    assert [h.paper.id for h in engine._retrieve(plain)] == [h.paper.id for h in engine.retriever.search(plain.retrieval_query, s.answer.papers)]
+
+
 def test_nothing_is_shown_while_the_model_loads(bundled_settings, monkeypatch: pytest.MonkeyPatch) -> None:
     # llama-cpp-python points stdout/stderr at /dev/null while it loads a model in the background thread: a cold
     # off-topic question, answered without the model, printed nothing at all

@@ -165,6 +165,11 @@ class AnswerEngine:
             hits = [h for h in self.retriever.search(plan.retrieval_query, self.settings.retrieval.candidates) if h.paper.id in allowed]
             return hits[:k]
         hits = self.retriever.search(plan.retrieval_query, k)
+        if plan.qtype == "single" and plan.named:
+            # A question that names a paper is about it: the papers it names are screened first, wherever the
+            # fusion put them among the hits ("What loss does SwAV use?": BM25 ranks SwAV's paper first, but the
+            # embedder, which does not know the name, ranks it 49th, and the fusion 4th, past the 3 screened).
+            hits = [h for h in hits if h.paper.id in plan.named] + [h for h in hits if h.paper.id not in plan.named]
         if plan.qtype == "compare" and plan.sides and hits and not any(self.retriever.names.search(side) for side in plan.sides):
             # Sides no paper is named for ("rural or urban residence"), all mentioned by the best hit: a comparison
             # made within one study. (A side named by the best hit itself is not enough: "TSCTM or the multi-objective
