@@ -44,6 +44,7 @@ def _free_pipeline(monkeypatch: pytest.MonkeyPatch) -> None:
         ("Which recent methods learn the contrastive temperature?", "list"),
         ("Can you summarize the work on LLM embeddings?", "summary"),
         ("What is known about the modality gap?", "summary"),
+        ("What do we know about hallucination in multimodal models?", "summary"),
         ("Give me an overview of how these papers reduce hallucination.", "summary"),
         ("What distinguishes LLM2Vec from NV-Embed?", "compare"),
         ("How is DCLR different from ClusterNS?", "compare"),

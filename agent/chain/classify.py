@@ -21,7 +21,7 @@ _SUMMARY = re.compile(
     r"^\s*((can|could|would) you |please )*(briefly )?(summari[sz]e|give (me )?(an? )?(short |brief |quick )?(overview|summary)|"
     r"provide (me with )?(an? )?(short |brief |quick )?(overview|summary)|tl;?dr|overview\b)"
     r"|\bwhat (do|does) (these|the|this) (abstracts|papers|studies|works|literature|corpus|collection)\b(?: \w+){0,2}? (say|find|report|show|tell|conclude)\b"
-    r"|\bwhat is (currently )?known about\b|\b(the )?state of the art (in|of|on|for)\b.*\b(papers|abstracts)\b"
+    r"|\bwhat is (currently )?known about\b|\bwhat do we (currently |already )?know about\b|\b(the )?state of the art (in|of|on|for)\b.*\b(papers|abstracts)\b"
     r"|^\s*what are the (main|key) (findings|results|themes|ideas) (on|about|in|of|regarding)\b",
     re.I,
 )
