@@ -166,6 +166,21 @@ def test_a_follow_up_about_it_that_names_another_paper_stays_on_the_previous_pap
     about_simcse = Turn(question="What is SimCSE?", retrieved=["simcse"], cited=["simcse"])
     assert plan_question("Does it use SimCSE's data?", [about_simcse], names).pinned == []
     assert plan_question("Does it beat SimCSE?", [], names).pinned == []
+    # a pronoun follow-up that names nothing is about the previous answer's one paper, not its other hits
+    plan = plan_question("Does it work for classification too?", [about_dclr], names)
+    assert (plan.qtype, plan.pinned, plan.restrict_to) == ("single", ["dclr"], [])
+    assert plan_question("Does it work for classification too?", [a_list], names).restrict_to == ["dclr", "x"]
+
+
+def test_which_one_after_a_comparison_is_asked_of_the_compared_papers() -> None:
+    names = NameIndex([])
+    compared = Turn(question="Compare DCL and Poly-View", retrieved=["dcl", "poly", "other"], cited=["dcl", "poly"])
+    for question in ["Which one needs smaller batches?", "Which of the two needs smaller batches?", "Do both need large batches?"]:
+        plan = plan_question(question, [compared], names)
+        assert (plan.qtype, plan.pinned) == ("compare", ["dcl", "poly"]), question
+    assert plan_question("Which one needs smaller batches?", [], names).pinned == []
+    a_list = Turn(question="Which papers address false negatives?", retrieved=["a", "b", "c", "d"], cited=["a", "b", "c"])
+    assert plan_question("Which one uses graphs?", [a_list], names).restrict_to == ["a", "b", "c", "d"]
 
 
 def test_marker_mapper_handles_markers_split_across_tokens() -> None:

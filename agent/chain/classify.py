@@ -89,7 +89,10 @@ _LIST_OPENING = re.compile(r"^\s*(which|what|list|find|name)( all| the)? (papers
 #: A question that asks how or what, or a request ("Compare ...", "Describe ..."): not a yes/no question.
 _OPEN_REQUEST = re.compile(rf"^\s*({_WH}|{_REQUESTS}|in what|to what|discuss|outline)\b", re.I)
 #: Follow-up cues: pronouns and ordinals that point at the previous turn.
-_FOLLOW_UP = re.compile(r"\b(those|these|them|the (first|second|third|last|latter|former)|first two|both|above)\b", re.I)
+_FOLLOW_UP = re.compile(r"\b(those|these|them|the (first|second|third|last|latter|former)|first two|both|above|which (one|of the two))\b", re.I)
+#: "Which one needs smaller batches?" after an answer about two papers: one of those two ("which of those use graphs?"
+#: after a list filters the list).
+_WHICH_OF_TWO = re.compile(r"\bwhich (one|of the two)\b", re.I)
 #: "it / its / they / their" point at the previous turn only near the question's start, where they are its subject
 #: ("What does it use?", "And how do they train?"); later, they usually refer back inside the question ("How do
 #: contrastive methods handle their negatives?"), and "is it true / possible that" refers to nothing.
@@ -312,6 +315,11 @@ def plan_question(question: str, history: list[Turn], names: NameIndex) -> Quest
     subject = _subject(history[-1]) if history and _PRONOUN_FOLLOW_UP.search(question) else None
     if subject is not None and specific_names(question, names) and subject not in plan.named:
         return _against_previous(plan, subject, history[-1].question)
+    if subject is not None and qtype == "single" and not names.query_names(question):
+        # "Does it work for classification too?" after an answer about one paper is about that paper: among the
+        # previous turn's other hits, another paper that says "classification" had been answered from.
+        plan.qtype, plan.pinned, plan.retrieval_query = "single", [subject], f"{history[-1].question} {question}"
+        return plan
     if not history or not follow_up or names.query_names(question) and not re.search(r"\b(those|these|them)\b", question, re.I):
         return plan
     prev = history[-1]
@@ -324,7 +332,7 @@ def plan_question(question: str, history: list[Turn], names: NameIndex) -> Quest
         needed = _NUMBER_WORDS[first_n.group(1).lower()] if first_n else _ORDINALS[ordinal.group(1).lower()] + 1
         ranked = next((r for r in map(_ranked, reversed(history)) if len(r) >= needed), ranked)
         plan.pinned = ranked[:needed] if first_n else ranked[needed - 1 : needed]
-    elif re.search(r"\bboth\b", question, re.I) and len(prev.cited) >= 2:
+    elif re.search(r"\bboth\b", question, re.I) and len(prev.cited) >= 2 or _WHICH_OF_TWO.search(question) and len(prev.cited) == 2:
         plan.pinned = prev.cited[:2]
     else:
         plan.restrict_to = ranked
