@@ -170,6 +170,8 @@ def test_a_follow_up_about_it_that_names_another_paper_stays_on_the_previous_pap
     plan = plan_question("Does it work for classification too?", [about_dclr], names)
     assert (plan.qtype, plan.pinned, plan.restrict_to) == ("single", ["dclr"], [])
     assert plan_question("Does it work for classification too?", [a_list], names).restrict_to == ["dclr", "x"]
+    many = NameIndex([Paper(id=f"v{i}", title=f"VAE{i}: a model", abstract="We propose a new VAE (VAE).") for i in range(3)])
+    assert plan_question("Does it work with VAEs?", [about_dclr], many).pinned == ["dclr"]  # a field's term names no paper
 
 
 def test_which_one_after_a_comparison_is_asked_of_the_compared_papers() -> None:

@@ -313,13 +313,15 @@ def plan_question(question: str, history: list[Turn], names: NameIndex) -> Quest
     follow_up = _FOLLOW_UP.search(question) or _PRONOUN_FOLLOW_UP.search(question)
     # "Does it beat SimCSE?" after an answer about DCLR asks about DCLR (it), not about SimCSE.
     subject = _subject(history[-1]) if history and _PRONOUN_FOLLOW_UP.search(question) else None
-    if subject is not None and specific_names(question, names) and subject not in plan.named:
-        return _against_previous(plan, subject, history[-1].question)
-    if subject is not None and qtype == "single" and not names.query_names(question):
-        # "Does it work for classification too?" after an answer about one paper is about that paper: among the
-        # previous turn's other hits, another paper that says "classification" had been answered from.
-        plan.qtype, plan.pinned, plan.retrieval_query = "single", [subject], f"{history[-1].question} {question}"
-        return plan
+    if subject is not None:
+        others = specific_names(question, names)
+        if others and subject not in plan.named:
+            return _against_previous(plan, subject, history[-1].question)
+        if not others and qtype == "single":
+            # "Does it work for classification too?" after an answer about one paper is about that paper: among the
+            # previous turn's other hits, another paper that says "classification" had been answered from.
+            plan.qtype, plan.pinned, plan.retrieval_query = "single", [subject], f"{history[-1].question} {question}"
+            return plan
     if not history or not follow_up or names.query_names(question) and not re.search(r"\b(those|these|them)\b", question, re.I):
         return plan
     prev = history[-1]
