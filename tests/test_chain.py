@@ -94,6 +94,16 @@ def test_a_question_holding_a_papers_whole_title_names_that_paper() -> None:
     assert plan_question("decoupled contrastive learning", [], names).qtype == "single"  # a title typed alone
 
 
+def test_a_question_names_the_papers_that_define_its_names_most_surely() -> None:
+    names = NameIndex([
+        Paper(id="llm2vec", title="LLM2Vec: Large Language Models Are Secretly Powerful Text Encoders", abstract="We evaluate on the Massive Text Embedding Benchmark (MTEB)."),
+        Paper(id="nvembed", title="NV-Embed: Improved Techniques for Training LLMs as Generalist Embedding Models", abstract="We top the Massive Text Embedding Benchmark (MTEB)."),
+    ])
+    assert plan_question("How much does LLM2Vec improve on MTEB?", [], names).named == ["llm2vec"]
+    assert sorted(plan_question("Which models lead MTEB?", [], names).named) == ["llm2vec", "nvembed"]
+    assert sorted(plan_question("Does LLM2Vec beat NV-Embed?", [], names).named) == ["llm2vec", "nvembed"]
+
+
 def test_plural_question_about_one_named_paper_stays_single() -> None:
     names = NameIndex([Paper(id="p1", title="LightGCL: Simple Yet Effective Graph Contrastive Learning", abstract="We propose LightGCL.")])
     assert plan_question("What datasets were used to evaluate LightGCL?", [], names).qtype == "single"

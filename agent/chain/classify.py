@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 
 from agent.chain.quotes import terms
 from agent.errors import QuestionError
-from agent.retrieval.names import NameIndex, title_spans
+from agent.retrieval.names import TITLE_NAME, NameIndex, name_key, title_head, title_spans
 from agent.types import Paper, QuestionType
 
 #: Asked of the whole body of papers, not of one: a request to summarize or give an overview (as the request
@@ -146,6 +146,7 @@ class QuestionPlan:
     compared: int = 0  # compare: how many sides resolved to papers (the first hits); 0 = answer.compare_papers
     named: list[str] = field(default_factory=list)  # ids of papers that define a name the question uses ("LightGCL") or whose title it holds
     one_paper: bool = False  # summary: of one paper ("Summarize the paper that ..."), not of a topic
+    about_named: bool = False  # single: answered from the papers the question names as they name themselves
 
 
 @dataclass
@@ -219,6 +220,39 @@ def compared_within(paper: Paper, sides: list[str], share: float) -> bool:
 def specific_names(question: str, names: NameIndex) -> list[str]:
     """The names in ``question`` that could each name one paper ("LightGCL", "DELLA"; not "LLMs")."""
     return [n for n in dict.fromkeys(names.query_names(question)) if not names.is_generic(n)]
+
+
+#: A question that asks which publication or method does something ("Which paper extends LightGCL?", "Is there a
+#: method that beats SimCSE?"): the answer may be a paper other than the ones it names.
+_ASKS_FOR_A_PAPER = re.compile(
+    r"\b(which|what) (papers?|works?|stud(y|ies)|articles?|publications?)\b|\bwhich (methods?|approach(es)?|models?)\b"
+    r"|\b(is there|are there|any) (a |an |other )?(papers?|works?|stud(y|ies)|methods?)\b",
+    re.I,
+)
+
+
+def asks_for_a_paper(question: str) -> bool:
+    """True when ``question`` asks to identify a paper or method, not about the ones it names."""
+    return bool(_ASKS_FOR_A_PAPER.search(question))
+
+
+def named_papers(question: str, names: NameIndex) -> list[str]:
+    """Ids of the papers ``question`` names, the most surely named only: by its whole title, else by a name a title
+    defines, else by a name an abstract introduces. "How much does LLM2Vec improve on MTEB?" names LLM2Vec's paper
+    (its title), not NV-Embed's, whose abstract, like LLM2Vec's, writes "Massive Text Embedding Benchmark (MTEB)"."""
+    strength: dict[str, float] = {pid: TITLE_NAME + 1 for pid in titled(question, names)}
+    for name in specific_names(question, names):
+        for pid, s in names.search(name):
+            strength[pid] = max(strength.get(pid, 0.0), s)
+    top = max(strength.values(), default=0.0)
+    return [pid for pid, s in strength.items() if s >= top]
+
+
+def names_itself(paper: Paper, question: str, names: NameIndex) -> bool:
+    """Whether ``question`` names ``paper`` as the paper names itself: by its whole title, or by the name its title
+    opens with ("LLM2Vec: Large Language Models Are ..."), not by a term its abstract spells out."""
+    head = title_head(paper.title)
+    return paper.id in titled(question, names) or head is not None and name_key(head) in {name_key(n) for n in specific_names(question, names)}
 
 
 def titled(question: str, names: NameIndex) -> list[str]:
@@ -297,7 +331,7 @@ def plan_question(question: str, history: list[Turn], names: NameIndex) -> Quest
     qtype = classify(question)
     plan = QuestionPlan(question=question, qtype=qtype, retrieval_query=question)
     plan.one_paper = qtype == "summary" and bool(_THE_PAPER.search(question))
-    plan.named = list(dict.fromkeys([*(pid for name in specific_names(question, names) for pid, _ in names.search(name)), *titled(question, names)]))
+    plan.named = named_papers(question, names)
     if qtype == "list" and (_enumerates_of_one(question, names) or is_topic(question) and plan.named):
         qtype = plan.qtype = "single"  # "What datasets were used to evaluate LightGCL?", a paper's name typed alone
     if qtype == "single" and asks_about_several(question, names):

@@ -26,7 +26,7 @@ from agent.chain.citations import (
     is_refusal,
     reference_list,
 )
-from agent.chain.classify import QuestionPlan, Turn, compared_within, plan_question, validate_question
+from agent.chain.classify import QuestionPlan, Turn, asks_for_a_paper, compared_within, names_itself, plan_question, validate_question
 from agent.chain.checking import withhold_numberless
 from agent.chain.compose import Composed, Composer
 from agent.chain.events import DoneEvent, Event, RetrievalEvent, ScreenEvent, TokenEvent
@@ -165,11 +165,19 @@ class AnswerEngine:
             hits = [h for h in self.retriever.search(plan.retrieval_query, self.settings.retrieval.candidates) if h.paper.id in allowed]
             return hits[:k]
         hits = self.retriever.search(plan.retrieval_query, k)
-        if plan.qtype == "single" and plan.named:
-            # A question that names a paper is about it: the papers it names are screened first, wherever the
-            # fusion put them among the hits ("What loss does SwAV use?": BM25 ranks SwAV's paper first, but the
-            # embedder, which does not know the name, ranks it 49th, and the fusion 4th, past the 3 screened).
-            hits = [h for h in hits if h.paper.id in plan.named] + [h for h in hits if h.paper.id not in plan.named]
+        if plan.qtype == "single" and plan.named and not asks_for_a_paper(plan.question):
+            # A question that names a paper as the paper names itself (its whole title, or the name its title opens
+            # with) is answered from that paper alone, wherever the search ranked it: "How much does LLM2Vec improve
+            # on MTEB?" had been answered with NV-Embed's scores when LLM2Vec's sentences gave no number. A name that
+            # only an abstract spells out ("... Benchmark (MTEB)", PubMedQA's "(PRISM)", "(INR)") is often a shared
+            # term: 26 of PubMedQA's 973 single questions use one that another study defines. ("Which paper
+            # extends LightGCL?" asks for another paper than the one it names.)
+            papers = self.retriever.store.get_papers(plan.named)
+            own = [p for p in papers if names_itself(p, plan.question, self.retriever.names)]
+            if own:
+                plan.about_named = True
+                found = {h.paper.id: h for h in hits}
+                hits = [found.get(p.id) or SearchHit(paper=p, score=0.0, ranks={"name": 1}) for p in own]
         if plan.qtype == "compare" and plan.sides and hits and not any(self.retriever.names.search(side) for side in plan.sides):
             # Sides no paper is named for ("rural or urban residence"), all mentioned by the best hit: a comparison
             # made within one study. (A side named by the best hit itself is not enough: "TSCTM or the multi-objective
@@ -307,7 +315,7 @@ class AnswerEngine:
             blocks, relevance = self._evidence(q, plan, papers) if papers else ([], 0.0)
         timings = Timings(retrieve_s=round(retrieve_s, 4))
         model_name = self.settings.llm.model if self.llm is None else self.llm.name
-        if not papers or (not quotes and not blocks) or (not plan.pinned and self._off_topic(hits, relevance)):
+        if not papers or (not quotes and not blocks) or (not plan.pinned and not plan.about_named and self._off_topic(hits, relevance)):
             plan.qtype = "out_of_scope"
             text = f"{REFUSAL_TEXT} No indexed paper is about this question."
             yield TokenEvent(text)
@@ -319,7 +327,8 @@ class AnswerEngine:
             cfg = self.settings.answer
             steps = QuoteSteps(llm, self.quotes_prompt, self._supports, cfg.write_max_tokens, cfg.max_question_echo_words)
             for event in Composer(steps, self.selector, self.settings.answer, self.retriever.names).run(
-                q, plan.qtype, hits, plan.compared, plan.named, plan.one_paper
+                # "Which paper extends LightGCL?" asks for another paper than the one it names: none is preferred.
+                q, plan.qtype, hits, plan.compared, () if asks_for_a_paper(q) else plan.named, plan.one_paper
             ):
                 if isinstance(event, Composed):
                     composed = event

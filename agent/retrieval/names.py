@@ -65,6 +65,17 @@ def _key(name: str) -> str:
     return re.sub(r"[^0-9a-z]", "", name.lower())
 
 
+def name_key(name: str) -> str:
+    """A name reduced to its lowercase letters and digits: equal keys are one name ("NV-Embed", "nvembed")."""
+    return _key(name)
+
+
+def title_head(title: str) -> str | None:
+    """The name a title opens with, before its colon (at most three words): "LightGCL" in "LightGCL: Simple Yet ..."."""
+    head = _TITLE_HEAD.match(title)
+    return head.group(1).strip() if head and len(head.group(1).split()) <= 3 else None
+
+
 def paper_names(paper: Paper) -> dict[str, float]:
     """Name key -> strength of the names ``paper`` defines (the strongest when a name occurs twice), and
     :data:`INITIALS_PREFIX` + the initials of the capitalised phrases of its abstract (:func:`name_initialisms`)."""
@@ -101,9 +112,9 @@ def name_initialisms(abstract: str) -> set[str]:
 
 def _paper_names(paper: Paper) -> list[tuple[str, float]]:
     out: list[tuple[str, float]] = []
-    head = _TITLE_HEAD.match(paper.title)
-    if head and len(head.group(1).split()) <= 3:
-        out.append((head.group(1).strip(), TITLE_NAME))
+    head = title_head(paper.title)
+    if head:
+        out.append((head, TITLE_NAME))
     for token in _NAME_TOKEN.findall(paper.title):
         if looks_like_name(token):
             out.append((token, TITLE_NAME))
@@ -231,8 +242,7 @@ def defined_name(paper: Paper, generic: Callable[[str], bool] | None = None) -> 
     ``generic`` (:meth:`NameIndex.is_generic`) says which names several papers of the corpus define ("LLM",
     "MLLM"): they name no one paper, so a title token or abbreviation that is one is passed over (a title's own
     head, "CLIP: ...", is still its name)."""
-    head = _TITLE_HEAD.match(paper.title)
-    head_name = head.group(1).strip() if head and len(head.group(1).split()) <= 3 else None
+    head_name = title_head(paper.title)
     if head_name and names_one_thing(head_name):
         return head_name
 
