@@ -11,7 +11,7 @@ import pytest
 
 from agent.chain import AnswerEngine, Conversation, DoneEvent, RetrievalEvent, TokenEvent
 from agent.chain.citations import MarkerMapper, attach_missing_citations, clean_markers, is_refusal, name_marker_mentions
-from agent.chain.classify import Turn, classify, plan_question, validate_question
+from agent.chain.classify import Turn, asks_for_a_paper, classify, plan_question, validate_question
 from agent.errors import QuestionError
 from agent.prompts import PromptError, load_prompt
 from agent.retrieval.names import NameIndex
@@ -102,6 +102,10 @@ def test_a_question_names_the_papers_that_define_its_names_most_surely() -> None
     assert plan_question("How much does LLM2Vec improve on MTEB?", [], names).named == ["llm2vec"]
     assert sorted(plan_question("Which models lead MTEB?", [], names).named) == ["llm2vec", "nvembed"]
     assert sorted(plan_question("Does LLM2Vec beat NV-Embed?", [], names).named) == ["llm2vec", "nvembed"]
+    for asks in ["Which paper extends LightGCL?", "Is there a method that beats SimCSE?", "What studies use MTEB?"]:
+        assert asks_for_a_paper(asks), asks
+    for about in ["Which models does LLM2Vec convert?", "What works best in LLM2Vec?", "What does LLM2Vec propose?"]:
+        assert not asks_for_a_paper(about), about
 
 
 def test_plural_question_about_one_named_paper_stays_single() -> None:

@@ -225,7 +225,7 @@ def specific_names(question: str, names: NameIndex) -> list[str]:
 #: A question that asks which publication or method does something ("Which paper extends LightGCL?", "Is there a
 #: method that beats SimCSE?"): the answer may be a paper other than the ones it names.
 _ASKS_FOR_A_PAPER = re.compile(
-    r"\b(which|what) (papers?|works?|stud(y|ies)|articles?|publications?)\b|\bwhich (methods?|approach(es)?|models?)\b"
+    r"\bwhich (papers?|works?|stud(y|ies)|articles?|publications?|methods?|approach(es)?)\b|\bwhat (papers?|stud(y|ies)|articles?|publications?)\b"
     r"|\b(is there|are there|any) (a |an |other )?(papers?|works?|stud(y|ies)|methods?)\b",
     re.I,
 )
