@@ -248,11 +248,12 @@ def named_papers(question: str, names: NameIndex) -> list[str]:
     return [pid for pid, s in strength.items() if s >= top]
 
 
-def names_itself(paper: Paper, question: str, names: NameIndex) -> bool:
-    """Whether ``question`` names ``paper`` as the paper names itself: by its whole title, or by the name its title
-    opens with ("LLM2Vec: Large Language Models Are ..."), not by a term its abstract spells out."""
-    head = title_head(paper.title)
-    return paper.id in titled(question, names) or head is not None and name_key(head) in {name_key(n) for n in specific_names(question, names)}
+def named_as_themselves(papers: list[Paper], question: str, names: NameIndex) -> list[Paper]:
+    """The ``papers`` that ``question`` names as they name themselves: by the whole title, or by the name the title
+    opens with ("LLM2Vec: Large Language Models Are ..."), not by a term an abstract spells out."""
+    whole = set(titled(question, names))
+    keys = {name_key(n) for n in specific_names(question, names)}
+    return [p for p in papers if p.id in whole or (head := title_head(p.title)) is not None and name_key(head) in keys]
 
 
 def titled(question: str, names: NameIndex) -> list[str]:

@@ -26,7 +26,7 @@ from agent.chain.citations import (
     is_refusal,
     reference_list,
 )
-from agent.chain.classify import QuestionPlan, Turn, asks_for_a_paper, compared_within, names_itself, plan_question, validate_question
+from agent.chain.classify import QuestionPlan, Turn, asks_for_a_paper, compared_within, named_as_themselves, plan_question, validate_question
 from agent.chain.checking import withhold_numberless
 from agent.chain.compose import Composed, Composer
 from agent.chain.events import DoneEvent, Event, RetrievalEvent, ScreenEvent, TokenEvent
@@ -172,8 +172,7 @@ class AnswerEngine:
             # only an abstract spells out ("... Benchmark (MTEB)", PubMedQA's "(PRISM)", "(INR)") is often a shared
             # term: 26 of PubMedQA's 973 single questions use one that another study defines. ("Which paper
             # extends LightGCL?" asks for another paper than the one it names.)
-            papers = self.retriever.store.get_papers(plan.named)
-            own = [p for p in papers if names_itself(p, plan.question, self.retriever.names)]
+            own = named_as_themselves(self.retriever.store.get_papers(plan.named), plan.question, self.retriever.names)
             if own:
                 plan.about_named = True
                 found = {h.paper.id: h for h in hits}
