@@ -265,8 +265,9 @@ class AnswerSettings(BaseModel):
     withhold_numberless: bool = Field(
         default=True,
         description="When a question asks only for a number ('how many ...', 'what top-1 accuracy ...') and the "
-        "draft states none, answer 'The abstracts do not say.' and keep the draft in 'withheld' (the 1.5B model "
-        "answered such unanswerable questions with true but numberless sentences).",
+        "draft does not state it (for a count, a number of the thing counted; for a named measure, a number in a "
+        "sentence naming it), answer 'The abstracts do not say.' and keep the draft in 'withheld' (the 1.5B model "
+        "answered such unanswerable questions with true sentences that gave no number, or another number).",
     )
     remove_unsupported_sentences: bool = Field(
         default=True,

@@ -486,6 +486,22 @@ def test_numberless_answer_to_a_number_question_is_withheld() -> None:
     ]:
         answer = _plain_answer(question, prose)
         assert not withhold_numberless(answer) and not answer.refused, question
+    # the number must be the one asked for: what a count counts, a value next to the measure's name
+    for question, prose in [
+        ("How many LLMs were in the candidate pool that Smoothie routed between?", "Smoothie finds the best model on 9/14 tasks [p1]."),
+        ("What exact FID score does RG-LCD achieve on MS-COCO?", "RG-LCD improves FID on MS-COCO [p1]. It is 25 times faster [p1]."),
+        ("What top-1 accuracy does Hydra achieve?", "Hydra trains on 8 GPUs [p1]."),
+    ]:
+        assert withhold_numberless(_plain_answer(question, prose)), question
+    for question, prose in [
+        ("How many LLMs does Smoothie route between?", "Smoothie routes between 14 candidate LLMs [p1]."),
+        ("How many image-text pairs are in the dataset?", "It holds 30 million image-text pairs [p1]."),
+        ("What exact FID score does RG-LCD achieve?", "RG-LCD reaches an FID of 11.2 [p1]."),
+        ("What top-1 accuracy does Hydra achieve?", "Hydra reaches 78.4% on ImageNet [p1]."),
+        ("What speedup does speculative decoding give?", "It decodes 2.5x faster [p1]."),
+        ("How much does LLM2Vec improve on MTEB?", "LLM2Vec gains 3 points [p1]."),
+    ]:
+        assert not withhold_numberless(_plain_answer(question, prose)), question
     refused = _plain_answer("How many?", "The abstracts do not say.")
     refused.refused = True
     assert not withhold_numberless(refused) and refused.withheld is None

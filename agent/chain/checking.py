@@ -1,6 +1,6 @@
 """Wires the offline faithfulness checker into answers (an :data:`AnswerHook`), and withholds what does
-not answer: drafts none of whose sentences is supported, drafts with no number for a question that asks
-for one, and (output policy) each single sentence the checker finds unsupported."""
+not answer: drafts none of whose sentences is supported, drafts that do not state the number a question
+asks for, and (output policy) each single sentence the checker finds unsupported."""
 
 from __future__ import annotations
 
@@ -9,12 +9,14 @@ from collections.abc import Callable
 
 from agent.chain.citations import REFUSAL_TEXT, cited_ids, format_references
 from agent.chain.hygiene import clean_papers
+from agent.faithfulness.text import STOPWORDS, Number, content_stems, numbers
+from agent.sentences import split_sentences
 from agent.settings import Settings
 from agent.types import Answer, Paper
 
 #: Why a draft was withheld; the refusal says it in brackets, so a reader knows the model did try.
 UNSUPPORTED = "none of its sentences is supported by the cited abstracts"
-NUMBERLESS = "the question asks for a number and the draft gives none"
+NUMBERLESS = "the question asks for a number and the draft does not state it"
 #: Why one sentence was taken out of an answer (kept in ``answer.withheld_sentences``).
 SENTENCE_UNSUPPORTED = "not supported by the cited abstracts"
 #: "How many ...", "by how much ...", "what top-1 accuracy / learning rate / FID ...": the answer is a number.
@@ -24,13 +26,80 @@ _ASKS_FOR_NUMBER = re.compile(
     r"dimensions?|temperature|margin|speed-?up|error\s+rate|perplexity|size))\b",
     re.I,
 )
-#: A question that asks for something else too ("what does X propose, and what score does it reach?").
-_COMPOUND = re.compile(r"[,;]?\s+and\s+(?:what|how|which|who|where|why|does|do|is|are)\b", re.I)
-_NUMBER = re.compile(
-    r"\d|\b(?:one|two|three|four|five|six|seven|eight|nine|ten|eleven|twelve|twenty|thirty|fifty|hundreds?|"
-    r"thousands?|millions?|billions?|half|twice|double|triple|dozens?)\b",
+#: What a "how many" / "what number of" question counts: the words after it up to the first function word.
+_COUNTED = re.compile(r"\b(?:how\s+many|number\s+of)\s+((?:[\w-]+\s+){0,3}[\w-]+)", re.I)
+#: The measure a "what ... <measure>" question names; a number stating it sits in a sentence that names it
+#: too ("improved FID on MS-COCO" and "25 times inference acceleration" are two sentences and no FID value).
+_MEASURE = re.compile(
+    r"\b(learning\s+rate|batch\s+size|accuracy|score|top-[15]|f1|bleu|rouge|auc|fid|epochs?|temperature|margin|"
+    r"speed-?up|error\s+rate|perplexity)\b",
     re.I,
 )
+#: Measures a bare percentage or multiple states without naming them ("reaches 75.3% on ImageNet", "2.5x faster").
+_UNIT_STATES = {"accuracy": "%", "top-1": "%", "top-5": "%", "error rate": "%", "speedup": "x", "speed-up": "x"}
+#: A question that asks for something else too ("what does X propose, and what score does it reach?").
+_COMPOUND = re.compile(r"[,;]?\s+and\s+(?:what|how|which|who|where|why|does|do|is|are)\b", re.I)
+#: Digits inside names ("GPT-4o", "Llama2", "T5") are no number.
+_NAMED_DIGITS = re.compile(r"\b[A-Za-z][\w.]*-\d[\w.]*|\b[A-Za-z]+\d[\w.-]*")
+
+
+def asked_number(question: str) -> tuple[str, set[str]] | None:
+    """What a question that asks only for a number asks for: ``("count", stems of the counted thing)``,
+    ``("measure", stems of the named measure)`` or ``("number", set())`` for any number ("how much ...",
+    "what size ..."); None for any other question, and for one that also asks for something else."""
+    if not _ASKS_FOR_NUMBER.search(question) or _COMPOUND.search(question):
+        return None
+    counted = _COUNTED.search(question)
+    if counted:
+        head: list[str] = []
+        for word in counted.group(1).split():
+            if word.lower() in STOPWORDS:
+                break
+            head.append(word)
+        stems = set(content_stems(" ".join(head)))
+        if stems:
+            return "count", stems
+    measure = _MEASURE.search(question)
+    if measure:
+        return "measure", {" ".join(measure.group(1).lower().split())}
+    return "number", set()
+
+
+def states_asked_number(question: str, prose: str) -> bool:
+    """Whether ``prose`` states the number ``question`` asks for (True for a question that asks for none): for
+    a count, a number counting that thing ("between 14 candidate LLMs" for "how many LLMs", not "9/14 tasks");
+    for a named measure, a number in a sentence naming the measure (or, for accuracy and speed-ups, a
+    percentage or multiple); otherwise any number."""
+    asked = asked_number(question)
+    if asked is None:
+        return True
+    kind, what = asked
+    text = _NAMED_DIGITS.sub(" ", re.sub(r"\[[^\]]*\]", " ", prose))
+    for sentence in split_sentences(text) or [text]:
+        found = numbers(sentence)
+        if not found:
+            continue
+        if kind == "number":
+            return True
+        if kind == "count" and any(_counts(sentence, n, what) for n in found):
+            return True
+        if kind == "measure":
+            measure = next(iter(what))
+            named = measure.replace("-", "") in sentence.lower().replace("-", "")
+            if named or any(n.unit == _UNIT_STATES.get(measure) for n in found):
+                return True
+    return False
+
+
+def _counts(sentence: str, n: Number, what: set[str], span: int = 3) -> bool:
+    """Whether the number ``n`` in ``sentence`` counts ``what`` (stems): one of them within ``span`` words
+    after it ("14 candidate LLMs") or right before it ("LLMs: 14")."""
+    for m in re.finditer(re.escape(n.surface), sentence):
+        after = content_stems(" ".join(sentence[m.end() :].split()[:span]))
+        before = content_stems(" ".join(sentence[: m.start()].split()[-2:]))
+        if what & set(after) or what & set(before):
+            return True
+    return False
 
 
 def withheld_note(reason: str) -> str:
@@ -89,21 +158,21 @@ def withhold_unsupported(answer: Answer) -> bool:
 
 
 def withhold_numberless(answer: Answer) -> bool:
-    """Turn an answer that gives no number to a question asking only for one into a refusal; True if it did.
+    """Turn an answer that does not state the number a question asks only for into a refusal; True if it did.
 
     On the development questions the 1.5B model answered two unanswerable
     questions ("What top-1 accuracy does Hydra achieve on ImageNet-1K?") with a
     faithful sentence that states no number at all ("Hydra achieves superior
     performance"): true, but not an answer, and it hid that the abstracts do
-    not say. Every answerable question of that kind got a number. Questions
-    that also ask for something else are left alone: their draft may answer
-    that part. Digits inside names ("GPT-4o") and citation markers do not count.
+    not say. A number about something else does not answer either: "How many
+    LLMs were in the candidate pool …?" was answered with "the optimal model on
+    9/14 tasks", and "What exact FID score …?" with "improved FID on MS-COCO"
+    next to "a 25 times inference acceleration" (:func:`states_asked_number`).
+    Questions that also ask for something else are left alone: their draft may
+    answer that part. Digits inside names ("GPT-4o") and citation markers do
+    not count.
     """
-    if answer.refused or not _ASKS_FOR_NUMBER.search(answer.question) or _COMPOUND.search(answer.question):
-        return False
-    words = re.sub(r"\[[^\]]*\]", " ", answer.prose)
-    words = re.sub(r"\b[A-Za-z][\w.]*-\d[\w.]*|\b[A-Za-z]+\d[\w.-]*", " ", words)  # GPT-4o, Llama2, T5
-    if _NUMBER.search(words):
+    if answer.refused or states_asked_number(answer.question, answer.prose):
         return False
     _withhold(answer, NUMBERLESS)
     return True
