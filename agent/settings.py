@@ -157,6 +157,11 @@ class RetrievalSettings(BaseModel):
     name_match_weight: float = Field(
         default=0.3, ge=0, description="Weight of direct title/acronym/method-name matches in the fusion (2 suits 'rrf')."
     )
+    mention_depth: int = Field(
+        default=50, ge=1,
+        description="How many BM25 hits for a name are read to find every paper that mentions it (a question naming "
+        "a name only one paper's title holds, and no other paper mentions, is answered from that paper alone).",
+    )
     prf_weight: float = Field(
         default=0.0, ge=0,
         description="Dense pseudo-relevance feedback (Rocchio): the query vector is moved toward the mean vector of the "

@@ -108,6 +108,26 @@ def test_a_question_names_the_papers_that_define_its_names_most_surely() -> None
         assert not asks_for_a_paper(about), about
 
 
+def test_a_name_only_one_title_holds_and_no_other_paper_mentions_names_that_paper() -> None:
+    from agent.chain.classify import named_as_themselves
+
+    papers = [
+        Paper(id="pv", title="Poly-View Contrastive Learning", abstract="We match more than two views."),
+        Paper(id="ucp", title="UCP1-dependent thermogenesis in beige fat", abstract="Beige fat burns energy."),
+        Paper(id="cold", title="Cold exposure and plaque growth", abstract="Cold exposure activates UCP1 in fat."),
+    ]
+    names = NameIndex(papers)
+    mentions = {"poly-view": {"pv"}, "ucp1": {"ucp", "cold"}, "ucp1-dependent": {"ucp"}}
+    mentioned_by = lambda name: mentions.get(name.lower(), set())  # noqa: E731
+    asked = "Does Poly-View need large batches?"
+    assert named_as_themselves(papers, asked, names) == []  # no colon: not its title head
+    assert [p.id for p in named_as_themselves(papers, asked, names, mentioned_by)] == ["pv"]
+    # "UCP1-dependent" is a modifier: counted by its head, which another paper mentions
+    assert named_as_themselves(papers, "Is thermogenesis UCP1-dependent?", names, mentioned_by) == []
+    mentions["poly-view"] = {"pv", "cold"}  # mentioned by another paper: no longer its own
+    assert named_as_themselves(papers, asked, names, mentioned_by) == []
+
+
 def test_plural_question_about_one_named_paper_stays_single() -> None:
     names = NameIndex([Paper(id="p1", title="LightGCL: Simple Yet Effective Graph Contrastive Learning", abstract="We propose LightGCL.")])
     assert plan_question("What datasets were used to evaluate LightGCL?", [], names).qtype == "single"

@@ -581,7 +581,16 @@ def test_a_single_question_is_answered_from_the_paper_it_names(bundled_settings)
     hits = engine._retrieve(plan)
     assert [h.paper.title.split(":")[0] for h in hits] == ["LLM2Vec"] and plan.about_named
     assert len(engine.retriever.search(plan.retrieval_query, s.answer.papers)) > 1
-    for question in ["What loss does SwAV use?", "Which paper extends LightGCL?", "What loss does swapped cluster prediction use?"]:
+    # a name a title holds that no other paper defines or mentions names that paper too; one others mention does not
+    plan = plan_question("Does Poly-View need large batches?", [], names)
+    assert [h.paper.title for h in engine._retrieve(plan)] == ["Poly-View Contrastive Learning"] and plan.about_named
+    assert len(engine.retriever.mentioned_by("Fine-Grained")) > 1
+    for question in [
+        "What loss does SwAV use?",
+        "Which paper extends LightGCL?",
+        "What loss does swapped cluster prediction use?",
+        "Does Fine-Grained recognition help vision-language models?",
+    ]:
         plan = plan_question(question, [], names)
         searched = [h.paper.id for h in engine.retriever.search(plan.retrieval_query, s.answer.papers)]
         assert [h.paper.id for h in engine._retrieve(plan)] == searched and not plan.about_named, question

@@ -8,6 +8,7 @@ a newcomer can see why a question got its type.
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from agent.chain.quotes import terms
@@ -248,12 +249,34 @@ def named_papers(question: str, names: NameIndex) -> list[str]:
     return [pid for pid, s in strength.items() if s >= top]
 
 
-def named_as_themselves(papers: list[Paper], question: str, names: NameIndex) -> list[Paper]:
+def named_as_themselves(
+    papers: list[Paper], question: str, names: NameIndex, mentioned_by: Callable[[str], set[str]] | None = None
+) -> list[Paper]:
     """The ``papers`` that ``question`` names as they name themselves: by the whole title, or by the name the title
-    opens with ("LLM2Vec: Large Language Models Are ..."), not by a term an abstract spells out."""
+    opens with ("LLM2Vec: Large Language Models Are ..."), not by a term an abstract spells out.
+
+    With ``mentioned_by`` (name -> ids of the papers that write it), also by a name a title holds that no other
+    paper defines or even mentions ("Does Poly-View need large batches?" names "Poly-View Contrastive Learning"):
+    no other abstract can say anything about it. A hyphenated modifier counts by its head ("UCP1-dependent": UCP1).
+    """
     whole = set(titled(question, names))
-    keys = {name_key(n) for n in specific_names(question, names)}
-    return [p for p in papers if p.id in whole or (head := title_head(p.title)) is not None and name_key(head) in keys]
+    specific = specific_names(question, names)
+    keys = {name_key(n) for n in specific}
+    own = [p for p in papers if p.id in whole or (head := title_head(p.title)) is not None and name_key(head) in keys]
+    if mentioned_by is not None:
+        by_id = {p.id: p for p in papers}
+        for name in specific:
+            defined = names.lookup_names([name_key(name)]).get(name_key(name), {})
+            if len(defined) != 1:
+                continue
+            ((pid, strength),) = defined.items()
+            if strength >= TITLE_NAME and pid in by_id and by_id[pid] not in own and mentioned_by(_MODIFIER.sub("", name)) <= {pid}:
+                own.append(by_id[pid])
+    return own
+
+
+#: A lowercase word hyphenated onto a name makes a modifier ("UCP1-dependent", "CLIP-level"): the name is its head.
+_MODIFIER = re.compile(r"-[a-z]+$")
 
 
 def titled(question: str, names: NameIndex) -> list[str]:

@@ -8,6 +8,7 @@ reciprocal rank fusion stays available (``retrieval.fusion = "rrf"``).
 from __future__ import annotations
 
 import logging
+import re
 import threading
 from collections.abc import Sequence
 from typing import Literal
@@ -110,6 +111,13 @@ class Retriever:
         vectors = self.store.embeddings(top)
         moved = feedback_vector(vector, [vectors[pid] for pid in top if pid in vectors], cfg.prf_weight)
         return {**lists, "dense": self.store.dense_search(moved.tolist(), n)}
+
+    def mentioned_by(self, name: str) -> set[str]:
+        """Ids of the papers whose title or abstract holds ``name`` as a word ("Poly-View", any case), among the
+        first ``retrieval.mention_depth`` BM25 hits for it: a paper that writes a rare name ranks high for it."""
+        pattern = re.compile(rf"(?<![\w-]){re.escape(name)}(?![\w-])", re.I)
+        hits = self.search(name, self.settings.retrieval.mention_depth, method="bm25")
+        return {h.paper.id for h in hits if pattern.search(h.paper.title) or pattern.search(h.paper.abstract)}
 
     def search(
         self, query: str, k: int | None = None, method: Method = "hybrid", rerank: bool | None = None
