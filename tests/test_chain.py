@@ -126,6 +126,14 @@ def test_a_name_only_one_title_holds_and_no_other_paper_mentions_names_that_pape
     assert named_as_themselves(papers, "Is thermogenesis UCP1-dependent?", names, mentioned_by) == []
     mentions["poly-view"] = {"pv", "cold"}  # mentioned by another paper: no longer its own
     assert named_as_themselves(papers, asked, names, mentioned_by) == []
+    # a whole title counts as a name unless other papers write it (then it is a topic)
+    titled_papers = [Paper(id="t", title="T-cell activation in lymph nodes", abstract="We image T cells."), *papers]
+    names = NameIndex(titled_papers)
+    claim = "Costimulation drives T-cell activation in lymph nodes."
+    writes = {"t-cell activation in lymph nodes": {"t"}}
+    assert [p.id for p in named_as_themselves(titled_papers, claim, names, lambda n: writes.get(n.lower(), set()))] == ["t"]
+    writes["t-cell activation in lymph nodes"] = {"t", "cold"}
+    assert named_as_themselves(titled_papers, claim, names, lambda n: writes.get(n.lower(), set())) == []
 
 
 def test_plural_question_about_one_named_paper_stays_single() -> None:

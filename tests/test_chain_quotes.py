@@ -583,8 +583,10 @@ def test_a_single_question_is_answered_from_the_paper_it_names(bundled_settings)
     assert len(engine.retriever.search(plan.retrieval_query, s.answer.papers)) > 1
     # a name a title holds that no other paper defines or mentions names that paper too; one others mention does not
     plan = plan_question("Does Poly-View need large batches?", [], names)
-    assert [h.paper.title for h in engine._retrieve(plan)] == ["Poly-View Contrastive Learning"] and plan.about_named
+    hits = engine._retrieve(plan)
+    assert [h.paper.title for h in hits] == ["Poly-View Contrastive Learning"] and plan.about_named
     assert len(engine.retriever.mentioned_by("Fine-Grained")) > 1
+    assert engine.retriever.mentioned_by("poly view") == engine.retriever.mentioned_by("Poly-View") == {hits[0].paper.id}
     for question in [
         "What loss does SwAV use?",
         "Which paper extends LightGCL?",

@@ -258,13 +258,17 @@ def named_as_themselves(
     With ``mentioned_by`` (name -> ids of the papers that write it), also by a name a title holds that no other
     paper defines or even mentions ("Does Poly-View need large batches?" names "Poly-View Contrastive Learning"):
     no other abstract can say anything about it. A hyphenated modifier counts by its head ("UCP1-dependent": UCP1).
+    A whole title that other papers write counts as a topic, not as the paper's name: SciFact's "T-cell
+    activation." and "Break-induced DNA replication." named the wrong papers for two training claims.
     """
     whole = set(titled(question, names))
     specific = specific_names(question, names)
     keys = {name_key(n) for n in specific}
+    by_id = {p.id: p for p in papers}
+    if mentioned_by is not None:  # a title other abstracts write is a topic ("T-cell activation."), not a name
+        whole = {pid for pid in whole if pid in by_id and mentioned_by(by_id[pid].title) <= {pid}}
     own = [p for p in papers if p.id in whole or (head := title_head(p.title)) is not None and name_key(head) in keys]
     if mentioned_by is not None:
-        by_id = {p.id: p for p in papers}
         for name in specific:
             defined = names.lookup_names([name_key(name)]).get(name_key(name), {})
             if len(defined) != 1:

@@ -113,9 +113,13 @@ class Retriever:
         return {**lists, "dense": self.store.dense_search(moved.tolist(), n)}
 
     def mentioned_by(self, name: str) -> set[str]:
-        """Ids of the papers whose title or abstract holds ``name`` as a word ("Poly-View", any case), among the
-        first ``retrieval.mention_depth`` BM25 hits for it: a paper that writes a rare name ranks high for it."""
-        pattern = re.compile(rf"(?<![\w-]){re.escape(name)}(?![\w-])", re.I)
+        """Ids of the papers whose title or abstract writes ``name`` (a name, or a title), any case and whatever
+        joins its words ("Poly-View", "poly view"; "T-cell activation", "T cell activation"), among the first
+        ``retrieval.mention_depth`` BM25 hits for it: a paper that writes a rare name ranks high for it."""
+        words = re.findall(r"[a-z0-9]+", name.lower())
+        if not words:
+            return set()
+        pattern = re.compile(r"(?<![a-z0-9])" + r"[^a-z0-9]+".join(map(re.escape, words)) + r"(?![a-z0-9])", re.I)
         hits = self.search(name, self.settings.retrieval.mention_depth, method="bm25")
         return {h.paper.id for h in hits if pattern.search(h.paper.title) or pattern.search(h.paper.abstract)}
 
