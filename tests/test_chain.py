@@ -530,6 +530,9 @@ def test_numberless_answer_to_a_number_question_is_withheld() -> None:
         ("How much does LLM2Vec improve on MTEB?", "LLM2Vec gains 3 points [p1]."),
     ]:
         assert not withhold_numberless(_plain_answer(question, prose)), question
+    listed = _plain_answer("How many papers address false negatives?", "- DCLR punishes false negatives [p1].")
+    listed.question_type = "list"
+    assert not withhold_numberless(listed)  # the list is the answer
     refused = _plain_answer("How many?", "The abstracts do not say.")
     refused.refused = True
     assert not withhold_numberless(refused) and refused.withheld is None

@@ -169,10 +169,11 @@ def withhold_numberless(answer: Answer) -> bool:
     9/14 tasks", and "What exact FID score …?" with "improved FID on MS-COCO"
     next to "a 25 times inference acceleration" (:func:`states_asked_number`).
     Questions that also ask for something else are left alone: their draft may
-    answer that part. Digits inside names ("GPT-4o") and citation markers do
-    not count.
+    answer that part, and so are lists ("How many papers address false
+    negatives?" is answered by the papers listed). Digits inside names
+    ("GPT-4o") and citation markers do not count.
     """
-    if answer.refused or states_asked_number(answer.question, answer.prose):
+    if answer.refused or answer.question_type in ("list", "summary") or states_asked_number(answer.question, answer.prose):
         return False
     _withhold(answer, NUMBERLESS)
     return True
