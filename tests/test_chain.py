@@ -519,6 +519,7 @@ def test_numberless_answer_to_a_number_question_is_withheld() -> None:
         ("How many LLMs were in the candidate pool that Smoothie routed between?", "Smoothie finds the best model on 9/14 tasks [p1]."),
         ("What exact FID score does RG-LCD achieve on MS-COCO?", "RG-LCD improves FID on MS-COCO [p1]. It is 25 times faster [p1]."),
         ("What top-1 accuracy does Hydra achieve?", "Hydra trains on 8 GPUs [p1]."),
+        ("What exact FID score does RG-LCD achieve?", "RG-LCD is more confident in 95% of cases [p1]."),  # not "fid"
     ]:
         assert withhold_numberless(_plain_answer(question, prose)), question
     for question, prose in [

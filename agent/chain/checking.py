@@ -45,7 +45,7 @@ _NAMED_DIGITS = re.compile(r"\b[A-Za-z][\w.]*-\d[\w.]*|\b[A-Za-z]+\d[\w.-]*")
 
 def asked_number(question: str) -> tuple[str, set[str]] | None:
     """What a question that asks only for a number asks for: ``("count", stems of the counted thing)``,
-    ``("measure", stems of the named measure)`` or ``("number", set())`` for any number ("how much ...",
+    ``("measure", {the measure's name, lowercase})`` or ``("number", set())`` for any number ("how much ...",
     "what size ..."); None for any other question, and for one that also asks for something else."""
     if not _ASKS_FOR_NUMBER.search(question) or _COMPOUND.search(question):
         return None
@@ -85,7 +85,7 @@ def states_asked_number(question: str, prose: str) -> bool:
             return True
         if kind == "measure":
             measure = next(iter(what))
-            named = measure.replace("-", "") in sentence.lower().replace("-", "")
+            named = re.search(rf"\b{re.escape(measure.replace('-', ''))}s?\b", sentence.lower().replace("-", ""))
             if named or any(n.unit == _UNIT_STATES.get(measure) for n in found):
                 return True
     return False

@@ -249,6 +249,10 @@ def named_papers(question: str, names: NameIndex) -> list[str]:
     return [pid for pid, s in strength.items() if s >= top]
 
 
+#: A lowercase word hyphenated onto a name makes a modifier ("UCP1-dependent", "CLIP-level"): the name is its head.
+_MODIFIER = re.compile(r"-[a-z]+$")
+
+
 def named_as_themselves(
     papers: list[Paper], question: str, names: NameIndex, mentioned_by: Callable[[str], set[str]] | None = None
 ) -> list[Paper]:
@@ -259,7 +263,7 @@ def named_as_themselves(
     paper defines or even mentions ("Does Poly-View need large batches?" names "Poly-View Contrastive Learning"):
     no other abstract can say anything about it. A hyphenated modifier counts by its head ("UCP1-dependent": UCP1).
     A whole title that other papers write counts as a topic, not as the paper's name: SciFact's "T-cell
-    activation." and "Break-induced DNA replication." named the wrong papers for two training claims.
+    activation." named the wrong paper for a training claim.
     """
     whole = set(titled(question, names))
     specific = specific_names(question, names)
@@ -277,10 +281,6 @@ def named_as_themselves(
             if strength >= TITLE_NAME and pid in by_id and by_id[pid] not in own and mentioned_by(_MODIFIER.sub("", name)) <= {pid}:
                 own.append(by_id[pid])
     return own
-
-
-#: A lowercase word hyphenated onto a name makes a modifier ("UCP1-dependent", "CLIP-level"): the name is its head.
-_MODIFIER = re.compile(r"-[a-z]+$")
 
 
 def titled(question: str, names: NameIndex) -> list[str]:

@@ -171,10 +171,10 @@ class AnswerEngine:
             # on MTEB?" had been answered with NV-Embed's scores when LLM2Vec's sentences gave no number. So is one
             # using a name a title holds that no other paper defines or mentions: "Does Poly-View need large
             # batches?" had been answered from SwAV's "can be trained with large and small batches" (of SciFact's
-            # 809 training claims, 48 are now answered from one paper, 46 of them from a gold one; before, 5 and 3). A name that only an abstract spells
-            # out ("... Benchmark (MTEB)", PubMedQA's "(PRISM)", "(INR)") is often a shared term: 26 of PubMedQA's
-            # 973 single questions use one that another study defines. ("Which paper extends LightGCL?" asks for
-            # another paper than the one it names.)
+            # 809 training claims, 48 are now answered from one paper, 46 of them from a gold one; before, 5 and
+            # 3). A name that only an abstract spells out ("... Benchmark (MTEB)", PubMedQA's "(PRISM)", "(INR)")
+            # is often a shared term: 26 of PubMedQA's 973 single questions use one that another study defines.
+            # ("Which paper extends LightGCL?" asks for another paper than the one it names.)
             own = named_as_themselves(
                 self.retriever.store.get_papers(plan.named), plan.question, self.retriever.names, self.retriever.mentioned_by
             )
