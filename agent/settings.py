@@ -359,6 +359,12 @@ class AnswerSettings(BaseModel):
         "question of evals/questions.jsonl with 8 candidates screened, 1.4 with 12; 0.2 suited P(YES) alone)."
     )
     quotes_per_paper: int = Field(default=2, ge=1, description="Quoted sentences per paper when screening and writing list/summary answers.")
+    name_in_header: bool = Field(
+        default=True,
+        description="Each step's paper header reads 'Name: Title' when the paper has a short name its title does not "
+        "hold ('SwAV: Unsupervised Learning of Visual Features ...'), so the small model can tell that a question "
+        "naming SwAV is about this paper.",
+    )
     role_weight: float = Field(
         default=0.2,
         ge=0,

@@ -19,7 +19,7 @@ from agent.chain import AnswerEngine, DoneEvent, RetrievalEvent, ScreenEvent, Si
 from agent.chain.classify import compared_within, plan_question
 from agent.chain.compose import NOT_STATED, Composed, Composer, about, cite_named, group_by_similarity, parse_cells
 from agent.chain.evidence import EvidenceSelector
-from agent.chain.quotes import QuoteSteps, has_foreign_numbers, numbers_in, pick_quotes, terms, without_title
+from agent.chain.quotes import Quotes, QuoteSteps, has_foreign_numbers, numbers_in, pick_quotes, terms, without_title
 from agent.llm.base import LLM, ChatMessage, Usage
 from agent.prompts import load_prompt
 from agent.sentences import split_sentences
@@ -136,6 +136,17 @@ def test_a_title_in_the_question_does_not_choose_the_quotes() -> None:
     # A question that is only the title, or does not hold it, is used whole.
     assert without_title("Are large language models good statisticians?", paper) == "Are large language models good statisticians?"
     assert without_title("What do language models get wrong?", paper) == "What do language models get wrong?"
+
+
+def test_the_header_names_a_paper_whose_title_does_not() -> None:
+    """A question naming SwAV cannot be matched to 'Unsupervised Learning of Visual Features by Contrasting Cluster
+    Assignments' when the quotes say "we": the header gives the name the answer calls the paper by."""
+    swav = Paper(id="pS", title="Unsupervised Learning of Visual Features by Contrasting Cluster Assignments", abstract="x")
+    sentences = ["We reach 75.3% top-1 accuracy on ImageNet."]
+    assert Quotes(swav, sentences, name="SwAV").block().splitlines()[1] == f"[1] SwAV: {swav.title}"
+    assert Quotes(swav, sentences).block().splitlines()[1] == f"[1] {swav.title}"
+    gcl = Paper(id="pL", title="LightGCL: Simple Graph Contrastive Learning", abstract="x")
+    assert Quotes(gcl, sentences, name="LightGCL").block(2).splitlines()[1] == f"[2] {gcl.title}"  # not twice
 
 
 def test_list_screens_each_paper_alone_and_streams_decisions() -> None:

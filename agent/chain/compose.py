@@ -166,7 +166,11 @@ class Composer:
     # -- shared -------------------------------------------------------------
     def _quotes(self, question: str, papers: list[Paper], n: int) -> list[Quotes]:
         qvec = self.selector.embedder.embed([question])[0]
-        return [pick_quotes(self.selector, question, p, n, qvec, role_weight=self.cfg.role_weight) for p in papers]
+        out = [pick_quotes(self.selector, question, p, n, qvec, role_weight=self.cfg.role_weight) for p in papers]
+        if self.cfg.name_in_header:
+            for qt in out:
+                qt.name = defined_name(qt.paper, self._generic)
+        return out
 
     def _sentence(self, written: Written, paper: Paper, out: Composed, name: str | None = None) -> str:
         """The answer text for ``written``, every sentence ending in the paper's marker; dropped drafts go to

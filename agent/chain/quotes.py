@@ -69,6 +69,8 @@ class Quotes:
     best_score: float = 0.0
     scores: list[float] = field(default_factory=list)  # each sentence's match score, aligned with ``sentences``
     vectors: np.ndarray | None = None  # each sentence's unit embedding, aligned with ``sentences`` (None: not kept)
+    name: str | None = None  # the paper's short name, shown before its title when the title does not hold it
+
 
     @property
     def best(self) -> str:
@@ -76,9 +78,14 @@ class Quotes:
         return self.sentences[self.best_index] if self.sentences else self.paper.title
 
     def block(self, number: int = 1) -> str:
-        """The quotes as the model sees them: ``Paper:``, ``[n] Title``, then one quote a line, in abstract order."""
+        """The quotes as the model sees them: ``Paper:``, ``[n] Title`` (``[n] Name: Title`` when the paper has a short
+        name its title does not hold: "SwAV: Unsupervised Learning of Visual Features ..."), then one quote a line,
+        in abstract order."""
         body = "\n".join(self.sentences)
-        return f"Paper:\n[{number}] {self.paper.title}\n{body}"
+        title = self.paper.title
+        if self.name and not re.search(rf"(?<![\w-]){re.escape(self.name)}(?![\w-])", title, re.I):
+            title = f"{self.name}: {title}"
+        return f"Paper:\n[{number}] {title}\n{body}"
 
 
 @functools.lru_cache(maxsize=1)
