@@ -71,7 +71,6 @@ class Quotes:
     vectors: np.ndarray | None = None  # each sentence's unit embedding, aligned with ``sentences`` (None: not kept)
     name: str | None = None  # the paper's short name, shown before its title when the title does not hold it
 
-
     @property
     def best(self) -> str:
         """The sentence closest to the question (the title when the abstract has no sentence)."""
