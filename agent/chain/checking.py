@@ -9,7 +9,7 @@ from collections.abc import Callable
 
 from agent.chain.citations import REFUSAL_TEXT, cited_ids, format_references
 from agent.chain.hygiene import clean_papers
-from agent.faithfulness.text import STOPWORDS, Number, content_stems, numbers
+from agent.faithfulness.text import STOPWORDS, Number, content_stems, counted_nouns, numbers
 from agent.sentences import split_sentences
 from agent.settings import Settings
 from agent.types import Answer, Paper
@@ -93,13 +93,9 @@ def states_asked_number(question: str, prose: str) -> bool:
 
 def _counts(sentence: str, n: Number, what: set[str], span: int = 3) -> bool:
     """Whether the number ``n`` in ``sentence`` counts ``what`` (stems): one of them within ``span`` words
-    after it ("14 candidate LLMs") or right before it ("LLMs: 14")."""
-    for m in re.finditer(re.escape(n.surface), sentence):
-        after = content_stems(" ".join(sentence[m.end() :].split()[:span]))
-        before = content_stems(" ".join(sentence[: m.start()].split()[-2:]))
-        if what & set(after) or what & set(before):
-            return True
-    return False
+    after it ("14 candidate LLMs": :func:`counted_nouns`) or right before it ("LLMs: 14")."""
+    before = {s for m in re.finditer(re.escape(n.surface), sentence) for s in content_stems(" ".join(sentence[: m.start()].split()[-2:]))}
+    return bool(what & (counted_nouns(sentence, n, span) | before))
 
 
 def withheld_note(reason: str) -> str:

@@ -273,8 +273,9 @@ def named_as_themselves(
         whole = {pid for pid in whole if pid in by_id and mentioned_by(by_id[pid].title) <= {pid}}
     own = [p for p in papers if p.id in whole or (head := title_head(p.title)) is not None and name_key(head) in keys]
     if mentioned_by is not None:
+        found = names.lookup_names(list(keys))
         for name in specific:
-            defined = names.lookup_names([name_key(name)]).get(name_key(name), {})
+            defined = found.get(name_key(name), {})
             if len(defined) != 1:
                 continue
             ((pid, strength),) = defined.items()

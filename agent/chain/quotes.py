@@ -38,6 +38,7 @@ from agent.chain.citations import is_refusal
 from agent.chain.evidence import EvidenceSelector
 from agent.llm import LLM
 from agent.prompts import Prompt
+from agent.retrieval.names import phrase_pattern
 from agent.sentences import split_sentences, strip_markers
 from agent.types import Paper
 
@@ -116,10 +117,10 @@ def without_title(question: str, paper: Paper) -> str:
     background sentence "Large Language Models (LLMs) have demonstrated impressive capabilities ..."; "How does
     Decoupled Contrastive Learning differ from SimCLR?" missed both sentences about SimCLR). The question is
     returned unchanged when it does not hold the title, or holds nothing else."""
-    words = re.findall(r"[a-z0-9]+", paper.title.lower())
-    if len(words) < 2:
+    pattern = phrase_pattern(paper.title)
+    if pattern is None or len(re.findall(r"[a-z0-9]+", paper.title.lower())) < 2:
         return question
-    stripped = re.sub(r"(?<![a-z0-9])" + r"[^a-z0-9]+".join(map(re.escape, words)) + r"(?![a-z0-9])", " ", question, flags=re.I)
+    stripped = pattern.sub(" ", question)
     return stripped if stripped != question and terms(stripped) else question
 
 

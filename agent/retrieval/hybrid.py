@@ -8,7 +8,6 @@ reciprocal rank fusion stays available (``retrieval.fusion = "rrf"``).
 from __future__ import annotations
 
 import logging
-import re
 import threading
 from collections.abc import Sequence
 from typing import Literal
@@ -19,7 +18,7 @@ from agent.index.embeddings import embedder_for
 from agent.index.store import PaperStore
 from agent.retrieval.fusion import fuse
 from agent.retrieval.lexical import BM25Index
-from agent.retrieval.names import NameIndex
+from agent.retrieval.names import NameIndex, phrase_pattern
 from agent.retrieval.papers import PaperMap
 from agent.retrieval.snapshot import Snapshot, open_current, rebuild
 from agent.settings import Settings
@@ -116,10 +115,9 @@ class Retriever:
         """Ids of the papers whose title or abstract writes ``name`` (a name, or a title), any case and whatever
         joins its words ("Poly-View", "poly view"; "T-cell activation", "T cell activation"), among the first
         ``retrieval.mention_depth`` BM25 hits for it: a paper that writes a rare name ranks high for it."""
-        words = re.findall(r"[a-z0-9]+", name.lower())
-        if not words:
+        pattern = phrase_pattern(name)
+        if pattern is None:
             return set()
-        pattern = re.compile(r"(?<![a-z0-9])" + r"[^a-z0-9]+".join(map(re.escape, words)) + r"(?![a-z0-9])", re.I)
         hits = self.search(name, self.settings.retrieval.mention_depth, method="bm25")
         return {h.paper.id for h in hits if pattern.search(h.paper.title) or pattern.search(h.paper.abstract)}
 

@@ -61,13 +61,18 @@ def looks_like_name(token: str) -> bool:
     return has_upper_inside or has_digit
 
 
-def _key(name: str) -> str:
+def name_key(name: str) -> str:
+    """A name reduced to its lowercase letters and digits: equal keys are one name ("NV-Embed", "nvembed")."""
     return re.sub(r"[^0-9a-z]", "", name.lower())
 
 
-def name_key(name: str) -> str:
-    """A name reduced to its lowercase letters and digits: equal keys are one name ("NV-Embed", "nvembed")."""
-    return _key(name)
+def phrase_pattern(phrase: str) -> re.Pattern[str] | None:
+    """A pattern for ``phrase`` as whole words, in any case and whatever joins its words ("Poly-View" finds "poly
+    view", "T-cell activation" finds "T cell activation"); None when it has no word."""
+    words = re.findall(r"[a-z0-9]+", phrase.lower())
+    if not words:
+        return None
+    return re.compile(r"(?<![a-z0-9])" + r"[^a-z0-9]+".join(map(re.escape, words)) + r"(?![a-z0-9])", re.I)
 
 
 def title_head(title: str) -> str | None:
@@ -81,7 +86,7 @@ def paper_names(paper: Paper) -> dict[str, float]:
     :data:`INITIALS_PREFIX` + the initials of the capitalised phrases of its abstract (:func:`name_initialisms`)."""
     out: dict[str, float] = {}
     for name, strength in _paper_names(paper):
-        key = _key(name)
+        key = name_key(name)
         if len(key) >= 2:
             out[key] = max(out.get(key, 0.0), strength)
     for initials in name_initialisms(paper.abstract):
@@ -171,7 +176,7 @@ class NameIndex:
 
     def is_generic(self, name: str) -> bool:
         """True when ``GENERIC_NAME_PAPERS`` or more papers define ``name`` ("LLM", "VAE"): it names no one paper."""
-        key = _key(name)
+        key = name_key(name)
         keys = [key, key[:-1]] if key.endswith("s") and len(key) > 3 else [key]  # "VAEs" counts with "VAE"
         found = self.lookup_names(keys)
         return len({pid for k in keys for pid in found.get(k, {})}) >= GENERIC_NAME_PAPERS
@@ -185,10 +190,10 @@ class NameIndex:
         """(id, strength) of papers the question names, strongest first."""
         hits: dict[str, float] = {}
         names = self.query_names(query)
-        keys = list(dict.fromkeys(_key(name) for name in names))
+        keys = list(dict.fromkeys(name_key(name) for name in names))
         found = self.lookup_names(keys)
         # An acronym no paper defines ("CPC") may be the initials of a name an abstract uses ("Contrastive Predictive Coding").
-        undefined = [INITIALS_PREFIX + _key(n) for n in names if n.isupper() and len(_key(n)) >= INITIALS_MIN_LETTERS and _key(n) not in found]
+        undefined = [INITIALS_PREFIX + name_key(n) for n in names if n.isupper() and len(name_key(n)) >= INITIALS_MIN_LETTERS and name_key(n) not in found]
         found.update(self.lookup_names(list(dict.fromkeys(undefined))))
         for key in found:
             for pid, strength in found[key].items():
