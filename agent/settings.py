@@ -520,6 +520,14 @@ class AnswerSettings(BaseModel):
         description="Below this best question-to-sentence cosine no paper is about the question, and it is refused "
         "without a model call (off-topic questions scored 0.11-0.20, the lowest in-scope one 0.32).",
     )
+    refuse_unwritten_names: bool = Field(
+        default=True,
+        description="Refuse, without a model call, a single question about a name ('What does DiffCSE use ...?', 'Does "
+        "BYOL ...?') or a comparison with a side ('Compare SimCSE and DiffCSE.') that no indexed paper defines, writes "
+        "(any spelling) or spells out: no abstract can say anything about it, and the answer would put another "
+        "paper's method under its name. Fired on 0 of PubMedQA's 1,000 questions and 4 of SciFact's 809 training "
+        "claims before statements were left out (0 after); on the dev sets only on unanswerable questions.",
+    )
     min_dense_relevance: float = Field(
         default=0.185,
         ge=-1,

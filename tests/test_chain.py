@@ -347,6 +347,54 @@ def test_out_of_scope_is_refused_without_calling_the_model(bundled_settings) -> 
     assert answer.refused and answer.question_type == "out_of_scope"
 
 
+def test_a_question_about_a_name_no_paper_writes_is_refused_without_calling_the_model(bundled_settings) -> None:
+    # No bundled abstract writes "DiffCSE" or "BYOL": asked about them, the model had answered from another paper
+    # ("DiffCSE uses clustering and an augmentation-based cross-contrastive loss", CCC-wav2vec 2.0's method), and a
+    # comparison of SimCSE (which MultiCSR only mentions) with DiffCSE compared MultiCSR with DistiLLM-2.
+    from agent.retrieval import open_retriever
+
+    s = bundled_settings.with_overrides(**{"llm.model": "fake:error"})  # would raise if called
+    engine = AnswerEngine(s, retriever=open_retriever(s, auto_index=False))
+    for question, name in [
+        ("What does DiffCSE use for augmentation?", "DiffCSE"),
+        ("Compare SimCSE and DiffCSE.", "DiffCSE"),
+        ("How does BYOL avoid collapse without negative pairs?", "BYOL"),
+    ]:
+        answer, _ = engine.ask(question)
+        assert answer.refused and answer.answer.startswith(f"The abstracts do not say. No indexed paper mentions {name}."), question
+    off = bundled_settings.with_overrides(**{"llm.model": "fake", "answer.refuse_unwritten_names": False})
+    answer, _ = AnswerEngine(off, retriever=open_retriever(off, auto_index=False)).ask("What does DiffCSE use for augmentation?")
+    assert "mentions DiffCSE" not in answer.answer
+
+
+def test_unwritten_subject_reads_names_in_every_spelling_a_paper_may_use() -> None:
+    from agent.chain.classify import unwritten_subject
+
+    papers = [
+        Paper(id="cpc", title="Representation learning with contrastive predictive coding", abstract="We predict the future in latent space."),
+        Paper(id="hiv", title="Point-of-care tests in India", abstract="HIV-1/2 tests on sputum; follicle stimulating hormone levels; CLIP models."),
+        Paper(id="byol", title="BYOL: Bootstrap your own latent", abstract="BYOL learns without negative pairs."),
+    ]
+    names = NameIndex(papers)
+    text = {p.id: f"{p.title} {p.abstract}".lower() for p in papers}
+    mentioned_by = lambda name: {pid for pid, t in text.items() if name.lower() in t}  # noqa: E731
+
+    def missing(question: str) -> str | None:
+        return unwritten_subject(plan_question(question, [], names), names, mentioned_by, lambda: papers)
+
+    assert missing("What does DiffCSE use for augmentation?") == "DiffCSE"
+    assert missing("Compare BYOL and DiffCSE.") == "DiffCSE"
+    assert missing("Does BYOL need negative pairs?") is None  # a paper defines it
+    assert missing("What does CPC predict?") is None  # spelled out by a paper
+    assert missing("Does HIV1 testing on sputum work?") is None  # "HIV-1": the same letters and digits
+    assert missing("Is FSH a better predictor than age?") is None  # "follicle stimulating hormone"
+    assert missing("Do CLIP-style models share one space?") is None  # the modifier is left out: "CLIP"
+    assert missing("Do HPVs occur in breast milk?") == "HPVs"  # the plural is left out, and no paper writes HPV
+    assert missing("Do HPVs (human papilloma viruses) occur in breast milk?") is None  # spelled out by the question
+    assert missing("DiffCSE uses dropout as augmentation.") is None  # a statement to check, not a question about it
+    assert missing("Which papers improve on DiffCSE?") is None  # a list: the screening decides
+
+
 def test_compare_retrieves_each_side_and_builds_a_table(engine: AnswerEngine) -> None:
     answer, _ = engine.ask("How do IWAE and InfoVAE differ in fixing the VAE objective?")
     titles = " ".join(c.title for c in answer.retrieved[:3])

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 
 from agent.chain.quotes import terms
 from agent.errors import QuestionError
-from agent.retrieval.names import TITLE_NAME, NameIndex, name_key, title_head, title_spans
+from agent.retrieval.names import INITIALS_PREFIX, TITLE_NAME, NameIndex, name_core, name_key, spells_out, title_head, title_spans, writes_name
 from agent.types import Paper, QuestionType
 
 #: Asked of the whole body of papers, not of one: a request to summarize or give an overview (as the request
@@ -250,7 +250,46 @@ def named_papers(question: str, names: NameIndex) -> list[str]:
 
 
 #: A lowercase word hyphenated onto a name makes a modifier ("UCP1-dependent", "CLIP-level"): the name is its head.
-_MODIFIER = re.compile(r"-[a-z]+$")
+#: What a question asks about, when it opens "What does X ...", "How is X ...", "Does X ...".
+_SUBJECT = re.compile(
+    r"^\s*(?:(?:what|how|why|where|when|which \w+)\s+)?(?:does|do|did|is|are|was|were|can|could|would|should)\s+(?:the\s+)?([\w-]+)", re.I
+)
+_LEADING_ARTICLE = re.compile(r"^(?:the|a|an)\s+", re.I)
+
+
+def unwritten_subject(
+    plan: QuestionPlan, names: NameIndex, mentioned_by: Callable[[str], set[str]], searched: Callable[[], list[Paper]]
+) -> str | None:
+    """The name that a single question is about ("What does DiffCSE use …?", "Does BYOL …?"), or that a compared
+    side is ("Compare SimCSE and DiffCSE."), when no indexed paper writes it: the abstracts can say nothing about it,
+    and answering would put another paper's method under its name. None otherwise.
+
+    A name counts as written when a paper defines it, when any of the first ``retrieval.mention_depth`` BM25 hits for
+    it writes it (``mentioned_by``), or when one of the question's search hits (``searched``, called only then) writes it in another
+    spelling or spells an acronym out ("FSH": "follicle-stimulating hormone"); a hyphenated lowercase modifier and
+    an acronym's plural are left out first ("CLIP-style", "non-IID", "HPVs"). A question that spells the acronym out
+    itself, and a statement (a claim to check), are left alone."""
+    question = plan.question
+    if plan.qtype == "single":
+        subject = _SUBJECT.match(question)
+        asked = [subject.group(1)] if subject else []
+    elif plan.qtype == "compare" and (question.rstrip().endswith("?") or _OPEN_REQUEST.match(question)):
+        asked = [_LEADING_ARTICLE.sub("", side.strip(" .?!")) for side in plan.sides]
+    else:
+        return None
+    listed = set(names.query_names(question))
+    for name in asked:
+        core = name_core(name)
+        if name not in listed or len(core) < 2:
+            continue
+        key = name_key(core)
+        if names.lookup_names([key, INITIALS_PREFIX + key]) or mentioned_by(core):
+            continue
+        if core.isupper() and spells_out(core, question.replace(name, " ")):
+            continue
+        if not any(writes_name(core, f"{p.title} {p.abstract}") for p in searched()):
+            return name
+    return None
 
 
 def named_as_themselves(
@@ -279,7 +318,7 @@ def named_as_themselves(
             if len(defined) != 1:
                 continue
             ((pid, strength),) = defined.items()
-            if strength >= TITLE_NAME and pid in by_id and by_id[pid] not in own and mentioned_by(_MODIFIER.sub("", name)) <= {pid}:
+            if strength >= TITLE_NAME and pid in by_id and by_id[pid] not in own and mentioned_by(name_core(name)) <= {pid}:
                 own.append(by_id[pid])
     return own
 

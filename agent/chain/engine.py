@@ -26,7 +26,16 @@ from agent.chain.citations import (
     is_refusal,
     reference_list,
 )
-from agent.chain.classify import QuestionPlan, Turn, asks_for_a_paper, compared_within, named_as_themselves, plan_question, validate_question
+from agent.chain.classify import (
+    QuestionPlan,
+    Turn,
+    asks_for_a_paper,
+    compared_within,
+    named_as_themselves,
+    plan_question,
+    unwritten_subject,
+    validate_question,
+)
 from agent.chain.checking import withhold_numberless
 from agent.chain.compose import Composed, Composer
 from agent.chain.events import DoneEvent, Event, RetrievalEvent, ScreenEvent, TokenEvent
@@ -115,6 +124,15 @@ class AnswerEngine:
             return False
         dense = [h.scores["dense"] for h in hits if "dense" in h.scores]
         return bool(dense) and max(dense) < cfg.min_dense_relevance
+
+    def _unwritten_subject(self, plan: QuestionPlan) -> str | None:
+        """The name a single question or a compared side is about that no indexed paper writes (None when
+        ``answer.refuse_unwritten_names`` is off, or the question's papers were chosen: pinned or followed up)."""
+        if not self.settings.answer.refuse_unwritten_names or plan.pinned or plan.restrict_to:
+            return None
+        retriever = self.retriever
+        assert retriever is not None
+        return unwritten_subject(plan, retriever.names, retriever.mentioned_by, lambda: [h.paper for h in retriever.search(plan.retrieval_query)])
 
     @property
     def prompt_version(self) -> str:
@@ -319,9 +337,10 @@ class AnswerEngine:
             blocks, relevance = self._evidence(q, plan, papers) if papers else ([], 0.0)
         timings = Timings(retrieve_s=round(retrieve_s, 4))
         model_name = self.settings.llm.model if self.llm is None else self.llm.name
-        if not papers or (not quotes and not blocks) or (not plan.pinned and not plan.about_named and self._off_topic(hits, relevance)):
+        missing = self._unwritten_subject(plan)
+        if missing or not papers or (not quotes and not blocks) or (not plan.pinned and not plan.about_named and self._off_topic(hits, relevance)):
             plan.qtype = "out_of_scope"
-            text = f"{REFUSAL_TEXT} No indexed paper is about this question."
+            text = f"{REFUSAL_TEXT} No indexed paper mentions {missing}." if missing else f"{REFUSAL_TEXT} No indexed paper is about this question."
             yield TokenEvent(text)
             pieces_text, unknown, usage = text, 0, (0, 0)
             timings.first_token_s = round(time.perf_counter() - t0, 4)

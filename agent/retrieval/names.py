@@ -75,6 +75,25 @@ def phrase_pattern(phrase: str) -> re.Pattern[str] | None:
     return re.compile(r"(?<![a-z0-9])" + r"[^a-z0-9]+".join(map(re.escape, words)) + r"(?![a-z0-9])", re.I)
 
 
+#: A lowercase word hyphenated to a name, before or after it ("non-IID", "CLIP-style", "UCP1-dependent").
+_NAME_AFFIX = re.compile(r"^[a-z]+-(?=[A-Z])|-[a-z]+$")
+#: The plural "s" of an acronym ("HPVs", "LLMs").
+_ACRONYM_PLURAL = re.compile(r"(?<=[A-Z0-9])s$")
+
+
+def name_core(name: str) -> str:
+    """The name itself, without a hyphenated lowercase modifier or an acronym's plural "s": "CLIP-style" -> "CLIP",
+    "non-IID" -> "IID", "UCP1-dependent" -> "UCP1", "HPVs" -> "HPV"."""
+    return _ACRONYM_PLURAL.sub("", _NAME_AFFIX.sub("", name))
+
+
+def writes_name(name: str, text: str) -> bool:
+    """True when ``text`` holds ``name`` in any spelling of its letters and digits ("HIV1" and "HIV-1"), or, for an
+    all-caps name, spells it out ("FSH": "follicle stimulating hormone")."""
+    key = name_key(name)
+    return any(name_key(token) == key for token in _NAME_TOKEN.findall(text)) or (name.isupper() and spells_out(name, text))
+
+
 def title_head(title: str) -> str | None:
     """The name a title opens with, before its colon (at most three words): "LightGCL" in "LightGCL: Simple Yet ..."."""
     head = _TITLE_HEAD.match(title)
