@@ -87,6 +87,10 @@ def test_sides_leave_out_field_terms_and_keep_quoted_titles_whole(names: NameInd
         "Decoupled Contrastive Learning",
         "Integrating Prior Knowledge in Contrastive Learning with Kernel",
     ]
+    # one name and a described paper: the sides come from the words around "and", without the request's "do"
+    described = "How do VQ-VAE and the 'Beyond Vanilla Variational Autoencoders' paper each relate to posterior collapse?"
+    assert compare_sides(described, NameIndex([])) == ["VQ-VAE", "the 'Beyond Vanilla Variational Autoencoders' paper"]
+    assert compare_sides("In what way do graph views and SVD views differ?", NameIndex([])) == ["graph views", "SVD views"]
 
 
 def test_acronyms_spelled_out_and_context_queries() -> None:

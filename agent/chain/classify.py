@@ -342,6 +342,11 @@ def asks_about_several(question: str, names: NameIndex) -> bool:
     return any(re.search(re.escape(a) + joined + re.escape(b), question) for a, b in zip(named, named[1:]))
 
 
+#: The request before the compared things: "How do", "What exactly does", "Compare", "In what way do" (the "do" was
+#: optional after a lazy match, so "How do VQ-VAE and ..." gave the side "do VQ-VAE").
+_SIDES_OPENING = re.compile(r"^\s*(?:how|what|in what way|compare|contrast)\b(?:(?:\s+\w+)??\s+(?:do|does|did|of)\b)?\s*", re.I)
+
+
 def compare_sides(question: str, names: NameIndex) -> list[str]:
     """The things being compared: the methods the question names (field terms such as "LLMs" left out),
     else the phrases around 'and' / 'vs' (a quoted title kept whole), at most three."""
@@ -358,7 +363,7 @@ def compare_sides(question: str, names: NameIndex) -> list[str]:
     if re.search(r"\bbetween\b", core, re.I):
         core = re.sub(r"^.*?\bbetween\s+", "", core, flags=re.I)
     else:
-        core = re.sub(r"^\s*(how|what|in what way|compare|contrast)\b.*?\b(between|do|does|of)?\s*", "", core, flags=re.I)
+        core = _SIDES_OPENING.sub("", core)
     core = re.sub(r"\b(differ|compare|relate|each|both)\b.*$", "", core, flags=re.I)
     parts = []
     for part in _SIDES_SPLIT.split(core):
