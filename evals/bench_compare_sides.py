@@ -2,10 +2,14 @@
 
 Run:  .venv/bin/python evals/bench_compare_sides.py [--questions FILE ...] [--verbose]
 
-For every compare question of the files (default: ``evals/questions.jsonl``
-and ``evals/compare_questions.jsonl``, the second written on 2026-12-04 before
-the context-aware side resolution, to check it on pairs it was not developed
-on) it plans and retrieves the question as ``citewise ask`` does and takes the
+For every compare question of the files (default: ``evals/questions.jsonl``,
+``evals/compare_questions.jsonl`` and ``evals/described_compare_questions.jsonl``;
+the second written on 2026-12-04 before the context-aware side resolution, to
+check it on pairs it was not developed on; the third on 2026-12-08: papers
+described rather than named, gold papers and no key points, n001-n012 written
+first and that day's side rules developed on them, b001-b010 written before
+those rules were run on them) it plans and retrieves the question as
+``citewise ask`` does and takes the
 papers the quote-built comparison writes about (``Composer._compare``: the
 first ``answer.compare_papers`` hits, or one paper when the question is
 planned as single). It prints, per file and split (tuning / our held-out part,
@@ -31,7 +35,7 @@ from agent.ingest import title_key  # noqa: E402
 from agent.settings import Settings  # noqa: E402
 from evals.splits import is_heldout  # noqa: E402
 
-DEFAULT_FILES = [ROOT / "evals" / "questions.jsonl", ROOT / "evals" / "compare_questions.jsonl"]
+DEFAULT_FILES = [ROOT / "evals" / n for n in ("questions.jsonl", "compare_questions.jsonl", "described_compare_questions.jsonl")]
 
 
 def compared_papers(engine: AnswerEngine, question: str) -> tuple[str, list[str]]:

@@ -579,6 +579,15 @@ def test_a_comparison_made_within_one_study_is_answered_from_that_study(bundled_
     between = plan_question("How is DCLR different from ClusterNS?", [], names)
     engine._retrieve(between)
     assert between.qtype == "compare" and between.compared == 2
+    # so are described sides, asked how they differ, when a side finds another of the best hits first: ClusterNS's
+    # abstract has the words of both, but "the debiased one ..." finds DCLR (it had been answered from ClusterNS alone)
+    described = plan_question(
+        "What's the difference between the clustering-based negative sampling approach and the debiased one for "
+        "unsupervised sentence embeddings?", [], names,
+    )
+    hits = engine._retrieve(described)
+    assert described.qtype == "compare" and described.compared == 2
+    assert {h.paper.title.split(" of ")[0].split(" for ")[0] for h in hits[:2]} == {"Clustering-Aware Negative Sampling", "Debiased Contrastive Learning"}
 
 
 def test_a_single_question_is_answered_from_the_paper_it_names(bundled_settings) -> None:

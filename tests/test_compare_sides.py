@@ -91,6 +91,36 @@ def test_sides_leave_out_field_terms_and_keep_quoted_titles_whole(names: NameInd
     described = "How do VQ-VAE and the 'Beyond Vanilla Variational Autoencoders' paper each relate to posterior collapse?"
     assert compare_sides(described, NameIndex([])) == ["VQ-VAE", "the 'Beyond Vanilla Variational Autoencoders' paper"]
     assert compare_sides("In what way do graph views and SVD views differ?", NameIndex([])) == ["graph views", "SVD views"]
+    # "X differs from / compares with Y ...": Y is the other side, up to the aspect asked about
+    svd = "How does the SVD-based graph recommender differ from the disentangled collaborative filtering one in building views?"
+    assert compare_sides(svd, NameIndex([])) == ["the SVD-based graph recommender", "the disentangled collaborative filtering one"]
+    assert compare_sides("How does dropout compare with token shuffling?", NameIndex([])) == ["dropout", "token shuffling"]
+    assert compare_sides("Does laparoscopic surgery differ from open surgery in complication rates?", NameIndex([])) == [
+        "laparoscopic surgery",
+        "open surgery",
+    ]
+    # a field's term with a modifier is no paper's name: "LLM-generated" and "AI" are not the sides
+    described = "How does the paper that learns from LLM-generated data differ from the one that uses AI feedback for embeddings?"
+    assert compare_sides(described, names) == ["the paper that learns from LLM-generated data", "the one that uses AI feedback"]
+
+
+@pytest.mark.parametrize(
+    ("question", "sides"),
+    [
+        ("Which is faster to pre-train, CatLIP or the joint example selection method, and why?", ["CatLIP", "the joint example selection method"]),
+        ("Which treatment, surgery or radiotherapy, works better?", ["surgery", "radiotherapy"]),
+        ("How do VQ-VAE and Topic-VQ-VAE use discrete codebooks differently?", ["VQ-VAE", "Topic-VQ-VAE"]),
+    ],
+)
+def test_which_of_two_and_differently_are_comparisons(question: str, sides: list[str]) -> None:
+    assert plan_question(question, [], NameIndex([])).qtype == "compare"
+    assert compare_sides(question, NameIndex([])) == sides
+
+
+def test_a_yes_no_question_about_one_thing_affected_differently_is_not_a_comparison() -> None:
+    # PubMedQA's "Does X affect A differently than B?" asks what one study found
+    question = "Does intra-abdominal desmoid disease affect patients with an ileal pouch differently than others?"
+    assert plan_question(question, [], NameIndex([])).qtype == "single"
 
 
 def test_acronyms_spelled_out_and_context_queries() -> None:

@@ -110,8 +110,13 @@ _COMPARATIVE = re.compile(
     r"^(?!\s*(by )?how (much|many)\b).*\b(better|worse|more|less|faster|slower|stronger|weaker|cheaper|simpler|larger|smaller)\b[^?.]*\bthan\b",
     re.I,
 )
-#: "X or Y: which one ...?": the two phrases before the colon are the sides.
-_EITHER = re.compile(r"^\s*([^?:;,]{2,80}?)\s+or\s+([^?:;,]{2,80}?)\s*[:;,—–]\s*which\b", re.I)
+#: "How do X and Y use codebooks differently?" (a yes/no "Does X affect A differently than B?" asks one study).
+_DIFFERENTLY = re.compile(r"\bdifferently\b", re.I)
+#: "X or Y: which one ...?" (the two phrases before the colon are the sides), or "Which is faster, X or Y?".
+_EITHER = re.compile(
+    r"^\s*([^?:;,]{2,80}?)\s+or\s+([^?:;,]{2,80}?)\s*[:;,—–]\s*which\b|^\s*which\b[^?:;,]{2,80},\s*([^?:;,]{2,80}?)\s+or\s+([^?:;,]{2,80}?)\s*(?:[,?]|$)",
+    re.I,
+)
 #: A quoted title or phrase inside a question ('Integrating Prior Knowledge ... with Kernel'), kept whole as a side.
 _QUOTED = re.compile(r"(?:(?<=\s)|^)[\"'“‘]([^\"'”’]{8,}?)[\"'”’](?=[\s,.?;:]|$)")
 #: Share of letters that must be ASCII for a question to count as English.
@@ -188,7 +193,7 @@ def classify(question: str) -> QuestionType:
         return "list"
     if _ABOUT_ONE.search(question):  # "Which baselines does LightGCL compare with?"
         return "single"
-    if _COMPARE.search(question) or _EITHER.search(question):
+    if _COMPARE.search(question) or _EITHER.search(question) or (_DIFFERENTLY.search(question) and is_request(question)):
         return "compare"
     if _LIST.search(question) or _ENUMERATION.search(question) or is_topic(question):
         return "list"
@@ -209,6 +214,12 @@ def _enumerates_of_one(question: str, names: NameIndex) -> bool:
     return bool(specific_names(question, names) or _ONE_PAPER.search(question))
 
 
+def is_request(question: str) -> bool:
+    """A wh-question or a request ("How ...", "What ...", "Compare ...", "Describe ..."), not a yes/no question or
+    a statement."""
+    return bool(_OPEN_REQUEST.match(question))
+
+
 def compared_within(paper: Paper, sides: list[str], share: float) -> bool:
     """True when ``paper`` mentions every side (at least ``share`` of each side's content words are in its title and
     abstract): "Does rural or urban residence make a difference to neonatal outcome?" asks about one study of both
@@ -219,8 +230,9 @@ def compared_within(paper: Paper, sides: list[str], share: float) -> bool:
 
 
 def specific_names(question: str, names: NameIndex) -> list[str]:
-    """The names in ``question`` that could each name one paper ("LightGCL", "DELLA"; not "LLMs")."""
-    return [n for n in dict.fromkeys(names.query_names(question)) if not names.is_generic(n)]
+    """The names in ``question`` that could each name one paper ("LightGCL", "DELLA"; not "LLMs", nor
+    "LLM-generated" or "VAE-based", whose name is a field's term)."""
+    return [n for n in dict.fromkeys(names.query_names(question)) if not (names.is_generic(n) or names.is_generic(name_core(n)))]
 
 
 #: A question that asks which publication or method does something ("Which paper extends LightGCL?", "Is there a
@@ -273,7 +285,7 @@ def unwritten_subject(
     if plan.qtype == "single":
         subject = _SUBJECT.match(question)
         asked = [subject.group(1)] if subject else []
-    elif plan.qtype == "compare" and (question.rstrip().endswith("?") or _OPEN_REQUEST.match(question)):
+    elif plan.qtype == "compare" and (question.rstrip().endswith("?") or is_request(question)):
         asked = [_LEADING_ARTICLE.sub("", side.strip(" .?!")) for side in plan.sides]
     else:
         return None
@@ -342,9 +354,18 @@ def asks_about_several(question: str, names: NameIndex) -> bool:
     return any(re.search(re.escape(a) + joined + re.escape(b), question) for a, b in zip(named, named[1:]))
 
 
-#: The request before the compared things: "How do", "What exactly does", "Compare", "In what way do" (the "do" was
-#: optional after a lazy match, so "How do VQ-VAE and ..." gave the side "do VQ-VAE").
-_SIDES_OPENING = re.compile(r"^\s*(?:how|what|in what way|compare|contrast)\b(?:(?:\s+\w+)??\s+(?:do|does|did|of)\b)?\s*", re.I)
+#: The request before the compared things: "How do", "What exactly does", "Compare", "In what way do", "Does" (the
+#: "do" was optional after a lazy match, so "How do VQ-VAE and ..." gave the side "do VQ-VAE").
+_SIDES_OPENING = re.compile(
+    r"^\s*(?:(?:how|what|in what way|compare|contrast)\b(?:(?:\s+\w+)??\s+(?:do|does|did|of)\b)?|(?:does|do|did|is|are|was|were)\b)\s*",
+    re.I,
+)
+
+
+#: "X differs from Y", "X compares with / to / against Y": the two sides around the verb.
+_AGAINST = re.compile(r"^(.+?)\s+(?:differs?|differed|compares?|compared)\s+(?:from|with|to|against)\s+(.+)$", re.I)
+#: Where the second side of "X differs from Y ..." ends: the aspect asked about ("in building views", "for reducing ...").
+_ASPECT = re.compile(r"\s+(?:in|on|for|at|when|regarding|as)\s.*$|\s*[?.]\s*$", re.I)
 
 
 def compare_sides(question: str, names: NameIndex) -> list[str]:
@@ -355,7 +376,7 @@ def compare_sides(question: str, names: NameIndex) -> list[str]:
         return specific[:3]
     either = _EITHER.search(question)
     if either:
-        return [side.strip(" '\"“”‘’") for side in either.groups()]
+        return [side.strip(" '\"“”‘’") for side in either.groups() if side]
     quoted = _QUOTED.findall(question)
     core = question
     for n, q in enumerate(quoted):
@@ -364,6 +385,9 @@ def compare_sides(question: str, names: NameIndex) -> list[str]:
         core = re.sub(r"^.*?\bbetween\s+", "", core, flags=re.I)
     else:
         core = _SIDES_OPENING.sub("", core)
+    against = _AGAINST.match(core)
+    if against:  # "X differs from Y in ...", "X compares with Y for ...": Y is the other side, up to the aspect
+        core = f"{against.group(1)} and {_ASPECT.sub('', against.group(2))}"
     core = re.sub(r"\b(differ|compare|relate|each|both)\b.*$", "", core, flags=re.I)
     parts = []
     for part in _SIDES_SPLIT.split(core):
@@ -413,7 +437,7 @@ def plan_question(question: str, history: list[Turn], names: NameIndex) -> Quest
         plan.sides = compare_sides(question, names)
         if not plan.sides and _ONE_PAPER.search(question):  # "compare" is what that one paper does
             qtype = plan.qtype = "single"
-        elif len(plan.sides) < 2 and not _OPEN_REQUEST.match(question):
+        elif len(plan.sides) < 2 and not is_request(question):
             # "Do risk factors differ by disorder polarity?", "Bile duct sludge: is it different from stones?": nothing
             # to set side by side, asked yes or no, is asked of the study that measured it.
             qtype = plan.qtype = "single"

@@ -31,6 +31,7 @@ from agent.chain.classify import (
     Turn,
     asks_for_a_paper,
     compared_within,
+    is_request,
     named_as_themselves,
     plan_question,
     unwritten_subject,
@@ -51,7 +52,7 @@ from agent.index.embeddings import sentence_embedder_for
 from agent.llm import LLM, load_llm
 from agent.prompts import load_prompt
 from agent.retrieval import Retriever, open_retriever
-from agent.retrieval.sides import resolve_sides
+from agent.retrieval.sides import resolve_sides, side_finds_another
 from agent.sentences import cited_sentences
 from agent.settings import Settings
 from agent.types import Answer, Citation, Evidence, Paper, SearchHit, Timings
@@ -204,7 +205,13 @@ class AnswerEngine:
             # Sides no paper is named for ("rural or urban residence"), all mentioned by the best hit: a comparison
             # made within one study. (A side named by the best hit itself is not enough: "TSCTM or the multi-objective
             # contrastive topic model" names TSCTM's paper, whose abstract also has the other side's words.)
-            if compared_within(hits[0].paper, plan.sides, cfg.within_side_share):
+            # Asked as a request or a wh-question ("How do X and Y differ?", "Compare X and Y"), described sides are
+            # usually two papers' methods, whose words one abstract may well share: there no side may find another of
+            # the best hits first. A yes/no question ("Does rural or urban residence make a difference ...?") asks
+            # what one study found, and its sides ("whites") are often too plain to search on their own.
+            if compared_within(hits[0].paper, plan.sides, cfg.within_side_share) and not (
+                is_request(plan.question) and side_finds_another(self.retriever, plan.question, plan.sides, hits, cfg.compare_papers)
+            ):
                 plan.qtype, plan.sides = "single", []
         if plan.qtype == "compare" and plan.sides:
             first = resolve_sides(self.retriever, plan.question, plan.sides, cfg.compare_side_candidates)

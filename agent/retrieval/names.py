@@ -205,10 +205,11 @@ class NameIndex:
         """Name-like tokens of a question (e.g. ['LightGCL', 'DCL'])."""
         return [t for t in _NAME_TOKEN.findall(query) if looks_like_name(t) or (t.isupper() and len(t) >= 2)]
 
-    def search(self, query: str) -> list[tuple[str, float]]:
-        """(id, strength) of papers the question names, strongest first."""
+    def search(self, query: str, specific: bool = False) -> list[tuple[str, float]]:
+        """(id, strength) of papers the question names, strongest first; with ``specific``, by names that are no
+        field's term (:meth:`is_generic`: "VAE" in "the information-maximizing VAE" names a dozen papers)."""
         hits: dict[str, float] = {}
-        names = self.query_names(query)
+        names = [n for n in self.query_names(query) if not (specific and self.is_generic(n))]
         keys = list(dict.fromkeys(name_key(name) for name in names))
         found = self.lookup_names(keys)
         # An acronym no paper defines ("CPC") may be the initials of a name an abstract uses ("Contrastive Predictive Coding").

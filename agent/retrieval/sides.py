@@ -37,7 +37,7 @@ def resolve_sides(retriever: Retriever, question: str, sides: list[str], depth: 
 
     ``depth``: hits of each side's context query among which the paper is chosen.
     """
-    named = {side: [pid for pid, _ in retriever.names.search(side)] for side in sides}
+    named = {side: [pid for pid, _ in retriever.names.search(side, specific=True)] for side in sides}
     order = sorted(range(len(sides)), key=lambda i: (not named[sides[i]], i))  # defined names first
     chosen: dict[int, SearchHit] = {}
     taken: set[str] = set()
@@ -61,3 +61,18 @@ def resolve_sides(retriever: Retriever, question: str, sides: list[str], depth: 
             chosen[i] = pick
             taken.add(pick.paper.id)
     return [chosen[i] for i in sorted(chosen)]
+
+
+def side_finds_another(retriever: Retriever, question: str, sides: list[str], hits: list[SearchHit], n: int) -> bool:
+    """True when a side, searched with the rest of ``question`` as its context, finds first another of the
+    question's best ``n`` ``hits`` than the best one: the sides are different papers. Described sides share words with
+    many abstracts, so the best hit's mentioning them all is not enough: "the clustering-based negative sampling
+    approach" and "the debiased one for unsupervised sentence embeddings" are both in ClusterNS's abstract, while the
+    second side finds DCLR, the question's second hit. (A side that finds a paper the question itself ranks lower is
+    a clause, not a paper: "and how do its learned tokens".)"""
+    best, others = hits[0].paper.id, {h.paper.id for h in hits[1:n]}
+    for side in sides:
+        found = retriever.search(context_query(question, side, [s for s in sides if s != side]), 1)
+        if found and found[0].paper.id != best and found[0].paper.id in others:
+            return True
+    return False
