@@ -144,6 +144,11 @@ def test_plural_question_about_one_named_paper_stays_single() -> None:
     assert plan_question("What datasets have been used to evaluate graph contrastive learning?", [], names).qtype == "list"
     # a list asked in words of its own keeps its type when it names a paper
     assert plan_question("Which papers build on LightGCL?", [], names).qtype == "list"
+    # "how many models" asked of "the paper on ..." counts in that paper; asked for papers, it is a list
+    one = "What benchmark did the paper on visual correspondence in multimodal LLMs build, and how many models did it test?"
+    assert plan_question(one, [], names).qtype == "single"
+    assert plan_question("How many models were tested in the studies on visual correspondence?", [], names).qtype == "list"
+    assert plan_question("Which papers extend the work on LightGCL?", [], names).qtype == "list"
 
 
 def test_validate_question_rejects_bad_input() -> None:

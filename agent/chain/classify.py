@@ -82,6 +82,8 @@ _ASPECTS = r"(datasets|baselines|benchmarks|metrics|losses)"
 _ABOUT_ONE = re.compile(rf"^\s*(which|what) (\w+ )?({_KINDS}|{_ASPECTS})( \w+)? (does|do|did) \w", re.I)
 #: "the paper on X": a question about one paper ("How does the paper on X compare features across models?").
 _ONE_PAPER = re.compile(r"\b(the|this|that) (paper|work|study|article)\b", re.I)
+#: Papers asked for in the plural ("Which papers ...", "any works that ..."): a list, whatever else it says.
+_MANY_PAPERS = re.compile(r"\b(papers|works|studies|articles|publications)\b", re.I)
 #: "Summarize the paper that benchmarks X", "the Symile paper", "this study": a summary of one paper, not of a topic
 #: ("the work on X" is a body of work).
 _THE_PAPER = re.compile(r"\b(the|this|that) ([\w-]+ ){0,2}?(paper|article|study)\b", re.I)
@@ -207,10 +209,13 @@ def is_topic(question: str) -> bool:
 
 
 def _enumerates_of_one(question: str, names: NameIndex) -> bool:
-    """A question typed list only for its plural ("What datasets were used to evaluate LightGCL?") that names one
-    paper or asks about "the paper on ...": it asks what that paper did."""
-    if _LIST.search(question) or not _ENUMERATION.search(question):
+    """A question typed list only for its plural ("What datasets were used to evaluate LightGCL?", "What benchmark
+    did the paper on visual correspondence build, and how many models did it test?") that names one paper or asks
+    about "the paper on ...", and asks for no papers: it asks what that paper did."""
+    if _MANY_PAPERS.search(question) or not (_LIST.search(question) or _ENUMERATION.search(question)):
         return False
+    if _LIST.search(question):
+        return bool(_ONE_PAPER.search(question))
     return bool(specific_names(question, names) or _ONE_PAPER.search(question))
 
 
