@@ -13,7 +13,17 @@ from dataclasses import dataclass, field
 
 from agent.chain.quotes import terms
 from agent.errors import QuestionError
-from agent.retrieval.names import INITIALS_PREFIX, TITLE_NAME, NameIndex, name_core, name_key, spells_out, title_head, title_spans, writes_name
+from agent.retrieval.names import (
+    INITIALS_PREFIX,
+    TITLE_NAME,
+    NameIndex,
+    name_core,
+    name_key,
+    spells_out,
+    title_head,
+    title_spans,
+    writes_name,
+)
 from agent.types import Paper, QuestionType
 
 #: Asked of the whole body of papers, not of one: a request to summarize or give an overview (as the request
@@ -116,7 +126,8 @@ _COMPARATIVE = re.compile(
 _DIFFERENTLY = re.compile(r"\bdifferently\b", re.I)
 #: "X or Y: which one ...?" (the two phrases before the colon are the sides), or "Which is faster, X or Y?".
 _EITHER = re.compile(
-    r"^\s*([^?:;,]{2,80}?)\s+or\s+([^?:;,]{2,80}?)\s*[:;,—–]\s*which\b|^\s*which\b[^?:;,]{2,80},\s*([^?:;,]{2,80}?)\s+or\s+([^?:;,]{2,80}?)\s*(?:[,?]|$)",
+    r"^\s*([^?:;,]{2,80}?)\s+or\s+([^?:;,]{2,80}?)\s*[:;,—–]\s*which\b"
+    r"|^\s*which\b[^?:;,]{2,80},\s*([^?:;,]{2,80}?)\s+or\s+([^?:;,]{2,80}?)\s*(?:[,?]|$)",
     re.I,
 )
 #: A quoted title or phrase inside a question ('Integrating Prior Knowledge ... with Kernel'), kept whole as a side.
@@ -282,10 +293,10 @@ def unwritten_subject(
     and answering would put another paper's method under its name. None otherwise.
 
     A name counts as written when a paper defines it, when any of the first ``retrieval.mention_depth`` BM25 hits for
-    it writes it (``mentioned_by``), or when one of the question's search hits (``searched``, called only then) writes it in another
-    spelling or spells an acronym out ("FSH": "follicle-stimulating hormone"); a hyphenated lowercase modifier and
-    an acronym's plural are left out first ("CLIP-style", "non-IID", "HPVs"). A question that spells the acronym out
-    itself, and a statement (a claim to check), are left alone."""
+    it writes it (``mentioned_by``), or when one of the question's search hits (``searched``, called only then)
+    writes it in another spelling or spells an acronym out ("FSH": "follicle-stimulating hormone"); a hyphenated
+    lowercase modifier and an acronym's plural are left out first ("CLIP-style", "non-IID", "HPVs"). A question that
+    spells the acronym out itself, and a statement (a claim to check), are left alone."""
     question = plan.question
     if plan.qtype == "single":
         subject = _SUBJECT.match(question)

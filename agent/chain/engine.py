@@ -133,7 +133,8 @@ class AnswerEngine:
             return None
         retriever = self.retriever
         assert retriever is not None
-        return unwritten_subject(plan, retriever.names, retriever.mentioned_by, lambda: [h.paper for h in retriever.search(plan.retrieval_query)])
+        searched = lambda: [h.paper for h in retriever.search(plan.retrieval_query)]  # noqa: E731
+        return unwritten_subject(plan, retriever.names, retriever.mentioned_by, searched)
 
     @property
     def prompt_version(self) -> str:
@@ -345,9 +346,15 @@ class AnswerEngine:
         timings = Timings(retrieve_s=round(retrieve_s, 4))
         model_name = self.settings.llm.model if self.llm is None else self.llm.name
         missing = self._unwritten_subject(plan)
-        if missing or not papers or (not quotes and not blocks) or (not plan.pinned and not plan.about_named and self._off_topic(hits, relevance)):
+        if (
+            missing
+            or not papers
+            or (not quotes and not blocks)
+            or (not plan.pinned and not plan.about_named and self._off_topic(hits, relevance))
+        ):
             plan.qtype = "out_of_scope"
-            text = f"{REFUSAL_TEXT} No indexed paper mentions {missing}." if missing else f"{REFUSAL_TEXT} No indexed paper is about this question."
+            why = f"No indexed paper mentions {missing}." if missing else "No indexed paper is about this question."
+            text = f"{REFUSAL_TEXT} {why}"
             yield TokenEvent(text)
             pieces_text, unknown, usage = text, 0, (0, 0)
             timings.first_token_s = round(time.perf_counter() - t0, 4)
