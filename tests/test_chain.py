@@ -367,6 +367,11 @@ def test_a_question_about_a_name_no_paper_writes_is_refused_without_calling_the_
     ]:
         answer, _ = engine.ask(question)
         assert answer.refused and answer.answer.startswith(f"The abstracts do not say. No indexed paper mentions {name}."), question
+    # a follow-up asked about such a name is refused for that name, not for the previous answer's paper
+    chat = Conversation(AnswerEngine(bundled_settings.with_overrides(**{"llm.model": "fake"}), retriever=engine.retriever))
+    chat.ask("Which papers address false negatives?")
+    follow = chat.ask("Does DiffCSE handle them too?")
+    assert follow.refused and "No indexed paper mentions DiffCSE." in follow.answer
     off = bundled_settings.with_overrides(**{"llm.model": "fake", "answer.refuse_unwritten_names": False})
     answer, _ = AnswerEngine(off, retriever=open_retriever(off, auto_index=False)).ask("What does DiffCSE use for augmentation?")
     assert "mentions DiffCSE" not in answer.answer

@@ -128,8 +128,10 @@ class AnswerEngine:
 
     def _unwritten_subject(self, plan: QuestionPlan) -> str | None:
         """The name a single question or a compared side is about that no indexed paper writes (None when
-        ``answer.refuse_unwritten_names`` is off, or the question's papers were chosen: pinned or followed up)."""
-        if not self.settings.answer.refuse_unwritten_names or plan.pinned or plan.restrict_to:
+        ``answer.refuse_unwritten_names`` is off). Papers chosen for the question (a follow-up's, or pinned) do not
+        change that: "Does DiffCSE handle them too?" after a list had been refused as "the abstract of DCLR does not
+        answer the question"."""
+        if not self.settings.answer.refuse_unwritten_names:
             return None
         retriever = self.retriever
         assert retriever is not None
