@@ -181,8 +181,14 @@ def test_follow_up_resolution() -> None:
     assert plan_question("What is posterior collapse?", [prev], names).restrict_to == []
     # "it / they / their" near the start is the previous turn's paper(s); later in the question, or "is it true
     # that", it is not, and a question that only uses them that way is a new question.
+    three = Turn(question=prev.question, retrieved=prev.retrieved, cited=["b", "a", "c"])
     for follow_up in ["What does it use for augmentation?", "And how do they train?", "What are their main results?"]:
-        assert plan_question(follow_up, [prev], names).restrict_to == ["b", "a", "c", "d"], follow_up
+        assert plan_question(follow_up, [three], names).restrict_to == ["b", "a", "c", "d"], follow_up
+    assert plan_question("What does it use for augmentation?", [prev], names).restrict_to == ["b", "a", "c", "d"]
+    # "they / their" after an answer about two papers (a comparison) is both of them, each answered
+    for follow_up in ["What datasets do they use?", "What are their main results?"]:
+        plan = plan_question(follow_up, [prev], names)
+        assert plan.pinned == ["b", "a"] and plan.qtype == "compare", follow_up
     for fresh in ["How do contrastive methods handle their negatives?", "Is it true that larger batches help contrastive learning?",
                   "What is posterior collapse and why does it happen?"]:
         assert plan_question(fresh, [prev], names).restrict_to == [], fresh

@@ -105,6 +105,8 @@ _OPEN_REQUEST = re.compile(rf"^\s*({_WH}|{_REQUESTS}|in what|to what|discuss|out
 _FOLLOW_UP = re.compile(r"\b(those|these|them|the (first|second|third|last|latter|former)|first two|both|above|which (one|of the two))\b", re.I)
 #: "Which one needs smaller batches?" after an answer about two papers: one of those two ("which of those use graphs?"
 #: after a list filters the list).
+#: "they / them / their": the papers of the previous answer.
+_PLURAL_PRONOUN = re.compile(r"\b(they|them|their)\b", re.I)
 _WHICH_OF_TWO = re.compile(r"\bwhich (one|of the two)\b", re.I)
 #: "it / its / they / their" point at the previous turn only near the question's start, where they are its subject
 #: ("What does it use?", "And how do they train?"); later, they usually refer back inside the question ("How do
@@ -482,6 +484,10 @@ def plan_question(question: str, history: list[Turn], names: NameIndex) -> Quest
         ranked = next((r for r in map(_ranked, reversed(history)) if len(r) >= needed), ranked)
         plan.pinned = ranked[:needed] if first_n else ranked[needed - 1 : needed]
     elif re.search(r"\bboth\b", question, re.I) and len(prev.cited) >= 2 or _WHICH_OF_TWO.search(question) and len(prev.cited) == 2:
+        plan.pinned = prev.cited[:2]
+    elif _PLURAL_PRONOUN.search(question) and len(prev.cited) == 2:
+        # "What datasets do they use?" after an answer about two papers (a comparison) asks it of both: it had been
+        # answered from the first one alone.
         plan.pinned = prev.cited[:2]
     else:
         plan.restrict_to = ranked
