@@ -185,6 +185,12 @@ def test_follow_up_resolution() -> None:
     for follow_up in ["What does it use for augmentation?", "And how do they train?", "What are their main results?"]:
         assert plan_question(follow_up, [three], names).restrict_to == ["b", "a", "c", "d"], follow_up
     assert plan_question("What does it use for augmentation?", [prev], names).restrict_to == ["b", "a", "c", "d"]
+    # after a single answer that read several papers but cited one, "the first one" is still the list's first
+    one_of_them = Turn(question="Which of these uses augmentation?", retrieved=["a", "c", "d"], cited=["a"])
+    assert plan_question("Tell me more about the first one", [prev, one_of_them], names).pinned == ["b"]
+    # "Summarize them" after a list is of the papers it listed
+    plan = plan_question("Summarize them", [three], names)
+    assert plan.qtype == "summary" and plan.pinned == ["b", "a", "c"]
     # "they / their" after an answer about two papers (a comparison) is both of them, each answered
     for follow_up in ["What datasets do they use?", "What are their main results?"]:
         plan = plan_question(follow_up, [prev], names)

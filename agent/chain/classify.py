@@ -480,11 +480,18 @@ def plan_question(question: str, history: list[Turn], names: NameIndex) -> Quest
     if first_n or ordinal:
         # An ordinal points into a list: the latest turn with that many papers ("Compare the first two" after a
         # follow-up about one of them means the list's first two, not that one paper).
+        # A turn that cited several papers is a list to point into: after "Which of these uses augmentation?" (one
+        # paper cited, others read), "the first one" is still the list's first, not that one paper.
         needed = _NUMBER_WORDS[first_n.group(1).lower()] if first_n else _ORDINALS[ordinal.group(1).lower()] + 1
-        ranked = next((r for r in map(_ranked, reversed(history)) if len(r) >= needed), ranked)
+        listing = next((t for t in reversed(history) if len(t.cited) >= max(needed, 2)), None)
+        ranked = _ranked(listing) if listing else next((r for r in map(_ranked, reversed(history)) if len(r) >= needed), ranked)
         plan.pinned = ranked[:needed] if first_n else ranked[needed - 1 : needed]
     elif re.search(r"\bboth\b", question, re.I) and len(prev.cited) >= 2 or _WHICH_OF_TWO.search(question) and len(prev.cited) == 2:
         plan.pinned = prev.cited[:2]
+    elif qtype == "summary" and len(prev.cited) >= 2:
+        # "Summarize them" after a list is a summary of the papers it listed, not of all it read: it had dropped one
+        # listed paper for two that were only read.
+        plan.pinned = list(prev.cited)
     elif _PLURAL_PRONOUN.search(question) and len(prev.cited) == 2:
         # "What datasets do they use?" after an answer about two papers (a comparison) asks it of both: it had been
         # answered from the first one alone.
