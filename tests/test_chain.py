@@ -191,6 +191,10 @@ def test_follow_up_resolution() -> None:
     # "Summarize them" after a list is of the papers it listed
     plan = plan_question("Summarize them", [three], names)
     assert plan.qtype == "summary" and plan.pinned == ["b", "a", "c"]
+    # "How do they compare?" after one answer about each of two papers compares those two
+    first, second = Turn(question="What does A use?", retrieved=["a", "c"], cited=["a"]), Turn(question="What about B?", retrieved=["b", "d"], cited=["b"])
+    plan = plan_question("How do they compare?", [first, second], names)
+    assert plan.qtype == "compare" and plan.pinned == ["a", "b"]
     # "they / their" after an answer about two papers (a comparison) is both of them, each answered
     for follow_up in ["What datasets do they use?", "What are their main results?"]:
         plan = plan_question(follow_up, [prev], names)

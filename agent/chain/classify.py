@@ -420,6 +420,16 @@ def _ranked(turn: Turn) -> list[str]:
     return list(dict.fromkeys(turn.cited + turn.retrieved))
 
 
+def _recently_cited(history: list[Turn], n: int) -> list[str]:
+    """The ``n`` papers the latest answers cited, from the latest turns back, in the order they were asked about."""
+    found: list[str] = []
+    for turn in reversed(history):
+        found.extend(pid for pid in turn.cited if pid not in found)
+        if len(found) >= n:
+            break
+    return list(reversed(found[:n]))
+
+
 def _subject(prev: Turn) -> str | None:
     """The one paper the previous turn was about: the only paper it cited, or the only one it read (a follow-up pinned
     to that paper, answered or not); None after a list or a refused search."""
@@ -496,6 +506,10 @@ def plan_question(question: str, history: list[Turn], names: NameIndex) -> Quest
         # "What datasets do they use?" after an answer about two papers (a comparison) asks it of both: it had been
         # answered from the first one alone.
         plan.pinned = prev.cited[:2]
+    elif _PLURAL_PRONOUN.search(question) and qtype == "compare" and len(recent := _recently_cited(history, 2)) == 2:
+        # "How do they compare?" after one answer about LightGCL and one about DCCF compares those two: it had
+        # compared DCCF with a paper the last answer only read.
+        plan.pinned = recent
     else:
         plan.restrict_to = ranked
     plan.retrieval_query = f"{prev.question} {question}"
