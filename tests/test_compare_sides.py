@@ -110,11 +110,16 @@ def test_sides_leave_out_field_terms_and_keep_quoted_titles_whole(names: NameInd
         ("Which is faster to pre-train, CatLIP or the joint example selection method, and why?", ["CatLIP", "the joint example selection method"]),
         ("Which treatment, surgery or radiotherapy, works better?", ["surgery", "radiotherapy"]),
         ("How do VQ-VAE and Topic-VQ-VAE use discrete codebooks differently?", ["VQ-VAE", "Topic-VQ-VAE"]),
+        ("Which works better, dropout or token shuffling?", ["dropout", "token shuffling"]),  # "works" is the verb
     ],
 )
 def test_which_of_two_and_differently_are_comparisons(question: str, sides: list[str]) -> None:
     assert plan_question(question, [], NameIndex([])).qtype == "compare"
     assert compare_sides(question, NameIndex([])) == sides
+
+
+def test_papers_asked_for_with_alternatives_stay_a_list() -> None:
+    assert plan_question("Which works study graphs, images or text?", [], NameIndex([])).qtype == "list"
 
 
 def test_a_yes_no_question_about_one_thing_affected_differently_is_not_a_comparison() -> None:

@@ -132,6 +132,10 @@ _EITHER = re.compile(
     r"|^\s*which\b[^?:;,]{2,80},\s*([^?:;,]{2,80}?)\s+or\s+([^?:;,]{2,80}?)\s*(?:[,?]|$)",
     re.I,
 )
+#: "Which works better, X or Y?", "Which is fastest, X, Y or Z?": a comparative, then the sides after a comma.
+_WHICH_BETTER = re.compile(
+    r"^\s*which\b[^,?]*\b(better|best|worse|worst|faster|fastest|slower|more|less|stronger|cheaper|simpler)\b[^,?]*,[^?]+\bor\b", re.I
+)
 #: A quoted title or phrase inside a question ('Integrating Prior Knowledge ... with Kernel'), kept whole as a side.
 _QUOTED = re.compile(r"(?:(?<=\s)|^)[\"'“‘]([^\"'”’]{8,}?)[\"'”’](?=[\s,.?;:]|$)")
 #: Share of letters that must be ASCII for a question to count as English.
@@ -204,6 +208,8 @@ def classify(question: str) -> QuestionType:
     """single | list | compare | summary (out_of_scope is decided after retrieval)."""
     if _SUMMARY.search(question):
         return "summary"
+    if _WHICH_BETTER.search(question):  # "Which works better, X or Y?": "works" is the verb, not papers
+        return "compare"
     if _LIST_OPENING.search(question):  # "Which papers ... contrast outputs ...": papers are asked for
         return "list"
     if _ABOUT_ONE.search(question):  # "Which baselines does LightGCL compare with?"
