@@ -231,11 +231,10 @@ def _enumerates_of_one(question: str, names: NameIndex) -> bool:
     """A question typed list only for its plural ("What datasets were used to evaluate LightGCL?", "What benchmark
     did the paper on visual correspondence build, and how many models did it test?") that names one paper or asks
     about "the paper on ...", and asks for no papers: it asks what that paper did."""
-    if _MANY_PAPERS.search(question) or not (_LIST.search(question) or _ENUMERATION.search(question)):
+    listed = bool(_LIST.search(question))
+    if _MANY_PAPERS.search(question) or not (listed or _ENUMERATION.search(question)):
         return False
-    if _LIST.search(question):
-        return bool(_ONE_PAPER.search(question))
-    return bool(specific_names(question, names) or _ONE_PAPER.search(question))
+    return bool(_ONE_PAPER.search(question) or not listed and specific_names(question, names))
 
 
 def is_request(question: str) -> bool:
